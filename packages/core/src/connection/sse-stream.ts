@@ -1,0 +1,309 @@
+import type { ServerResponse } from 'node:http';
+import { Observable, Subject, Subscription } from 'rxjs';
+import { assertSseField, encodeSseFrame, serializeSseData } from '../encoding/sse-encoder.js';
+import type { SseSlowClientPolicy } from '../interfaces/sse-endpoint-options.interface.js';
+import type { SseMessage, SseStreamMessage } from '../interfaces/sse-message.interface.js';
+
+/** What a stream needs from the node that owns it. */
+export interface SseStreamHost {
+  /** Flush this stream's queue on the next turn of the event loop. */
+  schedule(stream: SseStream): void;
+  /** The stream's metadata changed from `before` to its current value for `key`. */
+  reindex(stream: SseStream, key: string, before: readonly string[] | undefined): void;
+  /** Checks a metadata change against the endpoint's limits; throws on a violation. */
+  checkMetadata(stream: SseStream, key: string, values: readonly string[]): void;
+  /** The stream ended; `reason` says why. */
+  closed(stream: SseStream, reason: SseCloseReason): void;
+}
+
+/** Why a stream ended. */
+export type SseCloseReason = 'client' | 'server' | 'slow' | 'error' | 'shutdown';
+
+const enum State {
+  Opening,
+  Open,
+  Closed,
+}
+
+interface HeldFrame {
+  id: string | undefined;
+  frame: Buffer;
+}
+
+/**
+ * One open SSE connection. Made by the endpoint for each `GET` of its stream route and handed
+ * to `onSseConnect`; found later through `SseHub.getStream(id)` or `SseHub.streams()`.
+ *
+ * Everything written to it goes through a bounded queue: writes honour backpressure, and a
+ * client that falls further behind than `maxBufferSize` is handled by the endpoint's
+ * `slowClientPolicy` instead of costing the process memory.
+ *
+ * @publicApi
+ */
+export class SseStream {
+  /** Random id, unique per connection. */
+  readonly id: string;
+  /** Path of the endpoint it belongs to, for example `/events`. */
+  readonly endpoint: string;
+  /** `Last-Event-ID` the client arrived with, if any. */
+  readonly lastEventId: string | undefined;
+  /** When it opened, ms since the epoch. */
+  readonly connectedAt = Date.now();
+
+  /** @internal */ lastWriteAt = Date.now();
+  /** @internal */ scheduled = false;
+  /** @internal heartbeat interval this stream is registered under (ms), 0 for none. */
+  heartbeatMs = 0;
+
+  private state = State.Opening;
+  private readonly meta = new Map<string, string[]>();
+  private view: Readonly<Record<string, string | string[]>> | undefined;
+  private held: HeldFrame[] | null = [];
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private blocked = false;
+  private droppedCount = 0;
+  private readonly subject = new Subject<SseStreamMessage>();
+  private readonly subscriptions = new Subscription();
+  private readonly closeCallbacks: Array<(reason: SseCloseReason) => void> = [];
+
+  /** Every event written to this stream, as an Observable; completes when the stream closes. */
+  readonly messages$: Observable<SseStreamMessage> = this.subject.asObservable();
+
+  /** @internal */
+  constructor(
+    id: string,
+    endpoint: string,
+    metadata: Map<string, string[]>,
+    lastEventId: string | undefined,
+    private readonly response: ServerResponse,
+    private readonly host: SseStreamHost,
+    private readonly maxBuffer: number,
+    private readonly slowPolicy: SseSlowClientPolicy,
+  ) {
+    this.id = id;
+    this.endpoint = endpoint;
+    this.lastEventId = lastEventId;
+    for (const [key, values] of metadata) this.meta.set(key, values);
+    response.on('close', this.onResponseClose);
+    response.on('error', this.onResponseError);
+  }
+
+  /**
+   * Metadata as a plain object: one string per key, or a list where a key has several values.
+   * Read only; change it with `setMetadata`.
+   */
+  get metadata(): Readonly<Record<string, string | string[]>> {
+    if (this.view === undefined) {
+      const view: Record<string, string | string[]> = Object.create(null);
+      for (const [key, values] of this.meta) view[key] = values.length === 1 ? values[0] : [...values];
+      this.view = Object.freeze(view);
+    }
+    return this.view;
+  }
+
+  /** The values of one metadata key (empty when it has none). */
+  getMetadataValues(key: string): readonly string[] {
+    return this.meta.get(key) ?? EMPTY;
+  }
+
+  /**
+   * Sets (or with `undefined`, removes) one metadata key. Filters see the change at once.
+   * Throws when the endpoint's metadata limits refuse it.
+   */
+  setMetadata(key: string, value: string | number | boolean | ReadonlyArray<string | number | boolean> | undefined): this {
+    if (this.state === State.Closed) return this;
+    const before = this.meta.get(key);
+    if (value === undefined) {
+      if (before === undefined) return this;
+      this.meta.delete(key);
+    } else {
+      const values = Array.isArray(value) ? value.map(String) : [String(value)];
+      this.host.checkMetadata(this, key, values);
+      this.meta.set(key, values);
+    }
+    this.view = undefined;
+    this.host.reindex(this, key, before);
+    return this;
+  }
+
+  /** @internal the normalized metadata, for the registry. */
+  metadataEntries(): IterableIterator<[string, string[]]> {
+    return this.meta.entries();
+  }
+
+  /** True until the stream closes. */
+  get isOpen(): boolean {
+    return this.state !== State.Closed;
+  }
+
+  /** Events dropped for this stream by the `drop-oldest` policy. */
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  /** Bytes waiting to be written to this client. */
+  get bufferedBytes(): number {
+    return this.pendingBytes + this.response.writableLength;
+  }
+
+  /**
+   * Sends one event to this stream only. Data that is not a string is sent as JSON. Throws
+   * `SseEventError` for an event name or id that cannot be written safely.
+   * @returns false when the stream is closed.
+   */
+  send(message: SseMessage): boolean {
+    if (this.state === State.Closed) return false;
+    const id = message.id === undefined ? undefined : assertSseField('id', message.id);
+    const event = message.event === undefined ? undefined : assertSseField('event', message.event);
+    const data = serializeSseData(message.data);
+    this.write(encodeSseFrame({ id, event, data }), { id, event, data });
+    return true;
+  }
+
+  /**
+   * Sends every message an Observable emits until it completes or the stream closes. An error
+   * from the source is reported to `onError` (the stream stays open) or, without it, ends the stream.
+   */
+  attach(source: Observable<SseMessage>, onError?: (err: unknown) => void): Subscription {
+    const subscription = source.subscribe({
+      next: (message) => {
+        this.send(message);
+      },
+      error: (err) => (onError ? onError(err) : this.fail()),
+    });
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** Calls `callback` once when the stream closes. */
+  onClose(callback: (reason: SseCloseReason) => void): void {
+    if (this.state === State.Closed) callback('server');
+    else this.closeCallbacks.push(callback);
+  }
+
+  /** Ends the stream. The client's `EventSource` reconnects after its retry delay. */
+  close(): void {
+    this.end('server');
+  }
+
+  /** @internal writes bytes ahead of live events (retry, replay, welcome), even while opening. */
+  write(frame: Buffer, message?: SseStreamMessage): void {
+    if (this.state === State.Closed) return;
+    this.enqueue(frame);
+    if (message !== undefined && this.subject.observed) this.subject.next(message);
+  }
+
+  /**
+   * @internal delivers a live broadcast frame: held while the stream is opening (so replay
+   * and the connect hook come first), queued once open.
+   */
+  deliver(frame: Buffer, id: string | undefined, message: SseStreamMessage): void {
+    if (this.state === State.Opening) {
+      this.held!.push({ id, frame });
+      return;
+    }
+    if (this.state === State.Closed) return;
+    this.enqueue(frame);
+    if (this.subject.observed) this.subject.next(message);
+  }
+
+  /** @internal ends the opening phase; held frames whose id was already replayed are skipped. */
+  open(skip?: ReadonlySet<string>): void {
+    if (this.state !== State.Opening) return;
+    const held = this.held!;
+    this.held = null;
+    this.state = State.Open;
+    for (const { id, frame } of held) {
+      if (id !== undefined && skip?.has(id)) continue;
+      this.enqueue(frame);
+    }
+  }
+
+  /** @internal writes what is queued; called by the scheduler. */
+  flush(now: number): void {
+    this.scheduled = false;
+    if (this.blocked || this.pendingBytes === 0 || this.state === State.Closed) return;
+    const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.lastWriteAt = now;
+    if (!this.response.write(data)) {
+      this.blocked = true;
+      this.response.once('drain', this.onDrain);
+    }
+  }
+
+  /** @internal ends the stream with a last frame (drain hints) and the given reason. */
+  end(reason: SseCloseReason, lastFrame?: Buffer): void {
+    if (this.state === State.Closed) return;
+    const pending = this.pending;
+    this.cleanup(reason);
+    if (!this.response.writableEnded && !this.response.destroyed) {
+      if (reason === 'slow' || reason === 'error') {
+        this.response.destroy();
+      } else {
+        for (const chunk of pending) this.response.write(chunk);
+        this.response.end(lastFrame);
+      }
+    }
+  }
+
+  private enqueue(frame: Buffer): void {
+    const size = frame.length;
+    if (this.pendingBytes + this.response.writableLength + size > this.maxBuffer) {
+      if (this.slowPolicy === 'disconnect' || size > this.maxBuffer) {
+        this.end('slow');
+        return;
+      }
+      while (this.pending.length > 0 && this.pendingBytes + this.response.writableLength + size > this.maxBuffer) {
+        this.pendingBytes -= this.pending.shift()!.length;
+        this.droppedCount++;
+      }
+    }
+    this.pending.push(frame);
+    this.pendingBytes += size;
+    if (!this.scheduled && !this.blocked) {
+      this.scheduled = true;
+      this.host.schedule(this);
+    }
+  }
+
+  private readonly onDrain = (): void => {
+    this.blocked = false;
+    if (this.pendingBytes > 0 && !this.scheduled) {
+      this.scheduled = true;
+      this.host.schedule(this);
+    }
+  };
+
+  private readonly onResponseClose = (): void => {
+    this.cleanup('client');
+  };
+
+  private readonly onResponseError = (): void => {
+    this.cleanup('error');
+  };
+
+  private fail(): void {
+    this.end('error');
+  }
+
+  private cleanup(reason: SseCloseReason): void {
+    if (this.state === State.Closed) return;
+    this.state = State.Closed;
+    this.held = null;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.response.off('close', this.onResponseClose);
+    this.response.off('drain', this.onDrain);
+    // keep an 'error' listener: a late socket error must not become an uncaught exception
+    this.subscriptions.unsubscribe();
+    this.subject.complete();
+    this.host.closed(this, reason);
+    const callbacks = this.closeCallbacks.splice(0);
+    for (const callback of callbacks) callback(reason);
+  }
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);

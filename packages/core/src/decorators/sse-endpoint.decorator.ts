@@ -1,0 +1,144 @@
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Post,
+  Req,
+  RequestMethod,
+  Res,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import { SseConfigurationError } from '../errors/sse-configuration.error.js';
+import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.interface.js';
+import { SseHub } from '../sse.hub.js';
+import {
+  SSE_BROADCAST_HANDLER,
+  SSE_ENDPOINT_METADATA,
+  SSE_HUB_PROPERTY,
+  SSE_STATS_HANDLER,
+  SSE_STREAM_HANDLER,
+} from '../sse.constants.js';
+import { memberClash, missingModule, routeClash } from '../sse.messages.js';
+
+/** What `@SseEndpoint` records on the class. */
+export interface SseEndpointDefinition {
+  /** Normalized path, for example `/events`. */
+  path: string;
+  options: SseEndpointOptions;
+  target: Function;
+}
+
+type RouteKey = 'stream' | 'stats' | 'broadcast';
+
+const ROUTES: Array<{ key: RouteKey; member: string; method: RequestMethod; sub: string }> = [
+  { key: 'stream', member: SSE_STREAM_HANDLER, method: RequestMethod.GET, sub: '' },
+  { key: 'stats', member: SSE_STATS_HANDLER, method: RequestMethod.GET, sub: 'stats' },
+  { key: 'broadcast', member: SSE_BROADCAST_HANDLER, method: RequestMethod.POST, sub: 'broadcast' },
+];
+
+/**
+ * Makes the class a controller serving Server-Sent Events at `path`, with three routes:
+ * `GET path` (the stream), `GET path/stats` and `POST path/broadcast`. Class-level
+ * `@UseGuards` and `@UseInterceptors` apply to all three; `options.guards` adds per-route ones.
+ * Stats and broadcast answer 403 until a guard protects them or `options.access` opens them.
+ *
+ * @example
+ * @SseEndpoint('/channels', { heartbeatInterval: 60 })
+ * export class ChannelsController implements OnSseConnect {
+ *   onSseConnect(stream: SseStream) {
+ *     stream.send({ event: 'connection', data: `Connected to channel: ${stream.metadata.channel ?? 'global'}` });
+ *   }
+ * }
+ * @publicApi
+ */
+export function SseEndpoint(path: string, options: SseEndpointOptions = {}): ClassDecorator {
+  return (target: Function) => {
+    const normalized = normalizePath(path);
+    const definition: SseEndpointDefinition = { path: normalized, options, target };
+    const proto = target.prototype;
+    assertNoClash(target, normalized);
+
+    Reflect.defineMetadata(SSE_ENDPOINT_METADATA, definition, target);
+    Controller(normalized)(target);
+    Inject(SseHub)(proto, SSE_HUB_PROPERTY);
+
+    const handlers: Record<RouteKey, (this: any, ...args: any[]) => unknown> = {
+      stream(req: unknown, res: unknown) {
+        return hubOf(this, target).endpointFor(definition).stream(this, req, res);
+      },
+      stats(req: unknown) {
+        return hubOf(this, target).endpointFor(definition).stats(req);
+      },
+      broadcast(req: unknown, body: unknown) {
+        return hubOf(this, target).endpointFor(definition).broadcast(req, body);
+      },
+    };
+
+    for (const route of ROUTES) {
+      const fn = handlers[route.key];
+      Object.defineProperty(fn, 'name', { value: route.member });
+      Object.defineProperty(proto, route.member, { value: fn, writable: true, configurable: true, enumerable: false });
+      const descriptor = Object.getOwnPropertyDescriptor(proto, route.member)!;
+      (route.method === RequestMethod.GET ? Get : Post)(route.sub)(proto, route.member, descriptor);
+      Req()(proto, route.member, 0);
+      if (route.key === 'stream') Res()(proto, route.member, 1);
+      if (route.key === 'broadcast') {
+        Body()(proto, route.member, 1);
+        HttpCode(200)(proto, route.member, descriptor);
+      }
+      Reflect.defineMetadata('design:paramtypes', route.key === 'stats' ? [Object] : [Object, Object], proto, route.member);
+      const guards = options.guards?.[route.key];
+      if (guards?.length) UseGuards(...(guards as any[]))(proto, route.member, descriptor);
+      const interceptors = options.interceptors?.[route.key];
+      if (interceptors?.length) UseInterceptors(...(interceptors as any[]))(proto, route.member, descriptor);
+    }
+  };
+}
+
+/** The definition `@SseEndpoint` put on a class, if any. */
+export function getSseEndpoint(target: Function): SseEndpointDefinition | undefined {
+  return Reflect.getMetadata(SSE_ENDPOINT_METADATA, target);
+}
+
+function hubOf(instance: any, target: Function): SseHub {
+  const hub = instance[SSE_HUB_PROPERTY];
+  if (!hub) throw new SseConfigurationError(missingModule(target.name));
+  return hub;
+}
+
+function normalizePath(path: string): string {
+  const trimmed = path.trim().replace(/^\/+|\/+$/g, '');
+  return '/' + trimmed;
+}
+
+function assertNoClash(target: Function, path: string): void {
+  const proto = target.prototype;
+  for (const route of ROUTES) {
+    if (route.member in proto) {
+      throw new SseConfigurationError(memberClash(target.name, route.member, describeRoute(route.method, path, route.sub)));
+    }
+  }
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    if (name === 'constructor') continue;
+    const value = Object.getOwnPropertyDescriptor(proto, name)?.value;
+    if (typeof value !== 'function') continue;
+    const method: RequestMethod | undefined = Reflect.getMetadata(METHOD_METADATA, value);
+    if (method === undefined) continue;
+    const paths: string[] = ([] as string[]).concat(Reflect.getMetadata(PATH_METADATA, value) ?? '/');
+    for (const route of ROUTES) {
+      const sameMethod = method === route.method || method === RequestMethod.ALL;
+      if (sameMethod && paths.some((p) => p.replace(/^\/+|\/+$/g, '') === route.sub)) {
+        throw new SseConfigurationError(routeClash(target.name, name, describeRoute(route.method, path, route.sub)));
+      }
+    }
+  }
+}
+
+function describeRoute(method: RequestMethod, path: string, sub: string): string {
+  const full = sub ? `${path === '/' ? '' : path}/${sub}` : path;
+  return `${RequestMethod[method]} ${full}`;
+}

@@ -1,0 +1,86 @@
+import { MAX_EVENT_LENGTH, MAX_ID_LENGTH } from '../sse.constants.js';
+import { SseEventError } from '../errors/sse-event.error.js';
+
+// A CR, LF or NUL in `event` or `id` would end the field early and let the rest be read as a new
+// field (or, for NUL in an id, make the browser drop it): the advisory GHSA-36xv-jgw5-4q75 class.
+const UNSAFE_FIELD = /[\r\n\0]/;
+// The spec accepts CRLF, lone LF and lone CR as line ends inside data.
+const LINE_BREAK = /\r\n|\r|\n/;
+
+/** One event as written on the wire. */
+export interface SseFrameFields {
+  id?: string;
+  event?: string;
+  data: string;
+  retry?: number;
+}
+
+/**
+ * Checks an `event` or `id` value and returns it; throws `SseEventError` naming the field.
+ */
+export function assertSseField(field: 'event' | 'id', value: unknown): string {
+  if (typeof value !== 'string') {
+    throw new SseEventError(`${field} must be a string, got ${describe(value)}`);
+  }
+  const max = field === 'id' ? MAX_ID_LENGTH : MAX_EVENT_LENGTH;
+  if (value.length === 0) {
+    throw new SseEventError(`${field} must not be empty`);
+  }
+  if (value.length > max) {
+    throw new SseEventError(`${field} is ${value.length} characters long; the limit is ${max}`);
+  }
+  if (UNSAFE_FIELD.test(value)) {
+    throw new SseEventError(`${field} must not contain CR, LF or NUL (it would inject fields into the stream)`);
+  }
+  return value;
+}
+
+/** Turns event data into the string sent: strings as they are, anything else as JSON. */
+export function serializeSseData(data: unknown): string {
+  if (typeof data === 'string') return data;
+  if (data === undefined) return '';
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(data);
+  } catch (err) {
+    throw new SseEventError(`data could not be serialized as JSON: ${(err as Error).message}`);
+  }
+  if (json === undefined) {
+    throw new SseEventError(`data of type ${typeof data} cannot be serialized as JSON`);
+  }
+  return json;
+}
+
+/**
+ * Encodes one event into the bytes every recipient gets. Fields are assumed checked with
+ * `assertSseField`; data is split on every kind of line break into `data:` lines.
+ */
+export function encodeSseFrame(fields: SseFrameFields): Buffer {
+  let out = '';
+  if (fields.id !== undefined) out += `id: ${fields.id}\n`;
+  if (fields.event !== undefined) out += `event: ${fields.event}\n`;
+  if (fields.retry !== undefined) out += `retry: ${Math.max(0, Math.floor(fields.retry))}\n`;
+  const data = fields.data;
+  if (data.indexOf('\n') === -1 && data.indexOf('\r') === -1) {
+    out += `data: ${data}\n`;
+  } else {
+    for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  }
+  return Buffer.from(out + '\n', 'utf8');
+}
+
+/** A comment frame (ignored by clients, keeps proxies from timing the connection out). */
+export function encodeSseComment(text = ''): Buffer {
+  return Buffer.from(`:${text.replace(/[\r\n]+/g, ' ')}\n\n`, 'utf8');
+}
+
+/** A frame holding only the reconnection delay, in milliseconds. */
+export function encodeSseRetry(ms: number): Buffer {
+  return Buffer.from(`retry: ${Math.max(0, Math.floor(ms))}\n\n`, 'utf8');
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value;
+}

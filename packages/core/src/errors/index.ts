@@ -1,0 +1,2 @@
+export * from './sse-configuration.error.js';
+export * from './sse-event.error.js';

@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import {
+  BadRequestException,
+  ForbiddenException,
+  HttpException,
+  HttpStatus,
+  NotFoundException,
+  PayloadTooLargeException,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import { GUARDS_METADATA } from '@nestjs/common/constants.js';
+import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
+import type { SseEndpointDefinition } from '../decorators/sse-endpoint.decorator.js';
+import { assertSseField, encodeSseRetry } from '../encoding/sse-encoder.js';
+import { SseEventError } from '../errors/sse-event.error.js';
+import type { SseEndpointOptions, SseRouteAccess } from '../interfaces/sse-endpoint-options.interface.js';
+import type { SseFilter } from '../interfaces/sse-message.interface.js';
+import type { SseHub } from '../sse.hub.js';
+import {
+  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_MAX_BUFFER,
+  DEFAULT_METADATA_MAX_KEYS,
+  DEFAULT_METADATA_MAX_VALUES,
+  DEFAULT_METADATA_MAX_VALUE_LENGTH,
+  DEFAULT_RETRY,
+  LAST_EVENT_ID_QUERY,
+  SSE_BROADCAST_HANDLER,
+  SSE_STATS_HANDLER,
+} from '../sse.constants.js';
+import { routeClosed, tooManyConnections } from '../sse.messages.js';
+import { mediaType, rawRequest, takeRawResponse, writeSseHead } from './sse-http.js';
+
+/** Metadata keys: names a person would use, nothing that reaches an object prototype. */
+const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
+const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
+
+/** Answer of the broadcast route. */
+export interface SseBroadcastResponse {
+  success: true;
+  /** Open streams of this endpoint, cluster-wide. */
+  clients: number;
+  /** Streams of this node the event reached. */
+  clients_reached: number;
+}
+
+/** What the stats route answers. */
+export interface SseEndpointStatsResponse {
+  connected_clients: number;
+  timestamp: string;
+  backend: string;
+  endpoint: string;
+  endpoint_clients: number;
+  endpoints: Record<string, number>;
+  nodes: Array<{ node: string; connected_clients: number; endpoints: Record<string, number> }>;
+}
+
+/**
+ * The behaviour behind one `@SseEndpoint`: its three routes, with the endpoint's options merged
+ * over the module's defaults once.
+ */
+export class SseEndpointRuntime {
+  readonly path: string;
+  readonly options: Required<Pick<SseEndpointOptions, 'heartbeatInterval' | 'retry' | 'maxBodySize' | 'maxBufferSize' | 'slowClientPolicy'>> &
+    SseEndpointOptions;
+  private readonly host: SseStreamHost;
+  private readonly maxKeys: number;
+  private readonly maxValues: number;
+  private readonly maxValueLength: number;
+  private readonly allowedKeys: Set<string> | undefined;
+  private readonly allowedEvents: Set<string> | undefined;
+  private readonly statsOpen: boolean | 'disabled';
+  private readonly broadcastOpen: boolean | 'disabled';
+
+  constructor(
+    private readonly hub: SseHub<any>,
+    readonly definition: SseEndpointDefinition,
+  ) {
+    this.path = definition.path;
+    const defaults = hub.options.defaults ?? {};
+    const merged = { ...defaults, ...definition.options };
+    this.options = {
+      ...merged,
+      heartbeatInterval: merged.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+      retry: merged.retry ?? DEFAULT_RETRY,
+      maxBodySize: merged.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      maxBufferSize: merged.maxBufferSize ?? DEFAULT_MAX_BUFFER,
+      slowClientPolicy: merged.slowClientPolicy ?? 'disconnect',
+    };
+    const meta = { ...defaults.metadata, ...definition.options.metadata };
+    this.maxKeys = meta.maxKeys ?? DEFAULT_METADATA_MAX_KEYS;
+    this.maxValues = meta.maxValuesPerKey ?? DEFAULT_METADATA_MAX_VALUES;
+    this.maxValueLength = meta.maxValueLength ?? DEFAULT_METADATA_MAX_VALUE_LENGTH;
+    this.allowedKeys = meta.allowedKeys ? new Set(meta.allowedKeys) : undefined;
+    this.allowedEvents = merged.allowedEvents ? new Set(merged.allowedEvents) : undefined;
+    this.statsOpen = this.isOpen('stats', SSE_STATS_HANDLER);
+    this.broadcastOpen = this.isOpen('broadcast', SSE_BROADCAST_HANDLER);
+    this.host = { ...hub.streamHost, checkMetadata: (stream, key, values) => this.checkMetadataChange(stream, key, values) };
+  }
+
+  /** `GET path/stats` or `POST path/broadcast` when it is public, for the start-up warning. */
+  publicRoutes(): string[] {
+    const routes: string[] = [];
+    if (this.options.access?.stats === 'public') routes.push(`GET ${this.sub('stats')}`);
+    if (this.options.access?.broadcast === 'public') routes.push(`POST ${this.sub('broadcast')}`);
+    return routes;
+  }
+
+  /** `GET path`: opens a stream. */
+  async stream(instance: any, req: any, res: any): Promise<void> {
+    const request = rawRequest(req);
+    if (this.hub.isDraining) {
+      // A non-200 would make EventSource give up for good: answer 200, hint a later retry, end.
+      const raw = takeRawResponse(res);
+      writeSseHead(request, raw);
+      raw.end(encodeSseRetry(this.options.retry + Math.random() * 1000));
+      return;
+    }
+    const { metadata, lastEventId: queryLastId } = this.parseQuery(request.url ?? '');
+    if (this.options.trustedMetadata) {
+      const trusted = await this.options.trustedMetadata(req);
+      for (const [key, value] of Object.entries(trusted ?? {})) {
+        const values = (Array.isArray(value) ? value : [value]).map(String);
+        metadata.set(key, values);
+      }
+    }
+    if (this.options.authorize) {
+      const view = Object.freeze(Object.fromEntries([...metadata].map(([k, v]) => [k, v.length === 1 ? v[0] : v])));
+      if (!(await this.options.authorize(req, view))) throw new ForbiddenException('This stream is not open to you.');
+    }
+    this.checkCapacity(metadata);
+    const header = request.headers['last-event-id'];
+    const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
+
+    const raw = takeRawResponse(res);
+    const stream = new SseStream(
+      randomUUID(),
+      this.path,
+      metadata,
+      lastEventId,
+      raw,
+      this.host,
+      this.options.maxBufferSize,
+      this.options.slowClientPolicy,
+    );
+    writeSseHead(request, raw);
+    this.hub.register(stream, this.options.heartbeatInterval * 1000);
+    stream.write(encodeSseRetry(this.options.retry));
+    try {
+      if (typeof instance?.onSseDisconnect === 'function') {
+        stream.onClose(() => instance.onSseDisconnect(stream));
+      }
+      if (typeof instance?.onSseConnect === 'function') {
+        await instance.onSseConnect(stream, req);
+      } else if (this.options.welcome !== false) {
+        stream.send(this.options.welcome ?? DEFAULT_WELCOME);
+      }
+      const skip =
+        lastEventId !== undefined && stream.isOpen
+          ? await this.hub.replayInto(stream, lastEventId, this.hub.options.replayLimit ?? 10_000)
+          : undefined;
+      stream.open(skip);
+    } catch (err) {
+      // The head is sent: the client can only see the stream end. The details go to the log.
+      this.hub.logger.error(
+        `Opening a stream of ${this.path} failed: ${(err as Error)?.message ?? err}`,
+        (err as Error)?.stack,
+      );
+      stream.end('error');
+    }
+  }
+
+  /** `GET path/stats`. */
+  async stats(_req: unknown): Promise<SseEndpointStatsResponse> {
+    this.assertAccess(this.statsOpen, 'stats');
+    const stats = await this.hub.stats();
+    return {
+      connected_clients: stats.connected_clients,
+      timestamp: stats.timestamp,
+      backend: stats.backend,
+      endpoint: this.path,
+      endpoint_clients: stats.endpoints[this.path] ?? 0,
+      endpoints: stats.endpoints,
+      nodes: stats.nodes,
+    };
+  }
+
+  /** `POST path/broadcast`. */
+  async broadcast(req: any, body: unknown): Promise<SseBroadcastResponse> {
+    this.assertAccess(this.broadcastOpen, 'broadcast');
+    const request = rawRequest(req);
+    const type = mediaType(request);
+    if (type !== 'application/json' && !(type?.endsWith('+json') ?? false)) {
+      throw new UnsupportedMediaTypeException(
+        `POST ${this.sub('broadcast')} takes a JSON body (Content-Type: application/json); got ${type ? `'${type}'` : 'no Content-Type'}.`,
+      );
+    }
+    const length = Number(request.headers['content-length']);
+    if (length > this.options.maxBodySize) {
+      throw new PayloadTooLargeException(
+        `The broadcast body is ${length} bytes; this endpoint takes at most ${this.options.maxBodySize} (maxBodySize).`,
+      );
+    }
+    const message = this.parseBroadcast(body);
+    let reached: number;
+    try {
+      reached = await this.hub.broadcast({ ...message, endpoint: this.path } as any);
+    } catch (err) {
+      if (err instanceof SseEventError) throw new BadRequestException(err.message);
+      throw err;
+    }
+    const stats = await this.hub.stats();
+    return { success: true, clients: stats.endpoints[this.path] ?? 0, clients_reached: reached };
+  }
+
+  private parseBroadcast(body: unknown): { event: string; data: unknown; id?: string; filter?: SseFilter } {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new BadRequestException('The broadcast body must be a JSON object: { "message": ..., "event_type"?, "id"?, "filter"? }.');
+    }
+    const fields = body as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      if (!BROADCAST_FIELDS.has(key)) {
+        throw new BadRequestException(`Unknown field '${key}'; a broadcast takes message, event_type, id and filter.`);
+      }
+    }
+    if (fields.message === undefined) throw new BadRequestException('message is required.');
+    const bad = (text: string): never => {
+      throw new BadRequestException(text);
+    };
+    let event = 'message';
+    if (fields.event_type !== undefined) {
+      try {
+        event = assertSseField('event', fields.event_type);
+      } catch (err) {
+        bad(`event_type: ${(err as Error).message.replace(/^event /, '')}`);
+      }
+    }
+    if (this.allowedEvents && !this.allowedEvents.has(event)) {
+      bad(`event_type '${event}' is not allowed here; allowed: ${[...this.allowedEvents].join(', ')}.`);
+    }
+    let id: string | undefined;
+    if (fields.id !== undefined && fields.id !== null) {
+      const raw = typeof fields.id === 'number' ? String(fields.id) : fields.id;
+      try {
+        id = assertSseField('id', raw);
+      } catch (err) {
+        bad(`id: ${(err as Error).message.replace(/^id /, '')}`);
+      }
+    }
+    let filter: unknown = fields.filter;
+    if (typeof filter === 'string') {
+      try {
+        filter = JSON.parse(filter);
+      } catch {
+        bad('filter is a string but not valid JSON; send an object such as {"channel":"news"}.');
+      }
+    }
+    if (filter !== undefined && filter !== null) {
+      if (typeof filter !== 'object' || Array.isArray(filter)) {
+        bad('filter must be an object of metadata keys to a value or a list of values, such as {"channel":"news"}.');
+      }
+      for (const [key, value] of Object.entries(filter as object)) {
+        const list = Array.isArray(value) ? value : [value];
+        if (list.length === 0 || list.some((v) => typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')) {
+          bad(`filter.${key} must be a string, number or boolean, or a non-empty list of them.`);
+        }
+      }
+    } else {
+      filter = undefined;
+    }
+    return { event, data: fields.message, id, filter: filter as SseFilter | undefined };
+  }
+
+  private parseQuery(url: string): { metadata: Map<string, string[]>; lastEventId: string | undefined } {
+    const metadata = new Map<string, string[]>();
+    let lastEventId: string | undefined;
+    const q = url.indexOf('?');
+    if (q === -1) return { metadata, lastEventId };
+    for (const [key, value] of new URLSearchParams(url.slice(q + 1))) {
+      if (key === LAST_EVENT_ID_QUERY) {
+        lastEventId ??= value;
+        continue;
+      }
+      if (this.allowedKeys && !this.allowedKeys.has(key)) continue;
+      this.checkKey(key);
+      let values = metadata.get(key);
+      if (values === undefined) {
+        if (metadata.size >= this.maxKeys) {
+          throw new BadRequestException(`Too many metadata keys in the query: at most ${this.maxKeys}.`);
+        }
+        metadata.set(key, (values = []));
+      }
+      if (values.length >= this.maxValues) {
+        throw new BadRequestException(`Metadata key '${key}' has more than ${this.maxValues} values.`);
+      }
+      this.checkValue(key, value);
+      values.push(value);
+    }
+    return { metadata, lastEventId };
+  }
+
+  private checkKey(key: string): void {
+    if (RESERVED_KEYS.has(key)) throw new BadRequestException(`Query key '${key}' is reserved and cannot be metadata.`);
+    if (!METADATA_KEY.test(key)) {
+      throw new BadRequestException(
+        `Query key '${key.slice(0, 64)}' is not a valid metadata name: use letters, digits, '_', '.', ':' or '-', at most 64 characters.`,
+      );
+    }
+  }
+
+  private checkValue(key: string, value: string): void {
+    if (value.length > this.maxValueLength) {
+      throw new BadRequestException(`Metadata '${key}' is ${value.length} characters long; the limit is ${this.maxValueLength}.`);
+    }
+  }
+
+  /** Limits for `stream.setMetadata` in code: same rules, thrown as plain errors. */
+  private checkMetadataChange(stream: SseStream, key: string, values: readonly string[]): void {
+    try {
+      this.checkKey(key);
+      if (values.length > this.maxValues) throw new BadRequestException(`Metadata key '${key}' has more than ${this.maxValues} values.`);
+      for (const value of values) this.checkValue(key, value);
+      if (!stream.getMetadataValues(key).length && Object.keys(stream.metadata).length >= this.maxKeys) {
+        throw new BadRequestException(`Too many metadata keys: at most ${this.maxKeys}.`);
+      }
+    } catch (err) {
+      throw new SseEventError((err as Error).message);
+    }
+  }
+
+  private checkCapacity(metadata: Map<string, string[]>): void {
+    const registry = this.hub.registry;
+    const nodeMax = this.hub.options.maxConnections;
+    if (nodeMax !== undefined && registry.size >= nodeMax) {
+      throw new HttpException(tooManyConnections('on this server', nodeMax), HttpStatus.TOO_MANY_REQUESTS);
+    }
+    const max = this.options.maxConnections;
+    if (max !== undefined && registry.endpointSize(this.path) >= max) {
+      throw new HttpException(tooManyConnections(`on ${this.path}`, max), HttpStatus.TOO_MANY_REQUESTS);
+    }
+    const perKey = this.options.maxConnectionsPerKey;
+    if (perKey !== undefined) {
+      for (const value of metadata.get(perKey.key) ?? []) {
+        if (registry.countByValue(perKey.key, value) >= perKey.max) {
+          throw new HttpException(tooManyConnections(`for this ${perKey.key}`, perKey.max), HttpStatus.TOO_MANY_REQUESTS);
+        }
+      }
+    }
+  }
+
+  private isOpen(key: 'stats' | 'broadcast', member: string): boolean | 'disabled' {
+    const access: SseRouteAccess = this.options.access?.[key] ?? 'guarded';
+    if (access === 'disabled') return 'disabled';
+    if (access === 'public' || access === 'global-guards') return true;
+    const target = this.definition.target;
+    const classGuards: unknown[] = Reflect.getMetadata(GUARDS_METADATA, target) ?? [];
+    const routeGuards: unknown[] = Reflect.getMetadata(GUARDS_METADATA, target.prototype[member]) ?? [];
+    return classGuards.length + routeGuards.length > 0;
+  }
+
+  private assertAccess(open: boolean | 'disabled', key: 'stats' | 'broadcast'): void {
+    if (open === true) return;
+    const route = `${key === 'stats' ? 'GET' : 'POST'} ${this.sub(key)}`;
+    if (open === 'disabled') throw new NotFoundException(`Cannot ${route}`);
+    throw new ForbiddenException(routeClosed(route, this.definition.target.name, key));
+  }
+
+  private sub(name: string): string {
+    return `${this.path === '/' ? '' : this.path}/${name}`;
+  }
+}

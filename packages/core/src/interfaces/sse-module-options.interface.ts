@@ -1,0 +1,48 @@
+import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency, Type } from '@nestjs/common';
+import type { SseEndpointOptions } from './sse-endpoint-options.interface.js';
+import type { SseTransport } from './sse-transport.interface.js';
+
+/**
+ * Options of `SseModule.forRoot(options)`. `forRoot(transport)` is short for
+ * `forRoot({ transport })`.
+ *
+ * @publicApi
+ */
+export interface SseModuleOptions {
+  /**
+   * The backend that carries broadcasts between nodes.
+   * @default new MemoryTransport() (one process)
+   */
+  transport?: SseTransport;
+  /** Defaults for every endpoint; an endpoint's own options win. */
+  defaults?: SseEndpointOptions;
+  /** Open streams this node accepts across all endpoints; more answer 429. @default unlimited */
+  maxConnections?: number;
+  /**
+   * Milliseconds over which shutdown ends open streams (spread, with jittered `retry` hints), so
+   * clients reconnect elsewhere without a stampede.
+   * @default 5000
+   */
+  drainTimeout?: number;
+  /** Most events replayed to one reconnecting client. @default 10000 */
+  replayLimit?: number;
+}
+
+/** A class that makes the module options, for `forRootAsync({ useClass })`. */
+export interface SseOptionsFactory {
+  createSseOptions(): SseModuleOptions | SseTransport | Promise<SseModuleOptions | SseTransport>;
+}
+
+/**
+ * Options of `SseModule.forRootAsync`.
+ *
+ * @publicApi
+ */
+export interface SseModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: any[]) => SseModuleOptions | SseTransport | Promise<SseModuleOptions | SseTransport>;
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  useClass?: Type<SseOptionsFactory>;
+  useExisting?: Type<SseOptionsFactory>;
+  /** Extra providers for the factory's dependencies. */
+  extraProviders?: ModuleMetadata['providers'];
+}

@@ -1,0 +1,93 @@
+/**
+ * One broadcast as it travels between nodes. The transport assigns `id`; everything else is set
+ * by the hub that published it.
+ */
+export interface SseEnvelope {
+  /** Assigned by the transport: unique and ordered across the cluster. */
+  id: string;
+  /** An id given by the publisher; written on the wire instead of `id` when present. */
+  eventId?: string;
+  event?: string;
+  /** Serialized data. */
+  data: string;
+  /** Only connections of this endpoint path. */
+  endpoint?: string;
+  /** Normalized filter: key to accepted values. */
+  filter?: Record<string, string[]>;
+  /** Only the connection with this id (a targeted send); never replayed. */
+  target?: string;
+  /** Node that published it. */
+  origin: string;
+  /** The publishing node's sequence number, to resolve its pending call. */
+  seq: number;
+  /** Publish time, ms since the epoch. */
+  time: number;
+}
+
+/** An envelope before the transport has given it an id. */
+export type SseEnvelopeDraft = Omit<SseEnvelope, 'id'>;
+
+/** Connection counts of one node. */
+export interface SseNodeStats {
+  node: string;
+  connected: number;
+  endpoints: Record<string, number>;
+  /** Counts per value of the metadata keys the app asked to count (connection limits). */
+  keys?: Record<string, Record<string, number>>;
+  /** When the node reported, ms since the epoch. */
+  updatedAt: number;
+}
+
+/** Counts of every live node. */
+export interface SseClusterStats {
+  backend: string;
+  nodes: SseNodeStats[];
+}
+
+/** What replay answers for a `Last-Event-ID`. */
+export type SseReplayResult =
+  | { status: 'ok'; events: SseEnvelope[] }
+  | { status: 'reset'; reason: 'unknown' | 'expired' | 'malformed' };
+
+/** What the hub hands to its transport when it starts it. */
+export interface SseTransportContext {
+  /** This node's id (random per process). */
+  readonly nodeId: string;
+  /** Hands an envelope to this node's hub; call once per envelope, in id order. */
+  deliver(envelope: SseEnvelope): void;
+  /** This node's current counts, for cluster-wide stats. */
+  localStats(): SseNodeStats;
+}
+
+/**
+ * A backend that carries broadcasts to every node, assigns their ids, keeps their history and
+ * reports connection counts across the cluster. `MemoryTransport` serves one process;
+ * `RedisTransport` (`@nest-sse/redis`) serves many.
+ *
+ * `SseTransport` is also the injection token of the transport in use.
+ *
+ * Rules a transport follows:
+ * - `publish` resolves once the envelope is accepted (it will reach every node, this one
+ *   included, exactly once) with the id it assigned.
+ * - It calls `context.deliver` for every envelope, its own node's included, in id order.
+ * - It never throws into the event loop: bad input from the wire is logged and dropped.
+ *
+ * @publicApi
+ */
+export interface SseTransport {
+  /** Name reported by the stats route, for example `memory` or `redis`. */
+  readonly backend: string;
+  /** Connects and starts delivering; resolves when ready. */
+  start(context: SseTransportContext): Promise<void>;
+  /** Accepts an envelope for every node; resolves with its id. */
+  publish(envelope: SseEnvelopeDraft): Promise<string>;
+  /** Events after `afterId`, oldest first, at most `limit`; or why they cannot be had. */
+  replay(afterId: string, limit: number): Promise<SseReplayResult>;
+  /** Counts of every live node (this one included). */
+  clusterStats(): Promise<SseClusterStats>;
+  /** Stops delivering and closes what the transport opened. */
+  close(): Promise<void>;
+}
+
+/** Injection token of the transport in use (the interface and its token share one name). */
+export const SseTransport = Symbol('SseTransport');

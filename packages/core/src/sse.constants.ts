@@ -1,0 +1,31 @@
+/** Metadata key under which `@SseEndpoint` stores its definition on the class. */
+export const SSE_ENDPOINT_METADATA = 'nest-sse:endpoint';
+/** Injection token of the options given to `SseModule.forRoot` / `forRootAsync`. */
+export const SSE_MODULE_OPTIONS = 'SSE_MODULE_OPTIONS';
+/** Property the decorator injects the hub into on the decorated controller. */
+export const SSE_HUB_PROPERTY = '__nestSseHub';
+
+/** Names of the handlers `@SseEndpoint` adds to the decorated class. */
+export const SSE_STREAM_HANDLER = 'sseStream';
+export const SSE_STATS_HANDLER = 'sseStats';
+export const SSE_BROADCAST_HANDLER = 'sseBroadcast';
+
+/** Query parameter a first connection may use in place of the `Last-Event-ID` header. */
+export const LAST_EVENT_ID_QUERY = 'lastEventId';
+/** Event sent when a `Last-Event-ID` cannot be resumed from history. */
+export const SSE_RESET_EVENT = 'sse.reset';
+
+export const DEFAULT_HEARTBEAT_INTERVAL = 30;
+export const DEFAULT_RETRY = 3000;
+export const DEFAULT_MAX_BODY_SIZE = 64 * 1024;
+export const DEFAULT_MAX_BUFFER = 1024 * 1024;
+export const DEFAULT_METADATA_MAX_KEYS = 16;
+export const DEFAULT_METADATA_MAX_VALUES = 16;
+export const DEFAULT_METADATA_MAX_VALUE_LENGTH = 256;
+export const DEFAULT_HISTORY_SIZE = 1000;
+export const DEFAULT_HISTORY_MAX_AGE = 5 * 60_000;
+export const DEFAULT_DRAIN_TIMEOUT = 5000;
+
+/** Longest id and event name accepted, in characters; ids travel back in a header. */
+export const MAX_ID_LENGTH = 128;
+export const MAX_EVENT_LENGTH = 256;

@@ -1,0 +1,486 @@
+import { randomUUID } from 'node:crypto';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+} from '@nestjs/common';
+import { ConnectionRegistry, type NormalizedFilter } from './connection/connection-registry.js';
+import { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
+import { type SseCloseReason, SseStream, type SseStreamHost } from './connection/sse-stream.js';
+import { assertSseField, encodeSseFrame, encodeSseRetry, serializeSseData } from './encoding/sse-encoder.js';
+import { SseEventError } from './errors/sse-event.error.js';
+import type { SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
+import { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
+import type { SseModuleOptions } from './interfaces/sse-module-options.interface.js';
+import type {
+  SseBroadcast,
+  SseBroadcastOptions,
+  SseEventMap,
+  SseFilter,
+  SseMessage,
+  SseTypedBroadcast,
+} from './interfaces/sse-message.interface.js';
+import {
+  type SseClusterStats,
+  type SseEnvelope,
+  type SseEnvelopeDraft,
+  type SseNodeStats,
+  SseTransport,
+} from './interfaces/sse-transport.interface.js';
+import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_RETRY, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
+
+/** Counters since start, per node. */
+export interface SseCounters {
+  /** Broadcasts this node published. */
+  published: number;
+  /** Events this node wrote to its streams (one per recipient). */
+  delivered: number;
+  /** Streams ended because the client fell behind. */
+  slowDisconnects: number;
+  /** Events dropped for slow clients under `drop-oldest`. */
+  dropped: number;
+  /** Connections that resumed with `Last-Event-ID`, and events replayed to them. */
+  replays: number;
+  replayedEvents: number;
+  /** Connections told to reset (`sse.reset`) because their id could not be resumed. */
+  resets: number;
+  /** Streams opened and closed since start. */
+  opened: number;
+  closed: number;
+}
+
+/** Answer of `SseHub.stats()`. */
+export interface SseHubStats {
+  connected_clients: number;
+  timestamp: string;
+  backend: string;
+  endpoints: Record<string, number>;
+  nodes: Array<{ node: string; connected_clients: number; endpoints: Record<string, number> }>;
+}
+
+interface Pending {
+  resolve: (reached: number) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/** How long a publisher waits for its own node to deliver an accepted event before giving up counting. */
+const ECHO_TIMEOUT = 10_000;
+
+/**
+ * The hub: broadcast to every matching connection on every node, send to one connection,
+ * read stats. Inject it anywhere in the app.
+ *
+ * The hub never delivers a broadcast locally on its own: it publishes to the transport, which
+ * hands the event back to every node (this one included) exactly once, so every recipient sees
+ * the same id in the same order whichever node published.
+ *
+ * Declare the app's events once to have payloads checked: `constructor(hub: SseHub<AppEvents>)`.
+ *
+ * @example
+ * constructor(private readonly hub: SseHub) {}
+ * flash() {
+ *   return this.hub.broadcast({ event: 'update', data: 'Breaking news!', filter: { channel: 'news' } });
+ * }
+ * @publicApi
+ */
+@Injectable()
+export class SseHub<M extends SseEventMap = SseEventMap>
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  /** This process's node id (random per start). */
+  readonly nodeId = randomUUID();
+  /** @internal */ readonly registry = new ConnectionRegistry();
+  /** @internal */ readonly heartbeats = new HeartbeatScheduler();
+  /** @internal */ readonly logger = new Logger('SseHub');
+  /** Counters since start. */
+  readonly counters: SseCounters = {
+    published: 0,
+    delivered: 0,
+    slowDisconnects: 0,
+    dropped: 0,
+    replays: 0,
+    replayedEvents: 0,
+    resets: 0,
+    opened: 0,
+    closed: 0,
+  };
+
+  private seq = 0;
+  private readonly pending = new Map<number, Pending>();
+  private dirty: SseStream[] = [];
+  private flushArmed = false;
+  private readyResolve!: () => void;
+  private readyReject!: (err: unknown) => void;
+  private started = false;
+  private draining = false;
+  private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
+  private readonly closeListeners = new Set<(stream: SseStream, reason: SseCloseReason) => void>();
+
+  /** Resolves when the transport is connected and broadcasts can flow. */
+  readonly ready: Promise<void> = new Promise((resolve, reject) => {
+    this.readyResolve = resolve;
+    this.readyReject = reject;
+  });
+
+  /** @internal */ readonly streamHost: SseStreamHost;
+
+  constructor(
+    @Inject(SSE_MODULE_OPTIONS) readonly options: SseModuleOptions,
+    @Inject(SseTransport) readonly transport: SseTransport,
+  ) {
+    this.ready.catch(() => undefined);
+    const hub = this;
+    this.streamHost = {
+      schedule(stream) {
+        hub.dirty.push(stream);
+        if (!hub.flushArmed) {
+          hub.flushArmed = true;
+          setImmediate(hub.flushDirty);
+        }
+      },
+      reindex(stream, key, before) {
+        hub.registry.reindex(stream, key, before);
+      },
+      checkMetadata() {
+        // replaced per endpoint by the endpoint runtime
+      },
+      closed(stream, reason) {
+        hub.onStreamClosed(stream, reason);
+      },
+    };
+  }
+
+  /**
+   * Sends one event to every matching connection on every node and resolves with the number
+   * of connections it reached on this node (with one node, all of them).
+   *
+   * @example hub.broadcast({ event: 'update', data: { title: 'Hi' }, filter: { channel: ['news', 'sports'] } })
+   */
+  async broadcast(message: SseTypedBroadcast<M>): Promise<number> {
+    const draft = this.draft(message as SseBroadcast);
+    await this.ensureReady();
+    return this.publish(draft);
+  }
+
+  /**
+   * The shorthand: `broadcastEvent('update', data, { filter, id })`.
+   */
+  broadcastEvent<K extends keyof M & string>(event: K, data: M[K], options: SseBroadcastOptions = {}): Promise<number> {
+    return this.broadcast({ event, data, ...options } as unknown as SseTypedBroadcast<M>);
+  }
+
+  /**
+   * Sends one event to the connection with this id, on whichever node holds it. Resolves true
+   * when it was written here, or accepted for the other nodes of a distributed transport; false
+   * when no such connection is open (as far as this node can tell).
+   */
+  async send(connectionId: string, message: SseMessage<keyof M & string, M[keyof M & string]>): Promise<boolean> {
+    const local = this.registry.get(connectionId);
+    if (local !== undefined) return local.send(message);
+    if (this.transport.backend === 'memory') return false;
+    const draft = this.draft({ ...message, filter: undefined, endpoint: undefined });
+    draft.target = connectionId;
+    await this.ensureReady();
+    await this.transport.publish(draft);
+    return true;
+  }
+
+  /** An open stream of this node by id. */
+  getStream(id: string): SseStream | undefined {
+    return this.registry.get(id);
+  }
+
+  /** The open streams of this node, of one endpoint or all. */
+  *streams(endpoint?: string): IterableIterator<SseStream> {
+    for (const stream of this.registry.values()) {
+      if (endpoint === undefined || stream.endpoint === endpoint) yield stream;
+    }
+  }
+
+  /** Connection counts of the whole cluster (this node alone on the memory transport). */
+  async stats(): Promise<SseHubStats> {
+    const cluster: SseClusterStats = await this.transport.clusterStats();
+    const endpoints: Record<string, number> = {};
+    let total = 0;
+    const nodes = cluster.nodes.map((node) => {
+      total += node.connected;
+      for (const [endpoint, count] of Object.entries(node.endpoints)) endpoints[endpoint] = (endpoints[endpoint] ?? 0) + count;
+      return { node: node.node, connected_clients: node.connected, endpoints: node.endpoints };
+    });
+    return { connected_clients: total, timestamp: new Date().toISOString(), backend: cluster.backend, endpoints, nodes };
+  }
+
+  /** This node's counts. */
+  localStats(): SseNodeStats {
+    return {
+      node: this.nodeId,
+      connected: this.registry.size,
+      endpoints: this.registry.endpointCounts(),
+      updatedAt: Date.now(),
+    };
+  }
+
+  /** Calls `listener` whenever a stream of this node closes. Returns a function that removes it. */
+  onStreamClose(listener: (stream: SseStream, reason: SseCloseReason) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  /** True once shutdown began: new streams are told to come back later. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    try {
+      await this.transport.start({
+        nodeId: this.nodeId,
+        deliver: (envelope) => this.deliver(envelope),
+        localStats: () => this.localStats(),
+      });
+      this.readyResolve();
+    } catch (err) {
+      this.readyReject(err);
+      throw err;
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    await this.drain(this.options.drainTimeout ?? DEFAULT_DRAIN_TIMEOUT);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    for (const stream of [...this.registry.values()]) stream.end('shutdown');
+    this.heartbeats.stop();
+    for (const [seq, pending] of this.pending) {
+      if (pending.timer) clearTimeout(pending.timer);
+      pending.resolve(0);
+      this.pending.delete(seq);
+    }
+    if (this.started) {
+      this.started = false;
+      await this.transport.close();
+    }
+  }
+
+  /**
+   * @internal ends every stream, spread over `window` ms, each with a `retry` hint jittered over
+   * the same window so that clients do not all come back at the same instant.
+   */
+  async drain(window: number): Promise<void> {
+    const streams = [...this.registry.values()];
+    if (streams.length === 0) return;
+    const base = DEFAULT_RETRY;
+    if (!(window > 0)) {
+      for (const stream of streams) stream.end('shutdown', encodeSseRetry(base + Math.random() * 1000));
+      return;
+    }
+    const started = Date.now();
+    const batches = Math.max(1, Math.min(streams.length, Math.ceil(window / 20)));
+    const perBatch = Math.ceil(streams.length / batches);
+    for (let i = 0; i < streams.length; i += perBatch) {
+      for (const stream of streams.slice(i, i + perBatch)) {
+        stream.end('shutdown', encodeSseRetry(base + Math.random() * window));
+      }
+      const next = started + ((i / perBatch + 1) * window) / batches;
+      const wait = next - Date.now();
+      if (wait > 0 && i + perBatch < streams.length) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /** @internal the runtime of one endpoint, made on first use. */
+  endpointFor(definition: SseEndpointDefinition): SseEndpointRuntime {
+    let runtime = this.endpoints.get(definition);
+    if (runtime === undefined) {
+      runtime = new SseEndpointRuntime(this, definition);
+      this.endpoints.set(definition, runtime);
+    }
+    return runtime;
+  }
+
+  /** @internal registers an opening stream: it receives live events (held until it opens). */
+  register(stream: SseStream, heartbeatMs: number): void {
+    this.registry.add(stream);
+    this.heartbeats.add(stream, heartbeatMs);
+    this.counters.opened++;
+  }
+
+  /**
+   * @internal replays what `stream` missed after its `Last-Event-ID`, or sends the reset event;
+   * returns the ids written so that held live events already replayed are not sent twice.
+   */
+  async replayInto(stream: SseStream, lastEventId: string, limit: number): Promise<Set<string>> {
+    const replayed = new Set<string>();
+    let result;
+    try {
+      result = /^[\x21-\x7e]{1,128}$/.test(lastEventId)
+        ? await this.transport.replay(lastEventId, limit)
+        : ({ status: 'reset', reason: 'malformed' } as const);
+    } catch (err) {
+      this.logger.error(`Replay after a Last-Event-ID failed: ${(err as Error).message}`, (err as Error).stack);
+      result = { status: 'reset', reason: 'unknown' } as const;
+    }
+    if (result.status === 'reset') {
+      this.counters.resets++;
+      stream.write(encodeSseFrame({ event: SSE_RESET_EVENT, data: JSON.stringify({ reason: result.reason }) }));
+      return replayed;
+    }
+    this.counters.replays++;
+    for (const envelope of result.events) {
+      replayed.add(envelope.id);
+      if (envelope.target !== undefined || !matches(stream, envelope)) continue;
+      const id = envelope.eventId ?? envelope.id;
+      const data = envelope.data;
+      stream.write(encodeSseFrame({ id, event: envelope.event, data }), { id, event: envelope.event, data });
+      this.counters.replayedEvents++;
+    }
+    return replayed;
+  }
+
+  /** @internal validates a message and makes the envelope to publish. */
+  draft(message: SseBroadcast): SseEnvelopeDraft {
+    if (message === null || typeof message !== 'object') throw new SseEventError('a broadcast must be an object with data');
+    const event = message.event === undefined ? undefined : assertSseField('event', message.event);
+    const eventId = message.id === undefined ? undefined : assertSseField('id', message.id);
+    return {
+      eventId,
+      event,
+      data: serializeSseData(message.data),
+      endpoint: message.endpoint,
+      filter: message.filter === undefined ? undefined : normalizeFilter(message.filter),
+      origin: this.nodeId,
+      seq: ++this.seq,
+      time: Date.now(),
+    };
+  }
+
+  /** @internal publishes a draft and resolves with how many streams of this node got it. */
+  publish(draft: SseEnvelopeDraft): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const seq = draft.seq;
+      const pending: Pending = { resolve };
+      this.pending.set(seq, pending);
+      this.counters.published++;
+      this.transport.publish(draft).then(
+        () => {
+          // Memory delivers inside publish; a distributed transport delivers when the event comes back.
+          if (this.pending.has(seq)) {
+            pending.timer = setTimeout(() => {
+              this.pending.delete(seq);
+              resolve(0);
+            }, ECHO_TIMEOUT);
+            pending.timer.unref();
+          }
+        },
+        (err) => {
+          this.pending.delete(seq);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Hands one envelope to this node's matching streams: encode once, write many. */
+  private deliver(envelope: SseEnvelope): void {
+    let reached = 0;
+    try {
+      if (envelope.event !== undefined) assertSseField('event', envelope.event);
+      if (envelope.eventId !== undefined) assertSseField('id', envelope.eventId);
+      const id = envelope.eventId ?? envelope.id;
+      const message = { id, event: envelope.event, data: envelope.data };
+      const frame = encodeSseFrame(message);
+      if (envelope.target !== undefined) {
+        const stream = this.registry.get(envelope.target);
+        if (stream !== undefined) {
+          stream.deliver(frame, envelope.id, message);
+          reached = 1;
+        }
+      } else {
+        reached = this.registry.forEachMatch(envelope.endpoint, envelope.filter, (stream) =>
+          stream.deliver(frame, envelope.id, message),
+        );
+      }
+      this.counters.delivered += reached;
+    } catch (err) {
+      this.logger.error(`Dropped event ${envelope.id}: ${(err as Error).message}`);
+    }
+    if (envelope.origin === this.nodeId) {
+      const pending = this.pending.get(envelope.seq);
+      if (pending !== undefined) {
+        this.pending.delete(envelope.seq);
+        if (pending.timer) clearTimeout(pending.timer);
+        pending.resolve(reached);
+      }
+    }
+  }
+
+  private readonly flushDirty = (): void => {
+    this.flushArmed = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    const now = Date.now();
+    for (let i = 0; i < dirty.length; i++) dirty[i].flush(now);
+  };
+
+  private onStreamClosed(stream: SseStream, reason: SseCloseReason): void {
+    this.registry.remove(stream);
+    this.heartbeats.remove(stream);
+    this.counters.closed++;
+    if (reason === 'slow') this.counters.slowDisconnects++;
+    this.counters.dropped += stream.dropped;
+    for (const listener of this.closeListeners) {
+      try {
+        listener(stream, reason);
+      } catch (err) {
+        this.logger.error(`A stream close listener threw: ${(err as Error).message}`, (err as Error).stack);
+      }
+    }
+  }
+
+  private async ensureReady(): Promise<void> {
+    if (!this.started) await this.ready;
+  }
+}
+
+/** Turns a user's filter into key → string values; throws `SseEventError` naming the bad key. */
+export function normalizeFilter(filter: SseFilter): NormalizedFilter | undefined {
+  if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) {
+    throw new SseEventError('filter must be an object of metadata keys to a value or a list of values');
+  }
+  const out: NormalizedFilter = Object.create(null);
+  let keys = 0;
+  for (const key of Object.keys(filter)) {
+    const raw = filter[key];
+    const list = Array.isArray(raw) ? raw : [raw];
+    const values: string[] = [];
+    for (const value of list) {
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw new SseEventError(`filter.${key} must be a string, number or boolean, or a list of them`);
+      }
+      values.push(String(value));
+    }
+    if (values.length === 0) throw new SseEventError(`filter.${key} is an empty list, which matches nothing`);
+    out[key] = values;
+    keys++;
+  }
+  return keys === 0 ? undefined : out;
+}
+
+/** Whether one stream matches one envelope (replay checks streams one by one). */
+function matches(stream: SseStream, envelope: SseEnvelope): boolean {
+  if (envelope.endpoint !== undefined && envelope.endpoint !== stream.endpoint) return false;
+  const filter = envelope.filter;
+  if (filter === undefined) return true;
+  for (const key in filter) {
+    const have = stream.getMetadataValues(key);
+    if (!have.some((value) => filter[key].includes(value))) return false;
+  }
+  return true;
+}

@@ -1,0 +1,25 @@
+/** Texts of errors and log lines, in one place. */
+
+export const routeClosed = (route: string, className: string, key: 'stats' | 'broadcast'): string =>
+  `${route} is closed by default. Protect it with a guard (@UseGuards on ${className}, or guards.${key} in the @SseEndpoint options), ` +
+  `or say who may call it with access: { ${key}: 'global-guards' | 'public' }.`;
+
+export const routePublic = (route: string): string =>
+  `${route} is public (access: 'public'): anyone who can reach this server may call it.`;
+
+export const memberClash = (className: string, member: string, route: string): string =>
+  `@SseEndpoint on ${className}: the class already has a member named '${member}', which the decorator adds to serve ${route}. ` +
+  `Rename your member.`;
+
+export const routeClash = (className: string, member: string, route: string): string =>
+  `@SseEndpoint on ${className}: method '${member}' is mapped to ${route}, which the decorator generates. ` +
+  `Move your method to another path, or turn the generated route off with access: { ... : 'disabled' } and keep yours under a different path.`;
+
+export const duplicateEndpoint = (path: string, a: string, b: string): string =>
+  `@SseEndpoint('${path}') is declared on both ${a} and ${b}; each endpoint path must be unique.`;
+
+export const missingModule = (className: string): string =>
+  `${className} is an @SseEndpoint but no SseHub was injected: import SseModule.forRoot() in the application module.`;
+
+export const tooManyConnections = (scope: string, max: number): string =>
+  `Too many open streams ${scope} (limit ${max}); try again later.`;
