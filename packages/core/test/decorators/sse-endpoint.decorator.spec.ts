@@ -1,0 +1,93 @@
+import { describe, it, expect } from '@jest/globals';
+import { Get, Post, RequestMethod } from '@nestjs/common';
+import { GUARDS_METADATA, METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import { getSseEndpoint, SseConfigurationError, SseEndpoint } from '@nest-sse/core';
+
+class SomeGuard {
+  canActivate() {
+    return true;
+  }
+}
+
+describe('@SseEndpoint', () => {
+  it('makes a controller with the three routes', () => {
+    @SseEndpoint('/events/')
+    class EventsController {}
+    const proto = EventsController.prototype as any;
+    expect(Reflect.getMetadata(PATH_METADATA, EventsController)).toBe('/events');
+    expect([proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => Reflect.getMetadata(METHOD_METADATA, fn))).toEqual([
+      RequestMethod.GET,
+      RequestMethod.GET,
+      RequestMethod.POST,
+    ]);
+    expect([proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => Reflect.getMetadata(PATH_METADATA, fn))).toEqual([
+      '/',
+      'stats',
+      'broadcast',
+    ]);
+    expect(getSseEndpoint(EventsController)).toMatchObject({ path: '/events' });
+  });
+
+  it('puts per-route guards on the generated handlers only', () => {
+    @SseEndpoint('/g', { guards: { broadcast: [SomeGuard] } })
+    class GuardedController {}
+    const proto = GuardedController.prototype as any;
+    expect(Reflect.getMetadata(GUARDS_METADATA, proto.sseBroadcast)).toEqual([SomeGuard]);
+    expect(Reflect.getMetadata(GUARDS_METADATA, proto.sseStream)).toBeUndefined();
+  });
+
+  it('refuses a member with a generated name, saying how to fix it', () => {
+    expect(() => {
+      @SseEndpoint('/events')
+      class Clashing {
+        sseStats() {
+          return 1;
+        }
+      }
+      return Clashing;
+    }).toThrow(SseConfigurationError);
+    expect(() => {
+      @SseEndpoint('/events')
+      class Clashing {
+        sseStats() {
+          return 1;
+        }
+      }
+      return Clashing;
+    }).toThrow(/member named 'sseStats'.*GET \/events\/stats.*Rename your member/);
+  });
+
+  it('refuses a user route on a generated path', () => {
+    expect(() => {
+      @SseEndpoint('/events')
+      class Clashing {
+        @Get('stats')
+        myStats() {
+          return 1;
+        }
+      }
+      return Clashing;
+    }).toThrow(/method 'myStats' is mapped to GET \/events\/stats/);
+    expect(() => {
+      @SseEndpoint('/events')
+      class Clashing {
+        @Post('broadcast')
+        mine() {
+          return 1;
+        }
+      }
+      return Clashing;
+    }).toThrow(/POST \/events\/broadcast/);
+  });
+
+  it('lets user routes live beside the generated ones', () => {
+    @SseEndpoint('/events')
+    class WithExtras {
+      @Get('history')
+      history() {
+        return [];
+      }
+    }
+    expect(Reflect.getMetadata(PATH_METADATA, (WithExtras.prototype as any).history)).toBe('history');
+  });
+});
