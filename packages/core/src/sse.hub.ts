@@ -150,6 +150,12 @@ export class SseHub<M extends SseEventMap = SseEventMap>
       closed(stream, reason) {
         hub.onStreamClosed(stream, reason);
       },
+      report(stream, error, where) {
+        hub.logger.error(
+          `Error in ${where} of stream ${stream.id} (${stream.endpoint}): ${(error as Error)?.message ?? error}`,
+          (error as Error)?.stack,
+        );
+      },
     };
   }
 
@@ -457,6 +463,7 @@ export function normalizeFilter(filter: SseFilter): NormalizedFilter | undefined
   const out: NormalizedFilter = Object.create(null);
   let keys = 0;
   for (const key of Object.keys(filter)) {
+    if (RESERVED_KEYS.has(key)) throw new SseEventError(`filter key '${key}' is reserved`);
     const raw = filter[key];
     const list = Array.isArray(raw) ? raw : [raw];
     const values: string[] = [];
@@ -472,6 +479,8 @@ export function normalizeFilter(filter: SseFilter): NormalizedFilter | undefined
   }
   return keys === 0 ? undefined : out;
 }
+
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Whether one stream matches one envelope (replay checks streams one by one). */
 function matches(stream: SseStream, envelope: SseEnvelope): boolean {

@@ -14,6 +14,8 @@ export interface SseStreamHost {
   checkMetadata(stream: SseStream, key: string, values: readonly string[]): void;
   /** The stream ended; `reason` says why. */
   closed(stream: SseStream, reason: SseCloseReason): void;
+  /** An error from user code tied to this stream (an attached Observable, a close callback). */
+  report(stream: SseStream, error: unknown, where: string): void;
 }
 
 /** Why a stream ended. */
@@ -170,7 +172,11 @@ export class SseStream {
       next: (message) => {
         this.send(message);
       },
-      error: (err) => (onError ? onError(err) : this.fail()),
+      error: (err) => {
+        if (onError) return onError(err);
+        this.host.report(this, err, 'an attached Observable');
+        this.fail();
+      },
     });
     this.subscriptions.add(subscription);
     return subscription;
@@ -302,7 +308,13 @@ export class SseStream {
     this.subject.complete();
     this.host.closed(this, reason);
     const callbacks = this.closeCallbacks.splice(0);
-    for (const callback of callbacks) callback(reason);
+    for (const callback of callbacks) {
+      try {
+        callback(reason);
+      } catch (err) {
+        this.host.report(this, err, 'a close callback');
+      }
+    }
   }
 }
 

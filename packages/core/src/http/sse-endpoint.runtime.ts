@@ -262,6 +262,7 @@ export class SseEndpointRuntime {
         bad('filter must be an object of metadata keys to a value or a list of values, such as {"channel":"news"}.');
       }
       for (const [key, value] of Object.entries(filter as object)) {
+        if (RESERVED_KEYS.has(key) || !METADATA_KEY.test(key)) bad(`filter key '${key.slice(0, 64)}' is not a valid metadata name.`);
         const list = Array.isArray(value) ? value : [value];
         if (list.length === 0 || list.some((v) => typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')) {
           bad(`filter.${key} must be a string, number or boolean, or a non-empty list of them.`);

@@ -21,7 +21,7 @@ export interface SseModuleOptions {
   /**
    * Milliseconds over which shutdown ends open streams (spread, with jittered `retry` hints), so
    * clients reconnect elsewhere without a stampede.
-   * @default 5000
+   * @default 1000
    */
   drainTimeout?: number;
   /** Most events replayed to one reconnecting client. @default 10000 */

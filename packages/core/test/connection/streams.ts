@@ -13,6 +13,7 @@ export function makeStream(
     reindex: () => undefined,
     checkMetadata: () => undefined,
     closed: () => undefined,
+    report: () => undefined,
     ...options.host,
   };
   const meta = new Map(Object.entries(metadata).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]));
