@@ -6,6 +6,7 @@ export function renderPage(devToken: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>nest-sse sample</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 52rem; padding: 0 1rem; color: #1d2330; }
   h1 { font-size: 1.4rem; margin-bottom: .2rem; }
@@ -83,6 +84,8 @@ export function renderPage(devToken: string): string {
 
   channel.addEventListener('change', function () {
     list.textContent = '';
+    count = 0;
+    document.getElementById('count').textContent = '0 events';
     connect();
   });
 
