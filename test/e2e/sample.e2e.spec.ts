@@ -1,0 +1,78 @@
+import { describe, it, expect, afterEach } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { connect, postJson, rawGet, request } from '../utils/app.js';
+
+const MAIN = fileURLToPath(new URL('../../sample/01-basic/dist/main.js', import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The compiled sample, as `npm start` runs it. */
+async function startSample(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the sample did not start within 15 s')), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes(`localhost:${port}`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`the sample exited with ${code}`)));
+  });
+  return { child, url: `http://127.0.0.1:${port}`, exited };
+}
+
+describe('sample/01-basic', () => {
+  let child: ChildProcess | undefined;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+  });
+
+  it('serves the page, streams news, and takes a broadcast through its token guard', async () => {
+    const sample = await startSample({ NEWS_INTERVAL_MS: '200', SSE_BROADCAST_TOKEN: 'sample-secret' });
+    child = sample.child;
+    const page = await request(`${sample.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('new EventSource');
+    expect(page.text).not.toContain('sample-secret');
+    const client = await connect(sample.url, '/channels?channel=news', { events: ['connection', 'update'] });
+    expect((await client.waitFor('connection')).data).toBe('Connected to channel: news');
+    await client.waitFor('update', { timeout: 3000 });
+    expect((await postJson(`${sample.url}/channels/broadcast`, { message: 'x' })).status).toBe(401);
+    const res = await postJson(
+      `${sample.url}/channels/broadcast`,
+      { message: 'from the test', event_type: 'update', filter: { channel: 'news' } },
+      { authorization: 'Bearer sample-secret' },
+    );
+    expect(res.body).toMatchObject({ success: true, clients_reached: 1 });
+    await client.waitFor((e) => e.data === 'from the test');
+    const stats = await request(`${sample.url}/channels/stats`, { headers: { authorization: 'Bearer sample-secret' } });
+    expect(stats.body.endpoints['/channels']).toBe(1);
+    client.close();
+  });
+
+  it('drains its streams and exits on SIGTERM within the drain window', async () => {
+    const sample = await startSample({ NEWS_INTERVAL_MS: '0' });
+    child = sample.child;
+    const streams = await Promise.all(Array.from({ length: 200 }, () => rawGet(`${sample.url}/events`)));
+    await Promise.all(streams.map((s) => s.until((text) => text.includes('Connected'))));
+    const started = Date.now();
+    sample.child.kill('SIGTERM');
+    await Promise.all(streams.map((s) => s.ended));
+    await sample.exited;
+    const took = Date.now() - started;
+    expect(took).toBeLessThan(1000 + 2000);
+    expect(streams.every((s) => /retry: \d+\n\n$/.test(s.text()))).toBe(true);
+  });
+});
