@@ -18,7 +18,9 @@ import type { SseModuleOptions } from './interfaces/sse-module-options.interface
 import type {
   SseBroadcast,
   SseBroadcastOptions,
+  SseEventData,
   SseEventMap,
+  SseEventName,
   SseFilter,
   SseMessage,
   SseTypedBroadcast,
@@ -87,7 +89,7 @@ const ECHO_TIMEOUT = 10_000;
  * @publicApi
  */
 @Injectable()
-export class SseHub<M extends SseEventMap = SseEventMap>
+export class SseHub<M extends object = SseEventMap>
   implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
 {
   /** This process's node id (random per start). */
@@ -174,7 +176,7 @@ export class SseHub<M extends SseEventMap = SseEventMap>
   /**
    * The shorthand: `broadcastEvent('update', data, { filter, id })`.
    */
-  broadcastEvent<K extends keyof M & string>(event: K, data: M[K], options: SseBroadcastOptions = {}): Promise<number> {
+  broadcastEvent<K extends SseEventName<M>>(event: K, data: SseEventData<M, K>, options: SseBroadcastOptions = {}): Promise<number> {
     return this.broadcast({ event, data, ...options } as unknown as SseTypedBroadcast<M>);
   }
 
@@ -183,7 +185,7 @@ export class SseHub<M extends SseEventMap = SseEventMap>
    * when it was written here, or accepted for the other nodes of a distributed transport; false
    * when no such connection is open (as far as this node can tell).
    */
-  async send(connectionId: string, message: SseMessage<keyof M & string, M[keyof M & string]>): Promise<boolean> {
+  async send(connectionId: string, message: SseMessage<SseEventName<M>, SseEventData<M, SseEventName<M>>>): Promise<boolean> {
     const local = this.registry.get(connectionId);
     if (local !== undefined) return local.send(message);
     if (this.transport.backend === 'memory') return false;
@@ -320,9 +322,10 @@ export class SseHub<M extends SseEventMap = SseEventMap>
 
   /**
    * @internal replays what `stream` missed after its `Last-Event-ID`, or sends the reset event;
-   * returns the ids written so that held live events already replayed are not sent twice.
+   * returns what held live events to skip: those replayed, and (when the transport orders its
+   * ids) those at or before the replay point, which the client already had from another node.
    */
-  async replayInto(stream: SseStream, lastEventId: string, limit: number): Promise<Set<string>> {
+  async replayInto(stream: SseStream, lastEventId: string, limit: number): Promise<{ has(id: string): boolean }> {
     const replayed = new Set<string>();
     let result;
     try {
@@ -347,7 +350,10 @@ export class SseHub<M extends SseEventMap = SseEventMap>
       stream.write(encodeSseFrame({ id, event: envelope.event, data }), { id, event: envelope.event, data });
       this.counters.replayedEvents++;
     }
-    return replayed;
+    const after = result.after;
+    const transport = this.transport;
+    if (after === undefined || transport.compareIds === undefined) return replayed;
+    return { has: (id) => replayed.has(id) || transport.compareIds!(id, after) <= 0 };
   }
 
   /** @internal validates a message and makes the envelope to publish. */

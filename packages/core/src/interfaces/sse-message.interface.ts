@@ -18,6 +18,7 @@ export type SseFilter = Record<string, SseFilterValue | readonly SseFilterValue[
  * interface AppEvents { update: { title: string }; tick: number }
  */
 export type SseEventMap = Record<string, unknown>;
+// (an interface works too: `SseHub<AppEvents>` only needs an object type)
 
 /** One event sent to a single stream. */
 export interface SseMessage<E extends string = string, D = unknown> {
@@ -52,7 +53,15 @@ export interface SseStreamMessage {
   data: string;
 }
 
-/** What a handler of type-checked broadcast sees: either a named event of the map, or a plain message. */
-export type SseTypedBroadcast<M extends SseEventMap> = {
-  [K in keyof M & string]: SseBroadcast<K, M[K]>;
-}[keyof M & string];
+/** Event names of a map; any string when the map is unknown (`SseHub` without a type argument). */
+export type SseEventName<M> = [keyof M] extends [never] ? string : string extends keyof M ? string : keyof M & string;
+
+/** The data type of one event of a map; `unknown` when the map does not name it. */
+export type SseEventData<M, K> = K extends keyof M ? M[K] : unknown;
+
+/** A broadcast whose data is checked against the event map `M`. */
+export type SseTypedBroadcast<M> = [keyof M] extends [never]
+  ? SseBroadcast
+  : string extends keyof M
+    ? SseBroadcast<string, M[keyof M]>
+    : { [K in keyof M & string]: SseBroadcast<K, M[K]> }[keyof M & string];
