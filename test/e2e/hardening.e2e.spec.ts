@@ -264,3 +264,22 @@ describe('graceful drain', () => {
     expect(hub.heartbeats.timers).toBe(0);
   }, 30_000);
 });
+
+describe('behind compression middleware', () => {
+  it('streams each event at once, uncompressed', async () => {
+    const { default: compression } = await import('compression');
+    const t = await startApp('express', { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [SmallController] }, (app) => {
+      app.use(compression({ threshold: 0 }));
+    });
+    try {
+      const raw = await rawGet(`${t.url}/small`, { 'accept-encoding': 'gzip, deflate, br' });
+      expect(raw.headers['content-encoding']).toBeUndefined();
+      await raw.until((text) => text.includes('Connected to event stream'));
+      await t.app.get(SseHub).broadcast({ event: 'now', data: 'not buffered' });
+      await raw.until((text) => text.includes('data: not buffered'), 2000);
+      raw.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+});
