@@ -1,4 +1,5 @@
-import { CanActivate, ExecutionContext, Injectable, UnauthorizedException, UseGuards } from '@nestjs/common';
+import { CallHandler, CanActivate, ExecutionContext, Injectable, NestInterceptor, UnauthorizedException, UseGuards, UseInterceptors } from '@nestjs/common';
+import { map } from 'rxjs';
 import { OnSseConnect, SseEndpoint, SseHub, SseStream } from '@nest-sse/core';
 
 export const TOKEN = 'test-token';
@@ -53,4 +54,17 @@ export class NewsService {
   }
 }
 
-export const CONTROLLERS = [EventsController, ChannelsController, OpenController, ClassGuardedController, PublicController];
+/** Sets a header on every response and marks JSON answers: interceptors run on generated routes. */
+@Injectable()
+export class StampInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler) {
+    context.switchToHttp().getResponse().header('x-stamp', 'yes');
+    return next.handle().pipe(map((body) => (body && typeof body === 'object' ? { ...body, stamped: true } : body)));
+  }
+}
+
+@UseInterceptors(StampInterceptor)
+@SseEndpoint('/stamped', { access: { stats: 'public' } })
+export class StampedController {}
+
+export const CONTROLLERS = [EventsController, ChannelsController, OpenController, ClassGuardedController, PublicController, StampedController];

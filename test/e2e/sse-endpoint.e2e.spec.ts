@@ -171,6 +171,15 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
     expect((await request(`${t.url}/channels?a%5Bb%5D=1`)).status).toBe(400);
   });
 
+  it('runs class-level interceptors on the generated routes', async () => {
+    const raw = await rawGet(`${t.url}/stamped`);
+    expect(raw.headers['x-stamp']).toBe('yes');
+    await raw.until((text) => text.includes('Connected'));
+    raw.destroy();
+    const stats = await request(`${t.url}/stamped/stats`);
+    expect(stats.body.stamped).toBe(true);
+  });
+
   it('counts connections in stats as they come and go', async () => {
     const before = (await request(`${t.url}/events/stats`, { headers: AUTH })).body;
     expect(before.backend).toBe('memory');
