@@ -3,6 +3,7 @@ export * from './decorators/index.js';
 export * from './encoding/index.js';
 export * from './errors/index.js';
 export * from './interfaces/index.js';
+export * from './metrics/index.js';
 export * from './transports/index.js';
 export { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 export type { SseBroadcastResponse, SseEndpointStatsResponse } from './http/sse-endpoint.runtime.js';
