@@ -1,0 +1,312 @@
+// The load generator: its own process, driven by the runner over IPC. It opens real SSE
+// connections on raw sockets and reads them with an incremental scan that costs far less than
+// any server: it looks for the `#s<seq> <micros>.` marker every subject puts in its event data
+// (however the subject frames or quotes it), so it never splits lines or builds strings.
+// Per connection it checks that events arrive once and in order; per event it counts the
+// recipients still owed, and tells the runner how far every event has been fully delivered.
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+const HASH = 0x23; // '#'
+const S = 0x73; // 's'
+const SPACE = 0x20;
+const DOT = 0x2e;
+const HEAD_END = Buffer.from('\r\n\r\n');
+const OK = Buffer.from('HTTP/1.1 200');
+const LATENCY_CAP = 1 << 22;
+
+/** @type {Conn[]} */
+let conns = [];
+let unexpectedCloses = 0;
+
+/**
+ * @typedef {object} Conn
+ * @property {net.Socket} socket
+ * @property {number} group
+ * @property {boolean} open
+ * @property {boolean} closing
+ * @property {Buffer | null} rest
+ * @property {number} expect
+ */
+
+/** The phase being measured: which sequence numbers every connection is owed. */
+let phase = null;
+const latencies = new Float64Array(LATENCY_CAP);
+
+function nowMicros() {
+  return (performance.timeOrigin + performance.now()) * 1000;
+}
+
+function send(message) {
+  process.send?.(message);
+}
+
+function startPhase({ start, count, groups }) {
+  const g = Math.max(1, groups);
+  const perGroup = new Int32Array(g);
+  for (let i = 0; i < conns.length; i++) perGroup[i % g]++;
+  const remaining = new Int32Array(count);
+  for (let j = 0; j < count; j++) remaining[j] = perGroup[j % g];
+  for (let i = 0; i < conns.length; i++) conns[i].expect = start + (i % g);
+  phase = {
+    start,
+    count,
+    groups: g,
+    perGroup,
+    remaining,
+    frontier: 0,
+    delivered: 0,
+    stale: 0,
+    outOfOrder: 0,
+    nlat: 0,
+    reportArmed: false,
+    cpu: process.cpuUsage(),
+    elu: performance.eventLoopUtilization(),
+    firstAt: 0,
+    lastAt: 0,
+  };
+  // Events with no recipient (a group with no connection) are complete already.
+  advance(phase);
+}
+
+function advance(p) {
+  while (p.frontier < p.count && p.remaining[p.frontier] === 0) p.frontier++;
+  if (!p.reportArmed) {
+    p.reportArmed = true;
+    setImmediate(() => {
+      p.reportArmed = false;
+      if (phase === p) send({ type: 'frontier', value: p.frontier });
+    });
+  }
+}
+
+/** Ends the phase; `published` events were sent. Undelivered ones count as late beyond any percentile. */
+function endPhase(published) {
+  const p = phase;
+  phase = null;
+  if (p === null) return { type: 'phase' };
+  const cpu = process.cpuUsage(p.cpu);
+  const elu = performance.eventLoopUtilization(p.elu);
+  let owed = 0;
+  for (let j = 0; j < Math.min(published, p.count); j++) owed += p.perGroup[j % p.groups];
+  const lat = latencies.subarray(0, p.nlat).sort();
+  const sampled = p.nlat / Math.max(1, p.delivered);
+  const pick = (q) => {
+    if (owed === 0) return null;
+    const rank = Math.floor(q * owed);
+    if (rank >= p.delivered) return -1;
+    return lat[Math.min(lat.length - 1, Math.floor(rank * sampled))] / 1000;
+  };
+  return {
+    type: 'phase',
+    owed,
+    delivered: p.delivered,
+    missing: owed - p.delivered,
+    outOfOrder: p.outOfOrder,
+    stale: p.stale,
+    frontier: p.frontier,
+    p50: pick(0.5),
+    p99: pick(0.99),
+    max: p.delivered < owed ? -1 : lat.length ? lat[lat.length - 1] / 1000 : null,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    elu: elu.utilization,
+    receiveMs: (p.lastAt - p.firstAt) / 1000,
+  };
+}
+
+function onEvent(conn, seq, sentAt, now) {
+  const p = phase;
+  if (p === null || seq < p.start) {
+    if (p !== null) p.stale++;
+    return;
+  }
+  const j = seq - p.start;
+  if (j >= p.count || seq !== conn.expect) {
+    p.outOfOrder++;
+    if (j >= p.count) return;
+  }
+  conn.expect = seq + p.groups;
+  p.delivered++;
+  if (p.firstAt === 0) p.firstAt = now;
+  p.lastAt = now;
+  if (p.nlat < LATENCY_CAP) latencies[p.nlat++] = now - sentAt;
+  if (--p.remaining[j] === 0 && j === p.frontier) advance(p);
+}
+
+/** Scans one chunk for event markers; keeps an unfinished marker for the next chunk. */
+function scan(conn, buf, pos) {
+  const len = buf.length;
+  let now = 0;
+  let m;
+  for (;;) {
+    m = buf.indexOf(HASH, pos);
+    if (m === -1) return;
+    let i = m + 1;
+    if (i >= len) break;
+    if (buf[i] !== S) {
+      pos = i;
+      continue;
+    }
+    i++;
+    let seq = 0;
+    let c = 0;
+    while (i < len && (c = buf[i]) >= 0x30 && c <= 0x39) {
+      seq = seq * 10 + (c - 0x30);
+      i++;
+    }
+    if (i >= len) break;
+    if (c !== SPACE) {
+      pos = i;
+      continue;
+    }
+    i++;
+    let t = 0;
+    while (i < len && (c = buf[i]) >= 0x30 && c <= 0x39) {
+      t = t * 10 + (c - 0x30);
+      i++;
+    }
+    if (i >= len) break;
+    pos = i + 1;
+    if (c !== DOT) continue;
+    if (now === 0) now = nowMicros();
+    onEvent(conn, seq, t, now);
+  }
+  conn.rest = buf.subarray(m);
+}
+
+function onData(conn, chunk) {
+  let buf = chunk;
+  if (conn.rest !== null) {
+    buf = Buffer.concat([conn.rest, chunk]);
+    conn.rest = null;
+  }
+  let pos = 0;
+  if (!conn.open) {
+    const end = buf.indexOf(HEAD_END);
+    if (end === -1) {
+      conn.rest = buf;
+      return;
+    }
+    if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
+      conn.failed?.(new Error(`status line: ${buf.subarray(0, buf.indexOf(13)).toString()}`));
+      conn.socket.destroy();
+      return;
+    }
+    conn.open = true;
+    conn.opened?.();
+    pos = end + 4;
+  }
+  scan(conn, buf, pos);
+}
+
+function request(path) {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`;
+}
+
+/** Opens one stream; resolves once its response head (200) arrived. */
+function openOne(port, path, group, keep) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+    /** @type {Conn} */
+    const conn = { socket, group, open: false, closing: false, rest: null, expect: 0 };
+    conn.opened = () => {
+      conn.opened = conn.failed = undefined;
+      resolve(conn);
+    };
+    conn.failed = (err) => {
+      conn.opened = conn.failed = undefined;
+      reject(err);
+    };
+    socket.on('data', (chunk) => onData(conn, chunk));
+    socket.on('error', (err) => conn.failed?.(err));
+    socket.on('close', () => {
+      conn.failed?.(new Error('closed before the response head'));
+      if (keep && !conn.closing) unexpectedCloses++;
+    });
+    socket.write(request(path));
+  });
+}
+
+async function pool(total, concurrency, job) {
+  let next = 0;
+  let failed = 0;
+  let firstError;
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      try {
+        await job(i);
+      } catch (err) {
+        failed++;
+        firstError ??= err.message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  return { failed, firstError };
+}
+
+async function connect({ ports, path, count, concurrency }) {
+  const started = performance.now();
+  const from = conns.length;
+  const slots = new Array(count - from);
+  const result = await pool(count - from, concurrency, async (k) => {
+    const i = from + k;
+    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % 100}`, i % 100, true);
+    slots[k] = conn;
+  });
+  // keep connection indices stable: group = index % 100, node = index % ports
+  for (const conn of slots) if (conn) conns.push(conn);
+  return { type: 'connected', count: conns.length, ms: performance.now() - started, ...result };
+}
+
+function closeTo(keep) {
+  const closing = conns.slice(keep);
+  conns = conns.slice(0, keep);
+  for (const conn of closing) {
+    conn.closing = true;
+    conn.socket.destroy();
+  }
+  return { type: 'closed', count: conns.length };
+}
+
+async function churn({ ports, path, total, concurrency }) {
+  const started = performance.now();
+  const result = await pool(total, concurrency, async (i) => {
+    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % 100}`, i % 100, false);
+    conn.closing = true;
+    conn.socket.destroy();
+  });
+  return { type: 'churned', total, ms: performance.now() - started, ...result };
+}
+
+process.on('message', async (message) => {
+  let reply;
+  switch (message.cmd) {
+    case 'connect':
+      reply = await connect(message);
+      break;
+    case 'phase':
+      startPhase(message);
+      reply = { type: 'phase-started' };
+      break;
+    case 'end-phase':
+      reply = endPhase(message.published);
+      break;
+    case 'close':
+      reply = closeTo(message.keep);
+      break;
+    case 'churn':
+      reply = await churn(message);
+      break;
+    case 'status':
+      reply = { type: 'status', count: conns.length, unexpectedCloses, cpu: process.cpuUsage() };
+      break;
+    case 'exit':
+      closeTo(0);
+      process.exit(0);
+  }
+  send({ ...reply, id: message.id });
+});
+process.on('disconnect', () => process.exit(0));
+send({ type: 'ready' });

@@ -1,0 +1,693 @@
+// `npm run bench`: every subject through every scenario, subjects interleaved round by round,
+// servers and the load generator in their own processes (pinned to separate cores when
+// taskset is there). Prints a table of medians with ratios to the baseline of the same round,
+// and writes everything measured to test/bench/results/. See test/bench/README.md.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const dist = join(here, 'dist');
+const resultsDir = join(here, 'results');
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+const QUICK = flag('quick');
+const CONFIG = QUICK
+  ? {
+      rounds: 1,
+      sizes: [1000, 2000, 4000],
+      throughputSeconds: 1,
+      warmupSeconds: 0.2,
+      latencySeconds: 2,
+      rates: [5, 20],
+      idleConnections: 4000,
+      churn: 2000,
+      budgetMs: 105_000,
+    }
+  : {
+      rounds: 3,
+      sizes: [1000, 5000, 10000],
+      throughputSeconds: 2.5,
+      warmupSeconds: 0.3,
+      latencySeconds: 5,
+      rates: [5, 20],
+      idleConnections: 10000,
+      churn: 10000,
+      budgetMs: 14 * 60_000,
+    };
+if (option('rounds')) CONFIG.rounds = Number(option('rounds'));
+if (option('sizes')) CONFIG.sizes = option('sizes').split(',').map(Number);
+if (option('idle')) CONFIG.idleConnections = Number(option('idle'));
+if (option('churn')) CONFIG.churn = Number(option('churn'));
+const EVENT_SIZE = 100;
+/** Events in flight in a throughput phase, and how many the publisher is given at a time. */
+const WINDOW = 8;
+const BATCH = 4;
+/** Groups of connections for the filtered broadcast: one event reaches 1 in 100. */
+const GROUPS = 100;
+const CONNECT_CONCURRENCY = 256;
+const CHURN_CONCURRENCY = 64;
+
+const SUBJECTS = [
+  { name: 'baseline', script: 'baseline.js' },
+  { name: 'nest-sse', script: 'nest-sse.js' },
+  { name: 'nest @Sse', script: 'nest-builtin.js' },
+  { name: 'better-sse', script: 'better-sse.js' },
+  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true },
+];
+
+const only = option('only')?.split(',');
+const profileSubject = option('profile');
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+const cores = os.availableParallelism?.() ?? os.cpus().length;
+const taskset = !flag('no-pin') && cores >= 2 && which('taskset');
+const SERVER_CORE = '0';
+const CLIENT_CORE = cores >= 3 ? '1-' + (cores - 1) : '1';
+if (taskset) execFileSync('taskset', ['-cp', CLIENT_CORE, String(process.pid)], { stdio: 'ignore' });
+
+function which(bin) {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const children = new Set();
+
+/** A child process spoken to over IPC: `call` sends a command and waits for its answer. */
+class Child {
+  constructor(name, proc) {
+    this.name = name;
+    this.proc = proc;
+    this.nextId = 1;
+    this.waiting = new Map();
+    this.onMessage = undefined;
+    this.errors = [];
+    children.add(this);
+    proc.on('message', (message) => {
+      if (message.type === 'error') {
+        this.errors.push(message.message);
+        if (this.errors.length <= 3) console.error(`[${name}] ${message.message}`);
+      }
+      const waiter = message.id !== undefined ? this.waiting.get(message.id) : this.waiting.get(message.type);
+      if (waiter) {
+        this.waiting.delete(message.id ?? message.type);
+        clearTimeout(waiter.timer);
+        waiter.resolve(message);
+      }
+      this.onMessage?.(message);
+    });
+    this.exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.once('exit', (code) => {
+      children.delete(this);
+      for (const [, waiter] of this.waiting) waiter.reject(new Error(`${name} exited (${code}) ${this.errors[0] ?? ''}`));
+      this.waiting.clear();
+    });
+  }
+
+  wait(type, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(type);
+        reject(new Error(`${this.name}: no '${type}' within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(type, { resolve, reject, timer });
+    });
+  }
+
+  call(message, timeoutMs = 60_000) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`${this.name}: no answer to '${message.cmd}' within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      this.send({ ...message, id });
+    });
+  }
+
+  send(message) {
+    if (this.proc.connected) this.proc.send(message);
+  }
+
+  async stop() {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.send({ cmd: 'exit' });
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+function launch(name, file, core, env = {}, execArgv = []) {
+  const args = [...execArgv, file];
+  const stdio = ['ignore', 'inherit', 'inherit', 'ipc'];
+  const options = { stdio, cwd: root, env: { ...process.env, ...env } };
+  const proc = taskset
+    ? spawn('taskset', ['-c', core, process.execPath, ...args], options)
+    : spawn(process.execPath, args, options);
+  return new Child(name, proc);
+}
+
+async function startServer(subject, env) {
+  const server = launch(subject.name, join(dist, subject.script), SERVER_CORE, env, ['--expose-gc']);
+  const ready = await server.wait('ready', 30_000);
+  server.port = ready.port;
+  return server;
+}
+
+async function startLoad() {
+  const load = launch('load', join(here, 'load.js'), CLIENT_CORE, {}, ['--max-old-space-size=2048']);
+  await load.wait('ready', 10_000);
+  return load;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The Redis subject needs the built transport and a redis-server binary; says why not otherwise. */
+function redisUnavailable() {
+  const pkg = join(root, 'packages', 'redis', 'dist', 'index.js');
+  if (!existsSync(pkg)) return '@nest-sse/redis is not built (packages/redis/dist/index.js is missing)';
+  if (!/RedisTransport/.test(readFileSync(pkg, 'utf8'))) return '@nest-sse/redis does not export RedisTransport';
+  if (!which('redis-server')) return 'redis-server is not installed';
+  return undefined;
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const options = { stdio: ['ignore', 'ignore', 'inherit'] };
+  const args = ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'];
+  const proc = taskset ? spawn('taskset', ['-c', SERVER_CORE, 'redis-server', ...args], options) : spawn('redis-server', args, options);
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((resolve) => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) break;
+    await sleep(50);
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once('exit', resolve);
+        proc.kill('SIGTERM');
+      }),
+  };
+}
+
+/** One or two servers (the Redis subject runs two nodes); the first one publishes. */
+async function startSubject(subject) {
+  if (!subject.redis) return { servers: [await startServer(subject, {})], stop: async () => {} };
+  const redis = await startRedis();
+  const env = { BENCH_REDIS_URL: redis.url };
+  const servers = [await startServer({ ...subject, name: 'redis node A' }, env), await startServer({ ...subject, name: 'redis node B' }, env)];
+  return { servers, stop: redis.stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// measurements
+
+async function stats(servers, gc = false) {
+  const all = await Promise.all(servers.map((s) => s.call({ cmd: 'stats', gc }, 30_000)));
+  return {
+    rss: sum(all, (s) => s.rss),
+    heapUsed: sum(all, (s) => s.heapUsed),
+    handles: sum(all, (s) => s.handles),
+    connections: sum(all, (s) => s.connections),
+    cpuMicros: sum(all, (s) => s.cpu.user + s.cpu.system),
+    eluActive: sum(all, (s) => s.elu.active),
+    eluIdle: sum(all, (s) => s.elu.idle),
+    each: all,
+  };
+}
+
+function sum(list, f) {
+  return list.reduce((total, item) => total + f(item), 0);
+}
+
+function serverCost(before, after) {
+  const active = after.eluActive - before.eluActive;
+  const idle = after.eluIdle - before.eluIdle;
+  return { cpuMs: (after.cpuMicros - before.cpuMicros) / 1000, elu: active / Math.max(1e-9, active + idle) };
+}
+
+async function waitConnections(servers, n, timeoutMs = 20_000) {
+  const deadline = performance.now() + timeoutMs;
+  let last;
+  while (performance.now() < deadline) {
+    last = await stats(servers);
+    if (last.connections === n) return last;
+    await sleep(100);
+  }
+  throw new Error(`the server holds ${last?.connections} streams, expected ${n}`);
+}
+
+async function connectTo(ctx, n) {
+  const result = await ctx.load.call(
+    { cmd: 'connect', ports: ctx.servers.map((s) => s.port), path: '/stream', count: n, concurrency: CONNECT_CONCURRENCY },
+    180_000,
+  );
+  if (result.failed > 0) throw new Error(`${result.failed} of ${n} connections failed: ${result.firstError}`);
+  await waitConnections(ctx.servers, n);
+  await sleep(200);
+  return result;
+}
+
+/**
+ * Publishes as fast as delivery allows: at most WINDOW events are in flight (published, not
+ * yet received by every recipient), given to the publisher BATCH at a time (a whole round of
+ * groups when filtered). Returns deliveries per second and the server's cost.
+ */
+async function closedLoop(ctx, { seconds, groups = 0 }) {
+  const window = groups ? WINDOW * groups : WINDOW;
+  const batch = groups ? BATCH * groups : BATCH;
+  const capacity = 1 << 20;
+  const start = ctx.seq;
+  const { load } = ctx;
+  const publisher = ctx.servers[0];
+  await load.call({ cmd: 'phase', start, count: capacity, groups });
+  const before = await stats(ctx.servers);
+  const t0 = performance.now();
+  let published = 0;
+  let timedOut = false;
+  await new Promise((resolve) => {
+    const issue = (n) => {
+      n = Math.min(n, capacity - published);
+      if (n <= 0) return;
+      const from = start + published;
+      publisher.send({ cmd: 'publish', from, to: from + n - 1, start, groups, size: EVENT_SIZE });
+      published += n;
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      finish();
+    }, seconds * 1000 + 30_000);
+    const finish = () => {
+      clearTimeout(timer);
+      load.onMessage = undefined;
+      resolve();
+    };
+    load.onMessage = (message) => {
+      if (message.type !== 'frontier') return;
+      const frontier = message.value;
+      if (performance.now() - t0 < seconds * 1000) {
+        while (published - frontier <= window - batch && published < capacity) issue(batch);
+      } else if (frontier >= published) {
+        finish();
+      }
+    };
+    issue(window);
+  });
+  const elapsed = performance.now() - t0;
+  const after = await stats(ctx.servers);
+  const phase = await load.call({ cmd: 'end-phase', published });
+  ctx.seq = start + published;
+  const cost = serverCost(before, after);
+  return {
+    events: published,
+    deliveries: phase.delivered,
+    rate: phase.delivered / (elapsed / 1000),
+    seconds: elapsed / 1000,
+    serverCpuMs: cost.cpuMs,
+    serverCpuPerEventUs: (cost.cpuMs * 1000) / published,
+    serverElu: cost.elu,
+    clientCpuPct: (phase.cpuMs / elapsed) * 100,
+    clientElu: phase.elu,
+    p50: phase.p50,
+    p99: phase.p99,
+    missing: phase.missing,
+    outOfOrder: phase.outOfOrder,
+    timedOut,
+  };
+}
+
+async function throughput(ctx, seconds) {
+  await closedLoop(ctx, { seconds: CONFIG.warmupSeconds });
+  return closedLoop(ctx, { seconds });
+}
+
+/** Events at a steady rate from a timer in the server; waits a bounded time for stragglers. */
+async function steady(ctx, { hz, seconds }) {
+  const count = Math.round(hz * seconds);
+  const start = ctx.seq;
+  const { load } = ctx;
+  const publisher = ctx.servers[0];
+  await load.call({ cmd: 'phase', start, count, groups: 0 });
+  const before = await stats(ctx.servers);
+  const t0 = performance.now();
+  const grace = Math.max(3000, seconds * 1000);
+  let done = false;
+  await new Promise((resolve) => {
+    const timer = setTimeout(() => finish(), seconds * 1000 + grace);
+    const finish = () => {
+      clearTimeout(timer);
+      load.onMessage = undefined;
+      resolve();
+    };
+    load.onMessage = (message) => {
+      if (message.type === 'frontier' && message.value >= count) {
+        done = true;
+        finish();
+      }
+    };
+    publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE });
+  });
+  const elapsed = performance.now() - t0;
+  const after = await stats(ctx.servers);
+  const phase = await load.call({ cmd: 'end-phase', published: count });
+  ctx.seq = start + count;
+  const cost = serverCost(before, after);
+  return {
+    hz,
+    events: count,
+    p50: phase.p50,
+    p99: phase.p99,
+    max: phase.max,
+    complete: done,
+    missingAtCutoff: phase.missing,
+    outOfOrder: phase.outOfOrder,
+    serverElu: cost.elu,
+    clientCpuPct: (phase.cpuMs / elapsed) * 100,
+  };
+}
+
+/** Fan-out at each size, latency at the middle size, the filtered broadcast at the largest. */
+async function partFanOut(subject, profile) {
+  const { servers, stop } = await startSubject(subject);
+  const load = await startLoad();
+  const ctx = { servers, load, seq: 1 };
+  const out = { throughput: {}, latency: {} };
+  try {
+    const [small, middle, large] = CONFIG.sizes;
+    await connectTo(ctx, small);
+    out.throughput[small] = await throughput(ctx, CONFIG.throughputSeconds);
+    await connectTo(ctx, middle);
+    out.throughput[middle] = await throughput(ctx, CONFIG.throughputSeconds);
+    out.latency[CONFIG.rates[0]] = await steady(ctx, { hz: CONFIG.rates[0], seconds: CONFIG.latencySeconds });
+    await connectTo(ctx, large);
+    if (profile) await servers[0].call({ cmd: 'profile', action: 'start' });
+    out.throughput[large] = await throughput(ctx, CONFIG.throughputSeconds);
+    if (profile) await servers[0].call({ cmd: 'profile', action: 'stop', file: profile });
+    const all = out.throughput[large];
+    const filtered = await closedLoop(ctx, { seconds: CONFIG.throughputSeconds, groups: GROUPS });
+    out.filtered = {
+      connections: large,
+      allCpuPerEventUs: all.serverCpuPerEventUs,
+      filteredCpuPerEventUs: filtered.serverCpuPerEventUs,
+      ratio: all.serverCpuPerEventUs / filtered.serverCpuPerEventUs,
+      filteredEvents: filtered.events,
+      missing: filtered.missing,
+      outOfOrder: filtered.outOfOrder,
+    };
+    // the heavy rate last: a subject that falls behind leaves a backlog nothing else measures
+    await load.call({ cmd: 'close', keep: middle });
+    await waitConnections(servers, middle);
+    out.latency[CONFIG.rates[1]] = await steady(ctx, { hz: CONFIG.rates[1], seconds: CONFIG.latencySeconds });
+  } catch (err) {
+    out.error = err.message;
+  } finally {
+    await Promise.all([load.stop(), ...servers.map((s) => s.stop())]);
+    await stop();
+  }
+  return out;
+}
+
+/** Idle memory per connection, then connect churn on the same fresh server. */
+async function partMemory(subject) {
+  const { servers, stop } = await startSubject(subject);
+  const load = await startLoad();
+  const ctx = { servers, load, seq: 1 };
+  const out = {};
+  const ports = servers.map((s) => s.port);
+  try {
+    const n = CONFIG.idleConnections;
+    const base = await stats(servers, true);
+    await connectTo(ctx, n);
+    await sleep(1000);
+    const idle = await stats(servers, true);
+    out.idle = {
+      connections: n,
+      rssPerConnKB: (idle.rss - base.rss) / n / 1024,
+      heapPerConnKB: (idle.heapUsed - base.heapUsed) / n / 1024,
+    };
+    await load.call({ cmd: 'close', keep: 0 });
+    await waitConnections(servers, 0);
+    await load.call({ cmd: 'churn', ports, path: '/stream', total: 200, concurrency: CHURN_CONCURRENCY }, 60_000);
+    await waitConnections(servers, 0);
+    await sleep(500);
+    const before = await stats(servers, true);
+    const churn = await load.call({ cmd: 'churn', ports, path: '/stream', total: CONFIG.churn, concurrency: CHURN_CONCURRENCY }, 300_000);
+    await waitConnections(servers, 0);
+    await sleep(500);
+    const after = await stats(servers, true);
+    out.churn = {
+      total: CONFIG.churn,
+      failed: churn.failed,
+      perSecond: CONFIG.churn / (churn.ms / 1000),
+      heapBefore: before.heapUsed,
+      heapAfter: after.heapUsed,
+      heapDeltaPct: ((after.heapUsed - before.heapUsed) / before.heapUsed) * 100,
+      handlesBefore: before.handles,
+      handlesAfter: after.handles,
+      rssBefore: before.rss,
+      rssAfter: after.rss,
+    };
+  } catch (err) {
+    out.error = err.message;
+  } finally {
+    await Promise.all([load.stop(), ...servers.map((s) => s.stop())]);
+    await stop();
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+/** The rows of the table: a label, how to read the value from one round, how to print it. */
+function rows() {
+  const [small, middle, large] = CONFIG.sizes;
+  const k = (n) => (n >= 1000 ? `${n / 1000}k` : String(n));
+  const [slow, fast] = CONFIG.rates;
+  const int = (v) => Math.round(v).toLocaleString('en-US');
+  const ms = (v) => (v === -1 ? 'behind' : v.toFixed(1));
+  return [
+    ...CONFIG.sizes.map((n) => ({ label: `fan-out ${k(n)} conns (deliveries/s)`, get: (r) => r.fan?.throughput?.[n]?.rate, fmt: int })),
+    { label: `server CPU per event ${k(large)} (us)`, get: (r) => r.fan?.throughput?.[large]?.serverCpuPerEventUs, fmt: int },
+    { label: `load-gen CPU ${k(large)} (% core)`, get: (r) => r.fan?.throughput?.[large]?.clientCpuPct, fmt: int, noRatio: true },
+    { label: `latency ${slow}/s ${k(middle)} p50 (ms)`, get: (r) => r.fan?.latency?.[slow]?.p50, fmt: ms },
+    { label: `latency ${slow}/s ${k(middle)} p99 (ms)`, get: (r) => r.fan?.latency?.[slow]?.p99, fmt: ms },
+    { label: `latency ${fast}/s ${k(middle)} p50 (ms)`, get: (r) => r.fan?.latency?.[fast]?.p50, fmt: ms },
+    { label: `latency ${fast}/s ${k(middle)} p99 (ms)`, get: (r) => r.fan?.latency?.[fast]?.p99, fmt: ms },
+    { label: `latency ${fast}/s max (ms)`, get: (r) => r.fan?.latency?.[fast]?.max, fmt: ms },
+    { label: `RSS per idle conn (KB)`, get: (r) => r.mem?.idle?.rssPerConnKB, fmt: (v) => v.toFixed(1) },
+    { label: `filtered 1% of ${k(large)}: all/filtered cost`, get: (r) => r.fan?.filtered?.ratio, fmt: (v) => `${v.toFixed(1)}x` },
+    { label: `churn ${k(CONFIG.churn)}: heap delta (%)`, get: (r) => r.mem?.churn?.heapDeltaPct, fmt: (v) => v.toFixed(1), noRatio: true },
+    {
+      label: `churn: handles before/after`,
+      get: (r) => (r.mem?.churn ? r.mem.churn.handlesAfter - r.mem.churn.handlesBefore : undefined),
+      show: (list) => {
+        const last = list.at(-1)?.mem?.churn;
+        return last ? `${last.handlesBefore}/${last.handlesAfter}` : '-';
+      },
+      noRatio: true,
+    },
+  ];
+}
+
+function median(values) {
+  const list = values.filter((v) => typeof v === 'number' && Number.isFinite(v));
+  if (list.length === 0) return undefined;
+  // "behind" (-1) sorts as the worst latency
+  const sorted = [...list].sort((a, b) => (a === -1 ? 1 : b === -1 ? -1 : a - b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+function summarize(results, names) {
+  const table = [];
+  for (const row of rows()) {
+    const cells = {};
+    for (const name of names) {
+      const rounds = results[name] ?? [];
+      const values = rounds.map(row.get);
+      const value = median(values);
+      let ratio;
+      if (name !== 'baseline' && !row.noRatio) {
+        const ratios = rounds.map((r, i) => {
+          const own = row.get(r);
+          const base = results.baseline?.[i] ? row.get(results.baseline[i]) : undefined;
+          return typeof own === 'number' && typeof base === 'number' && own >= 0 && base > 0 ? own / base : undefined;
+        });
+        ratio = median(ratios);
+      }
+      cells[name] = { value, ratio, values, text: row.show ? row.show(rounds) : value === undefined ? '-' : row.fmt(value) };
+    }
+    table.push({ label: row.label, cells });
+  }
+  return table;
+}
+
+function render(table, names) {
+  const width = 41;
+  const col = 22;
+  const lines = [];
+  lines.push('scenario'.padEnd(width) + names.map((n) => n.padStart(col)).join(''));
+  for (const { label, cells } of table) {
+    let line = label.padEnd(width);
+    for (const name of names) {
+      const cell = cells[name];
+      const ratio = cell.ratio === undefined ? '' : ` (${cell.ratio.toFixed(2)}x)`;
+      line += (cell.text + ratio).padStart(col);
+    }
+    lines.push(line);
+  }
+  return lines.join('\n');
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: `${cpus[0]?.model ?? 'unknown'} x${cpus.length}`,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    pinned: taskset ? `servers on CPU ${SERVER_CORE}, load generator and runner on CPU ${CLIENT_CORE}` : 'not pinned',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// profile: the largest throughput scenario of one subject, under the V8 sampling profiler
+
+function summarizeProfile(file, top = 25) {
+  const profile = JSON.parse(readFileSync(file, 'utf8'));
+  const self = new Map();
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const counts = new Map();
+  for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+  let total = 0;
+  for (const [id, count] of counts) {
+    const { callFrame } = byId.get(id);
+    const url = callFrame.url.replace(/^file:\/\//, '').replace(root + '/', '');
+    const key = `${callFrame.functionName || '(anonymous)'} ${url ? `${url}:${callFrame.lineNumber + 1}` : ''}`.trim();
+    self.set(key, (self.get(key) ?? 0) + count);
+    total += count;
+  }
+  const lines = [...self].sort((a, b) => b[1] - a[1]).slice(0, top);
+  return lines.map(([key, count]) => `${((count / total) * 100).toFixed(1).padStart(5)}%  ${key}`).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main() {
+  if (!existsSync(join(dist, 'harness.js'))) throw new Error('test/bench/dist is missing: run `npm run build` first (npm run bench does).');
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const started = performance.now();
+  const skipped = {};
+  let subjects = SUBJECTS.filter((s) => !only || only.includes(s.name) || only.includes(s.script.replace('.js', '')));
+  const redisWhy = redisUnavailable();
+  if (redisWhy) {
+    for (const s of subjects) if (s.redis) skipped[s.name] = redisWhy;
+    subjects = subjects.filter((s) => !s.redis);
+  }
+  for (const [name, why] of Object.entries(skipped)) console.log(`skipped ${name}: ${why}`);
+
+  if (profileSubject) {
+    const subject = SUBJECTS.find((s) => s.name === profileSubject || s.script === `${profileSubject}.js`);
+    if (!subject) throw new Error(`no subject '${profileSubject}'`);
+    const file = join(resultsDir, `profile-${subject.script.replace('.js', '')}-${stamp}.cpuprofile`);
+    const fan = await partFanOut(subject, file);
+    const large = fan.throughput[CONFIG.sizes.at(-1)];
+    console.log(JSON.stringify({ subject: subject.name, throughput: large, error: fan.error }, null, 2));
+    if (existsSync(file)) console.log(`\nself time, top functions (${file}):\n${summarizeProfile(file)}`);
+    return;
+  }
+
+  const machineInfo = machine();
+  console.log(`nest-sse bench (${QUICK ? 'quick' : 'full'}): ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ')}`);
+  console.log(`machine: ${machineInfo.cpu}, ${machineInfo.memoryGB} GB, ${machineInfo.os}, node ${machineInfo.node}; ${machineInfo.pinned}`);
+  const results = Object.fromEntries(subjects.map((s) => [s.name, []]));
+  let roundsDone = 0;
+  let perSubjectMs = 0;
+  outer: for (let round = 0; round < CONFIG.rounds; round++) {
+    for (const subject of subjects) {
+      const elapsed = performance.now() - started;
+      if (round > 0 && elapsed + perSubjectMs * 1.2 > CONFIG.budgetMs) {
+        console.log(`stopping after ${roundsDone} round(s): the time budget (${CONFIG.budgetMs / 1000} s) would be exceeded`);
+        // a partial round would have no baseline to compare with
+        for (const name of Object.keys(results)) results[name].length = roundsDone;
+        break outer;
+      }
+      const t = performance.now();
+      process.stdout.write(`round ${round + 1}: ${subject.name} ... `);
+      const fan = await partFanOut(subject);
+      const mem = await partMemory(subject);
+      results[subject.name].push({ fan, mem });
+      perSubjectMs = Math.max(perSubjectMs, performance.now() - t);
+      const errors = [fan.error, mem.error].filter(Boolean);
+      console.log(`${((performance.now() - t) / 1000).toFixed(1)} s${errors.length ? `  ERROR: ${errors.join('; ')}` : ''}`);
+    }
+    roundsDone = round + 1;
+  }
+
+  const names = subjects.map((s) => s.name);
+  const table = summarize(results, names);
+  const text = render(table, names);
+  console.log(`\nmedians of ${roundsDone} round(s); (x) = median of the per-round ratio to the baseline\n`);
+  console.log(text);
+  for (const [name, why] of Object.entries(skipped)) console.log(`\n${name}: skipped, ${why}`);
+  const file = join(resultsDir, `bench-${QUICK ? 'quick' : 'full'}-${stamp}.json`);
+  const config = { ...CONFIG, eventSize: EVENT_SIZE, window: WINDOW, batch: BATCH, groups: GROUPS };
+  writeFileSync(file, JSON.stringify({ machine: machineInfo, config, rounds: roundsDone, skipped, table, results }, null, 2));
+  console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; results in ${file.replace(root + '/', '')}`);
+}
+
+const hardStop = setTimeout(
+  () => {
+    console.error('the benchmark ran past its time limit; stopping');
+    for (const child of children) child.proc.kill('SIGKILL');
+    process.exit(2);
+  },
+  CONFIG.budgetMs + 120_000,
+);
+hardStop.unref();
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await Promise.all([...children].map((child) => child.stop()));
+  });

@@ -1,0 +1,129 @@
+// The side of every benchmark subject that the runner talks to, over the IPC channel of
+// child_process.fork: publish on command or on a timer, report memory, CPU and handles.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
+
+/** What a subject server does; everything else is the harness's. */
+export interface BenchSubject {
+  /** Streams open on this process. */
+  connections(): number;
+  /** Sends one event named `tick` with `data` to every stream, or to the streams of `group`. */
+  publish(data: string, group: string | undefined): void;
+  close(): Promise<void>;
+}
+
+type Command =
+  | { cmd: 'publish'; from: number; to: number; start: number; groups: number; size: number }
+  | { cmd: 'rate'; from: number; count: number; hz: number; size: number }
+  | { cmd: 'stats'; gc?: boolean; id: number }
+  | { cmd: 'profile'; action: 'start' | 'stop'; file?: string; id: number }
+  | { cmd: 'exit' };
+
+const PAD = 'x'.repeat(1024);
+
+/** Microseconds since the epoch, from the monotonic clock (comparable across processes). */
+export function nowMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/**
+ * The event data: a marker, the sequence number and the send time, padded to `size` bytes.
+ * The load generator finds `#s` and reads the two numbers; the padding holds neither.
+ */
+export function eventData(seq: number, size: number): string {
+  const head = `#s${seq} ${nowMicros()}.`;
+  return size > head.length ? head + PAD.slice(0, size - head.length) : head;
+}
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+/**
+ * Wires a started subject to the runner. `ports` are the ports it listens on.
+ */
+export function serve(subject: BenchSubject, port: number): void {
+  let profiler: Session | undefined;
+  const publishRange = (from: number, to: number, start: number, groups: number, size: number): void => {
+    for (let seq = from; seq <= to; seq++) {
+      subject.publish(eventData(seq, size), groups > 0 ? `g${(seq - start) % groups}` : undefined);
+    }
+  };
+  process.on('message', async (message: Command) => {
+    try {
+      switch (message.cmd) {
+        case 'publish':
+          publishRange(message.from, message.to, message.start, message.groups, message.size);
+          break;
+        case 'rate': {
+          // Events are due on an absolute schedule: a late timer catches up rather than drifting.
+          const started = performance.now();
+          const interval = 1000 / message.hz;
+          let next = 0;
+          const tick = (): void => {
+            const now = performance.now();
+            while (next < message.count && started + next * interval <= now) {
+              subject.publish(eventData(message.from + next, message.size), undefined);
+              next++;
+            }
+            if (next < message.count) setTimeout(tick, Math.max(0, started + next * interval - performance.now()));
+            else send({ type: 'rate-done' });
+          };
+          tick();
+          break;
+        }
+        case 'stats': {
+          const gc = (globalThis as { gc?: () => void }).gc;
+          if (message.gc && gc) {
+            gc();
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            gc();
+          }
+          const memory = process.memoryUsage();
+          send({
+            type: 'stats',
+            id: message.id,
+            rss: memory.rss,
+            heapUsed: memory.heapUsed,
+            external: memory.external,
+            handles: process.getActiveResourcesInfo().length,
+            cpu: process.cpuUsage(),
+            elu: performance.eventLoopUtilization(),
+            connections: subject.connections(),
+            time: performance.now(),
+          });
+          break;
+        }
+        case 'profile':
+          if (message.action === 'start') {
+            profiler = new Session();
+            profiler.connect();
+            await profiler.post('Profiler.enable');
+            await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+            await profiler.post('Profiler.start');
+          } else if (profiler) {
+            const { profile } = await profiler.post('Profiler.stop');
+            if (message.file) writeFileSync(message.file, JSON.stringify(profile));
+            profiler.disconnect();
+            profiler = undefined;
+          }
+          send({ type: 'profile', id: message.id });
+          break;
+        case 'exit':
+          await Promise.race([subject.close(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+          process.exit(0);
+      }
+    } catch (err) {
+      send({ type: 'error', message: (err as Error).stack ?? String(err) });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', port });
+}
+
+/** Reports a failure to the runner and exits. */
+export function fail(err: unknown): never {
+  send({ type: 'error', message: (err as Error)?.stack ?? String(err) });
+  process.exit(1);
+}
