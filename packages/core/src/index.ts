@@ -4,6 +4,7 @@ export * from './encoding/index.js';
 export * from './errors/index.js';
 export * from './interfaces/index.js';
 export * from './metrics/index.js';
+export * from './openapi/index.js';
 export * from './transports/index.js';
 export { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 export type { SseBroadcastResponse, SseEndpointStatsResponse } from './http/sse-endpoint.runtime.js';

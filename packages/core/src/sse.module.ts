@@ -6,6 +6,7 @@ import type {
   SseOptionsFactory,
 } from './interfaces/sse-module-options.interface.js';
 import { SseTransport } from './interfaces/sse-transport.interface.js';
+import { sseOpenApiProvider } from './openapi/sse-openapi.js';
 import { SseExplorer } from './sse.explorer.js';
 import { SseHub } from './sse.hub.js';
 import { SSE_MODULE_OPTIONS } from './sse.constants.js';
@@ -80,6 +81,8 @@ export class SseModule {
         },
         SseHub,
         SseExplorer,
+        // documents the generated routes when @nestjs/swagger is installed
+        sseOpenApiProvider,
       ],
       exports: [SseHub, SseTransport, SSE_MODULE_OPTIONS],
     };

@@ -1,0 +1,5 @@
+export {
+  SSE_BROADCAST_BODY_SCHEMA,
+  SSE_BROADCAST_RESPONSE_SCHEMA,
+  SSE_STATS_RESPONSE_SCHEMA,
+} from './sse-openapi.js';
