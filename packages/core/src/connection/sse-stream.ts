@@ -63,6 +63,12 @@ export class SseStream {
   private held: HeldFrame[] | null = [];
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /**
+   * What the response held after the last flush: an upper bound on it until the next flush,
+   * since only a flush adds to it. Enqueueing checks this, not the response, which with many
+   * streams is cold memory; the response is read again only when the bound says full.
+   */
+  private flushedBound = Number.POSITIVE_INFINITY;
   private blocked = false;
   private droppedCount = 0;
   private readonly subject = new Subject<SseStreamMessage>();
@@ -238,6 +244,7 @@ export class SseStream {
       this.blocked = true;
       this.response.once('drain', this.onDrain);
     }
+    this.flushedBound = this.response.writableLength;
   }
 
   /** @internal ends the stream with a last frame (drain hints) and the given reason. */
@@ -257,7 +264,8 @@ export class SseStream {
 
   private enqueue(frame: Buffer): void {
     const size = frame.length;
-    if (this.pendingBytes + this.response.writableLength + size > this.maxBuffer) {
+    if (this.pendingBytes + this.flushedBound + size > this.maxBuffer) this.flushedBound = this.response.writableLength;
+    if (this.pendingBytes + this.flushedBound + size > this.maxBuffer) {
       if (this.slowPolicy === 'disconnect' || size > this.maxBuffer) {
         this.end('slow');
         return;
