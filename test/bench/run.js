@@ -49,8 +49,8 @@ if (option('idle')) CONFIG.idleConnections = Number(option('idle'));
 if (option('churn')) CONFIG.churn = Number(option('churn'));
 const EVENT_SIZE = 100;
 /** Events in flight in a throughput phase, and how many the publisher is given at a time. */
-const WINDOW = 8;
-const BATCH = 4;
+const WINDOW = Number(option('window') ?? 32);
+const BATCH = Number(option('batch') ?? 4);
 /** Groups of connections for the filtered broadcast: one event reaches 1 in 100. */
 const GROUPS = 100;
 const CONNECT_CONCURRENCY = 256;
@@ -402,7 +402,7 @@ async function steady(ctx, { hz, seconds }) {
 }
 
 /** Fan-out at each size, latency at the middle size, the filtered broadcast at the largest. */
-async function partFanOut(subject, profile) {
+async function partFanOut(subject) {
   const { servers, stop } = await startSubject(subject);
   const load = await startLoad();
   const ctx = { servers, load, seq: 1 };
@@ -415,9 +415,7 @@ async function partFanOut(subject, profile) {
     out.throughput[middle] = await throughput(ctx, CONFIG.throughputSeconds);
     out.latency[CONFIG.rates[0]] = await steady(ctx, { hz: CONFIG.rates[0], seconds: CONFIG.latencySeconds });
     await connectTo(ctx, large);
-    if (profile) await servers[0].call({ cmd: 'profile', action: 'start' });
     out.throughput[large] = await throughput(ctx, CONFIG.throughputSeconds);
-    if (profile) await servers[0].call({ cmd: 'profile', action: 'stop', file: profile });
     const all = out.throughput[large];
     const filtered = await closedLoop(ctx, { seconds: CONFIG.throughputSeconds, groups: GROUPS });
     out.filtered = {
@@ -489,6 +487,24 @@ async function partMemory(subject) {
     await stop();
   }
   return out;
+}
+
+/** The largest fan-out of one subject, profiled; the same without the profiler for comparison. */
+async function profileFanOut(subject, file) {
+  const { servers, stop } = await startSubject(subject);
+  const load = await startLoad();
+  const ctx = { servers, load, seq: 1 };
+  try {
+    await connectTo(ctx, CONFIG.sizes.at(-1));
+    const plain = await throughput(ctx, CONFIG.throughputSeconds);
+    await servers[0].call({ cmd: 'profile', action: 'start' });
+    const profiled = await closedLoop(ctx, { seconds: CONFIG.throughputSeconds });
+    await servers[0].call({ cmd: 'profile', action: 'stop', file });
+    return { plain, profiled };
+  } finally {
+    await Promise.all([load.stop(), ...servers.map((s) => s.stop())]);
+    await stop();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -627,10 +643,9 @@ async function main() {
     const subject = SUBJECTS.find((s) => s.name === profileSubject || s.script === `${profileSubject}.js`);
     if (!subject) throw new Error(`no subject '${profileSubject}'`);
     const file = join(resultsDir, `profile-${subject.script.replace('.js', '')}-${stamp}.cpuprofile`);
-    const fan = await partFanOut(subject, file);
-    const large = fan.throughput[CONFIG.sizes.at(-1)];
-    console.log(JSON.stringify({ subject: subject.name, throughput: large, error: fan.error }, null, 2));
-    if (existsSync(file)) console.log(`\nself time, top functions (${file}):\n${summarizeProfile(file)}`);
+    const out = await profileFanOut(subject, file);
+    console.log(JSON.stringify({ subject: subject.name, ...out }, null, 2));
+    if (existsSync(file)) console.log(`\nself time, top functions (${file.replace(root + '/', '')}):\n${summarizeProfile(file)}`);
     return;
   }
 
