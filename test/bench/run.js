@@ -85,6 +85,11 @@ function which(bin) {
 }
 
 const children = new Set();
+/** Processes that are not Node children (redis-server), killed on the way out. */
+const others = new Set();
+process.on('exit', () => {
+  for (const proc of others) proc.kill('SIGKILL');
+});
 
 /** A child process spoken to over IPC: `call` sends a command and waits for its answer. */
 class Child {
@@ -202,6 +207,8 @@ async function startRedis() {
   const options = { stdio: ['ignore', 'ignore', 'inherit'] };
   const args = ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'];
   const proc = taskset ? spawn('taskset', ['-c', SERVER_CORE, 'redis-server', ...args], options) : spawn('redis-server', args, options);
+  others.add(proc);
+  proc.once('exit', () => others.delete(proc));
   for (let i = 0; i < 100; i++) {
     const up = await new Promise((resolve) => {
       const socket = net.connect({ port, host: '127.0.0.1' });
@@ -351,6 +358,26 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
   };
 }
 
+/** One event to every stream, which must arrive within `timeoutMs`: a subject that delivers nothing fails fast. */
+async function probe(ctx, timeoutMs = 10_000) {
+  const start = ctx.seq;
+  await ctx.load.call({ cmd: 'phase', start, count: 1, groups: 0 });
+  const delivered = await new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    ctx.load.onMessage = (message) => {
+      if (message.type === 'frontier' && message.value >= 1) {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    };
+    ctx.servers[0].send({ cmd: 'publish', from: start, to: start, start, groups: 0, size: EVENT_SIZE });
+  });
+  ctx.load.onMessage = undefined;
+  const phase = await ctx.load.call({ cmd: 'end-phase', published: 1 });
+  ctx.seq = start + 1;
+  if (!delivered) throw new Error(`a probe event reached ${phase.delivered} of ${phase.owed} streams within ${timeoutMs} ms`);
+}
+
 async function throughput(ctx, seconds) {
   await closedLoop(ctx, { seconds: CONFIG.warmupSeconds });
   return closedLoop(ctx, { seconds });
@@ -410,6 +437,7 @@ async function partFanOut(subject) {
   try {
     const [small, middle, large] = CONFIG.sizes;
     await connectTo(ctx, small);
+    await probe(ctx);
     out.throughput[small] = await throughput(ctx, CONFIG.throughputSeconds);
     await connectTo(ctx, middle);
     out.throughput[middle] = await throughput(ctx, CONFIG.throughputSeconds);
@@ -496,6 +524,7 @@ async function profileFanOut(subject, file) {
   const ctx = { servers, load, seq: 1 };
   try {
     await connectTo(ctx, CONFIG.sizes.at(-1));
+    await probe(ctx);
     const plain = await throughput(ctx, CONFIG.throughputSeconds);
     await servers[0].call({ cmd: 'profile', action: 'start' });
     const profiled = await closedLoop(ctx, { seconds: CONFIG.throughputSeconds });
