@@ -221,7 +221,7 @@ export class SseStream {
   }
 
   /** @internal ends the opening phase; held frames whose id was already replayed are skipped. */
-  open(skip?: ReadonlySet<string>): void {
+  open(skip?: { has(id: string): boolean }): void {
     if (this.state !== State.Opening) return;
     const held = this.held!;
     this.held = null;

@@ -46,7 +46,16 @@ export interface SseClusterStats {
 
 /** What replay answers for a `Last-Event-ID`. */
 export type SseReplayResult =
-  | { status: 'ok'; events: SseEnvelope[] }
+  | {
+      status: 'ok';
+      events: SseEnvelope[];
+      /**
+       * The transport id the events follow (`afterId` itself, or what a publisher's id stands for).
+       * With `compareIds`, a node whose delivery lags behind the node the client came from skips
+       * live events at or before it, which the client already had.
+       */
+      after?: string;
+    }
   | { status: 'reset'; reason: 'unknown' | 'expired' | 'malformed' };
 
 /** What the hub hands to its transport when it starts it. */
@@ -83,6 +92,11 @@ export interface SseTransport {
   publish(envelope: SseEnvelopeDraft): Promise<string>;
   /** Events after `afterId`, oldest first, at most `limit`; or why they cannot be had. */
   replay(afterId: string, limit: number): Promise<SseReplayResult>;
+  /**
+   * Orders two ids this transport assigned: negative when `a` came first, 0 when equal. Optional;
+   * a distributed transport offers it so that replay never repeats an event at the seam.
+   */
+  compareIds?(a: string, b: string): number;
   /** Counts of every live node (this one included). */
   clusterStats(): Promise<SseClusterStats>;
   /** Stops delivering and closes what the transport opened. */

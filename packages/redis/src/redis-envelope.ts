@@ -1,0 +1,94 @@
+import type { SseEnvelope } from '@nest-sse/core';
+
+/** The one field of a Stream entry that holds the envelope (JSON, without its id). */
+export const ENVELOPE_FIELD = 'e';
+
+/** A Stream id as Redis makes them: milliseconds, a dash, a sequence number. */
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+
+export function isStreamId(id: string): boolean {
+  return STREAM_ID.test(id);
+}
+
+/** Orders two Stream ids (decimal strings without leading zeros) without parsing them into numbers. */
+export function compareStreamIds(a: string, b: string): number {
+  const da = a.indexOf('-');
+  const db = b.indexOf('-');
+  return compareDecimal(a.slice(0, da), b.slice(0, db)) || compareDecimal(a.slice(da + 1), b.slice(db + 1));
+}
+
+function compareDecimal(a: string, b: string): number {
+  if (a.length !== b.length) return a.length < b.length ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const OPTIONAL_STRINGS = ['eventId', 'event', 'endpoint', 'target'] as const;
+
+/**
+ * Reads one Stream entry back into an envelope, or says why it cannot: the Stream may hold
+ * entries another program wrote, and nothing read from it is trusted.
+ */
+export function decodeEntry(id: string, fields: unknown): SseEnvelope | string {
+  let raw: unknown;
+  if (Array.isArray(fields)) {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (String(fields[i]) === ENVELOPE_FIELD) raw = fields[i + 1];
+    }
+  } else if (fields !== null && typeof fields === 'object') {
+    raw = (fields as Record<string, unknown>)[ENVELOPE_FIELD];
+  }
+  if (raw === undefined) return `no '${ENVELOPE_FIELD}' field`;
+  let value: any;
+  try {
+    value = JSON.parse(String(raw));
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not an object';
+  if (typeof value.data !== 'string') return 'data is not a string';
+  if (typeof value.origin !== 'string') return 'origin is not a string';
+  if (!Number.isSafeInteger(value.seq)) return 'seq is not an integer';
+  if (typeof value.time !== 'number') return 'time is not a number';
+  for (const key of OPTIONAL_STRINGS) {
+    if (value[key] !== undefined && typeof value[key] !== 'string') return `${key} is not a string`;
+  }
+  if (value.filter !== undefined) {
+    const filter = value.filter;
+    if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) return 'filter is not an object';
+    for (const key of Object.keys(filter)) {
+      const values = filter[key];
+      if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) return `filter.${key} is not a list of strings`;
+    }
+  }
+  return {
+    id,
+    eventId: value.eventId,
+    event: value.event,
+    data: value.data,
+    endpoint: value.endpoint,
+    filter: value.filter,
+    target: value.target,
+    origin: value.origin,
+    seq: value.seq,
+    time: value.time,
+  };
+}
+
+/** The entries of an XREAD or XRANGE reply, whichever shape the connection's protocol gives. */
+export function entriesOf(reply: unknown): Array<[string, unknown]> {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) return reply as Array<[string, unknown]>;
+  return [];
+}
+
+/** The entries of the first stream of an XREAD reply (RESP2 list or RESP3 map). */
+export function xreadEntries(reply: unknown): Array<[string, unknown]> {
+  if (reply === null || reply === undefined) return [];
+  if (Array.isArray(reply)) {
+    // RESP2: [[key, entries]]; RESP3 with ioredis' legacy mapping flattens the map: [key, entries]
+    return entriesOf(typeof reply[0] === 'string' || Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[] | undefined)?.[1]);
+  }
+  if (reply instanceof Map) return entriesOf(reply.values().next().value);
+  if (typeof reply === 'object') return entriesOf(Object.values(reply as object)[0]);
+  return [];
+}

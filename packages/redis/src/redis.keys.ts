@@ -1,0 +1,52 @@
+import { SseConfigurationError } from '@nest-sse/core';
+
+/** A prefix is configuration, not input, but it still becomes part of every key: keep it plain. */
+const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/**
+ * Every key the transport uses, all under one hash tag (`{prefix}`) so that on Redis Cluster
+ * they live in one slot and the scripts that touch several of them stay valid.
+ */
+export class RedisKeys {
+  /** The capped Stream: delivery and history. */
+  readonly events: string;
+  /** Sorted set: node id → lease expiry (ms, Redis clock). */
+  readonly nodes: string;
+  /** Hash: node id → its last reported counts (JSON). */
+  readonly stats: string;
+  private readonly base: string;
+
+  constructor(readonly prefix: string) {
+    if (!PREFIX.test(prefix)) {
+      throw new SseConfigurationError(
+        `RedisTransport prefix '${String(prefix).slice(0, 80)}' is not allowed: use 1 to 64 letters, digits, '_', '.', ':' or '-'.`,
+      );
+    }
+    this.base = `{${prefix}}`;
+    this.events = `${this.base}:events`;
+    this.nodes = `${this.base}:nodes`;
+    this.stats = `${this.base}:stats`;
+  }
+
+  /** String: a publisher's own event id → the Stream id it was given (expires with the history). */
+  eventId(id: string): string {
+    return `${this.base}:eid:${escapeKeyPart(id)}`;
+  }
+
+  /** Sorted set: one node's recent publishes (seq → Stream id), so a resent publish is not added twice. */
+  published(node: string): string {
+    return `${this.base}:pub:${escapeKeyPart(node)}`;
+  }
+}
+
+/**
+ * Escapes everything but `[A-Za-z0-9_.-]`: an ASCII character as `%XX`, any other UTF-16 unit as
+ * `%uXXXX` (`%` itself included), so that two different inputs never make the same key and no
+ * input can add a separator or a hash tag.
+ */
+export function escapeKeyPart(value: string): string {
+  return value.replace(/[^A-Za-z0-9_.-]/g, (ch) => {
+    const code = ch.charCodeAt(0);
+    return code < 0x80 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : `%u${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  });
+}

@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+
+/** What the transport needs of an ioredis client (a `Redis` or a `Cluster`) to run a script. */
+export interface ScriptClient {
+  evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
+}
+
+/**
+ * A Lua script run by its SHA1, sent in full only when the server does not know it yet (after a
+ * restart, for instance). Plain EVALSHA/EVAL, so a client the app passed in is not changed the way
+ * `defineCommand` would change it.
+ */
+export class RedisScript {
+  readonly sha: string;
+
+  constructor(
+    readonly name: string,
+    readonly keys: number,
+    readonly source: string,
+  ) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(client: ScriptClient, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, this.keys, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err;
+      return client.eval(this.source, this.keys, ...keys, ...args);
+    }
+  }
+}
+
+/** Lua helpers shared by the scripts: the server's clock in ms, and Stream id order. */
+const COMMON = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function id_cmp(a, b)
+  local da, db = string.find(a, '-', 1, true), string.find(b, '-', 1, true)
+  local ma, mb = string.sub(a, 1, da - 1), string.sub(b, 1, db - 1)
+  if #ma ~= #mb then return #ma < #mb and -1 or 1 end
+  if ma ~= mb then return ma < mb and -1 or 1 end
+  local sa, sb = string.sub(a, da + 1), string.sub(b, db + 1)
+  if #sa ~= #sb then return #sa < #sb and -1 or 1 end
+  if sa ~= sb then return sa < sb and -1 or 1 end
+  return 0
+end
+local function stream_info(key)
+  if redis.call('EXISTS', key) == 0 then return nil end
+  local info = redis.call('XINFO', 'STREAM', key)
+  local out = {}
+  for i = 1, #info, 2 do out[info[i]] = info[i + 1] end
+  return out
+end
+-- the id an entry says came before it ('' when it does not say)
+local function previous_of(entry)
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'p' then return fields[i + 1] end
+  end
+  return ''
+end
+-- whether every entry after id is still in the Stream: trimming only ever removes the oldest
+-- entries, and each entry names the one before it, so the first entry tells
+local function intact_after(info, id)
+  local last = info['last-generated-id']
+  if id_cmp(id, last) >= 0 then return true end
+  local first = info['first-entry']
+  if not first then return false end
+  if id_cmp(id, first[1]) >= 0 then return true end
+  return previous_of(first) == id
+end
+`;
+
+/**
+ * Appends one event, once, naming the id generated before it (field `p`, see REPLAY). A publish
+ * sent again after a dropped connection (it may have been applied before the reply was lost)
+ * finds its seq among this node's recent publishes and gets the id it was given the first time
+ * instead of a second entry.
+ *
+ * KEYS: events, this node's recent publishes, the publisher id key (unused unless ARGV[6] is 1)
+ * ARGV: seq, lowest seq still unacknowledged, payload, max length, max age ms, has publisher id,
+ *       ttl of the recent publishes in ms
+ */
+export const PUBLISH = new RedisScript(
+  'publish',
+  3,
+  `${COMMON}
+local seq = tonumber(ARGV[1])
+local done = redis.call('ZRANGEBYSCORE', KEYS[2], seq, seq)
+if done[1] then return done[1] end
+local info = stream_info(KEYS[1])
+local previous = info and info['last-generated-id'] or ''
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', previous, 'e', ARGV[3])
+local max_age = tonumber(ARGV[5])
+if max_age > 0 then
+  local oldest = now_ms() - max_age
+  if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', oldest)) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])
+redis.call('ZADD', KEYS[2], seq, id)
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+if ARGV[6] == '1' then redis.call('SET', KEYS[3], id, 'PX', ARGV[5]) end
+return id
+`,
+);
+
+/**
+ * Events after an id, or why there are none to give. Expired history is trimmed first (exactly),
+ * then the first entry left (and the id it says came before it) tells whether anything after the
+ * client's id is gone.
+ *
+ * KEYS: events, the publisher id key (unused unless ARGV[2] is 1)
+ * ARGV: the id as a Stream id ('' if it is not one), look up a publisher id, count, max age ms
+ * Returns {'reset', reason} or {'ok', after, entries}
+ */
+export const REPLAY = new RedisScript(
+  'replay',
+  2,
+  `${COMMON}
+local after = false
+if ARGV[2] == '1' then after = redis.call('GET', KEYS[2]) end
+if not after then
+  if ARGV[1] == '' then return {'reset', 'unknown'} end
+  after = ARGV[1]
+end
+local max_age = tonumber(ARGV[4])
+if max_age > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  local oldest = now_ms() - max_age
+  if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', oldest)) end
+end
+local info = stream_info(KEYS[1])
+if not info then return {'reset', 'unknown'} end
+if id_cmp(after, info['last-generated-id']) > 0 then return {'reset', 'unknown'} end
+if not intact_after(info, after) then return {'reset', 'expired'} end
+return {'ok', after, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[3])}
+`,
+);
+
+/**
+ * Where the Stream stands: {last generated id ('' when there is no Stream), whether every entry
+ * after ARGV[1] is still there ('1' or '0')}. KEYS: events. ARGV: an id ('0-0' for none).
+ */
+export const POSITION = new RedisScript(
+  'position',
+  1,
+  `${COMMON}
+local info = stream_info(KEYS[1])
+if not info then return {'', '0'} end
+return {info['last-generated-id'], intact_after(info, ARGV[1]) and '1' or '0'}
+`,
+);
+
+/**
+ * Writes this node's counts under a lease (or, with an empty JSON, removes them), and forgets
+ * nodes whose lease ran out. Leases use the server's clock, so nodes' clocks need not agree.
+ *
+ * KEYS: nodes, stats. ARGV: node id, JSON ('' to leave), lease ms, ttl of both keys ms
+ */
+export const WRITE_STATS = new RedisScript(
+  'write-stats',
+  2,
+  `${COMMON}
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+for i = 1, #dead do redis.call('HDEL', KEYS[2], dead[i]) end
+if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now)) end
+if ARGV[2] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[3])), ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return #dead
+`,
+);
+
+/** The counts of every node whose lease has not run out: {node, json, node, json, ...}. KEYS: nodes, stats. */
+export const READ_STATS = new RedisScript(
+  'read-stats',
+  2,
+  `${COMMON}
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now_ms()), '+inf')
+local out = {}
+if #ids == 0 then return out end
+local values = redis.call('HMGET', KEYS[2], unpack(ids))
+for i = 1, #ids do
+  out[#out + 1] = ids[i]
+  out[#out + 1] = values[i] or ''
+end
+return out
+`,
+);

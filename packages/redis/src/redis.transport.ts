@@ -1,0 +1,606 @@
+import { Logger } from '@nestjs/common';
+import { Redis, type Cluster, type RedisOptions } from 'ioredis';
+import {
+  SseConfigurationError,
+  type SseClusterStats,
+  type SseEnvelope,
+  type SseEnvelopeDraft,
+  type SseNodeStats,
+  type SseReplayResult,
+  type SseTransport,
+  type SseTransportContext,
+} from '@nest-sse/core';
+import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
+import { compareStreamIds, decodeEntry, entriesOf, isStreamId, xreadEntries } from './redis-envelope.js';
+import { RedisKeys } from './redis.keys.js';
+import { POSITION, PUBLISH, READ_STATS, REPLAY, WRITE_STATS, type ScriptClient } from './redis.scripts.js';
+import type { RedisTransportOptions } from './redis-transport-options.interface.js';
+
+type Client = Redis | Cluster;
+
+const DEFAULTS = {
+  url: 'redis://localhost:6379',
+  prefix: 'nest_sse',
+  cleanupInterval: 60,
+  historySize: 10_000,
+  historyMaxAge: 5 * 60_000,
+  publishTimeout: 10_000,
+  maxPendingPublishes: 10_000,
+  maxReconnectDelay: 2_000,
+  connectTimeout: 10_000,
+  readBatchSize: 512,
+};
+
+/** How long one XREAD blocks before it returns empty and is sent again. */
+const BLOCK_MS = 5_000;
+/** Replies Redis sends while it is starting or busy: the command is worth sending again. */
+const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
+
+/** One broadcast on its way into the Stream. */
+interface Outgoing {
+  /** This transport's own order of publishes; also the key of the resend guard. */
+  seq: number;
+  payload: string;
+  eventIdKey: string | undefined;
+  resolve(id: string): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout | undefined;
+  state: 'waiting' | 'sent' | 'done';
+}
+
+/**
+ * The distributed backend: every node appends its broadcasts to one capped Redis Stream per
+ * prefix and reads that Stream from where it left off, so each node gets every event once, in
+ * one order, with the Stream id as its event id. The same Stream is the shared history that
+ * `Last-Event-ID` replays from, on any node. Each node keeps its connection counts under an
+ * expiring lease, so the stats route can show the whole cluster.
+ *
+ * @example
+ * SseModule.forRoot(new RedisTransport({ url: process.env.REDIS_URL, prefix: 'my_app_sse' }))
+ * @example
+ * // a client the app already has: the transport never closes it
+ * SseModule.forRoot(new RedisTransport({ client: redis }))
+ * @publicApi
+ */
+export class RedisTransport implements SseTransport {
+  readonly backend = 'redis';
+  readonly keys: RedisKeys;
+  private readonly logger = new Logger('RedisTransport');
+  private readonly options: typeof DEFAULTS & RedisTransportOptions;
+  private readonly leaseMs: number;
+  private readonly statsEvery: number;
+
+  private context: SseTransportContext | undefined;
+  private commands: Client | undefined;
+  private reader: Client | undefined;
+  private readonly owned: Client[] = [];
+  private readonly detach: Array<() => void> = [];
+  private closed = false;
+  private readLoop: Promise<void> | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private lastId = '0-0';
+
+  private seq = 0;
+  private readonly waiting: Outgoing[] = [];
+  private readonly sent: Outgoing[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly replays = new Map<string, Promise<SseReplayResult>>();
+  private outageSince: number | undefined;
+
+  constructor(options: RedisTransportOptions = {}) {
+    const merged = { ...DEFAULTS };
+    for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as any)[key] = value;
+    this.options = merged;
+    this.keys = new RedisKeys(merged.prefix);
+    positive('cleanupInterval', merged.cleanupInterval);
+    positive('historySize', merged.historySize);
+    positive('historyMaxAge', merged.historyMaxAge);
+    positive('publishTimeout', merged.publishTimeout);
+    positive('maxPendingPublishes', merged.maxPendingPublishes);
+    positive('maxReconnectDelay', merged.maxReconnectDelay);
+    positive('connectTimeout', merged.connectTimeout);
+    positive('readBatchSize', merged.readBatchSize);
+    this.leaseMs = Math.round(merged.cleanupInterval * 1000);
+    this.statsEvery = options.statsInterval ?? Math.min(5000, Math.floor(this.leaseMs / 3));
+    positive('statsInterval', this.statsEvery);
+  }
+
+  async start(context: SseTransportContext): Promise<void> {
+    if (this.context !== undefined) throw new SseConfigurationError('A RedisTransport serves one application: make one per SseModule.');
+    this.context = context;
+    try {
+      const commands = this.options.client ?? this.own(new Redis(this.options.url, this.connectionOptions('commands')));
+      this.commands = commands;
+      this.watch(commands, 'commands');
+      await this.connect(commands);
+      const reader = this.own(duplicate(commands, this.connectionOptions('reader')));
+      this.reader = reader;
+      this.watch(reader, 'reader');
+      await this.connect(reader);
+      const [last] = (await POSITION.run(commands as ScriptClient, [this.keys.events], ['0-0'])) as string[];
+      this.lastId = last || '0-0';
+      await this.writeStats();
+    } catch (err) {
+      await this.shutdown();
+      throw err instanceof RedisUnavailableError || err instanceof SseConfigurationError
+        ? err
+        : new RedisUnavailableError(`RedisTransport could not start on ${this.where()}: ${(err as Error).message}`);
+    }
+    this.readLoop = this.read();
+    this.statsTimer = setInterval(() => void this.writeStats(), this.statsEvery);
+    this.statsTimer.unref();
+  }
+
+  publish(draft: SseEnvelopeDraft): Promise<string> {
+    if (this.context === undefined || this.closed) {
+      return Promise.reject(new RedisUnavailableError('RedisTransport is not running: publish after the application has bootstrapped and before it closes.'));
+    }
+    if (this.waiting.length + this.sent.length >= this.options.maxPendingPublishes) {
+      return Promise.reject(
+        new RedisUnavailableError(
+          `${this.options.maxPendingPublishes} broadcasts are already waiting for Redis (maxPendingPublishes); this one was not accepted and will not be delivered.`,
+        ),
+      );
+    }
+    return new Promise<string>((resolve, reject) => {
+      const item: Outgoing = {
+        seq: ++this.seq,
+        payload: JSON.stringify(draft),
+        eventIdKey: draft.eventId === undefined ? undefined : this.keys.eventId(draft.eventId),
+        resolve,
+        reject,
+        timer: undefined,
+        state: 'waiting',
+      };
+      item.timer = setTimeout(() => this.giveUp(item), this.options.publishTimeout);
+      item.timer.unref();
+      this.waiting.push(item);
+      this.flush();
+    });
+  }
+
+  replay(afterId: string, limit: number): Promise<SseReplayResult> {
+    // Clients reconnecting together mostly ask for the same id: one script run serves them all.
+    const key = `${limit}\n${afterId}`;
+    let running = this.replays.get(key);
+    if (running === undefined) {
+      running = this.runReplay(afterId, limit).finally(() => this.replays.delete(key));
+      this.replays.set(key, running);
+    }
+    return running;
+  }
+
+  /** Orders two Stream ids; an id that is not one sorts after everything. */
+  compareIds(a: string, b: string): number {
+    if (!isStreamId(a)) return 1;
+    if (!isStreamId(b)) return -1;
+    return compareStreamIds(a, b);
+  }
+
+  async clusterStats(): Promise<SseClusterStats> {
+    const local = this.context?.localStats();
+    const nodes: SseNodeStats[] = [];
+    try {
+      if (this.commands === undefined || this.commands.status !== 'ready') throw new Error(`the connection is ${this.commands?.status ?? 'not open'}`);
+      const reply = (await withTimeout(
+        READ_STATS.run(this.commands as ScriptClient, [this.keys.nodes, this.keys.stats], []),
+        Math.min(this.options.publishTimeout, 2000),
+        'reading the stats',
+      )) as string[];
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        if (reply[i] === local?.node) continue;
+        const stats = parseStats(reply[i], reply[i + 1]);
+        if (stats !== undefined) nodes.push(stats);
+      }
+    } catch (err) {
+      this.logger.warn(`Cluster stats unavailable (${(err as Error).message}); reporting this node only.`);
+    }
+    if (local !== undefined) nodes.unshift(local);
+    return { backend: this.backend, nodes };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    // Broadcasts already sent get a moment to be confirmed; their callers are then told either way.
+    if (this.sent.length > 0) await this.quiet(1000);
+    for (const item of this.sent.splice(0)) {
+      this.settle(item);
+      item.reject(new RedisUnavailableError('RedisTransport closed before Redis confirmed this broadcast; it may or may not be delivered.'));
+    }
+    for (const item of this.waiting.splice(0)) {
+      this.settle(item);
+      item.reject(new RedisUnavailableError('RedisTransport closed before this broadcast reached Redis; it will not be delivered.'));
+    }
+    const context = this.context;
+    if (context !== undefined && this.commands?.status === 'ready') {
+      await withTimeout(
+        WRITE_STATS.run(this.commands as ScriptClient, [this.keys.nodes, this.keys.stats], [context.nodeId, '', this.leaseMs, this.keyTtl()]),
+        1000,
+        'leaving the stats',
+      ).catch(() => undefined);
+    }
+    await this.shutdown();
+  }
+
+  /** Closes the connections the transport made (never the app's) and ends the reader. */
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    for (const undo of this.detach.splice(0)) undo();
+    for (const client of this.owned) {
+      if (client === this.reader) client.disconnect();
+    }
+    await this.readLoop;
+    await Promise.all(
+      this.owned.splice(0).map(async (client) => {
+        if (client.status !== 'end') {
+          const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+          if (client.status === 'ready') await withTimeout(client.quit(), 1000, 'quit').catch(() => client.disconnect());
+          else client.disconnect();
+          // resolve only once the socket is closed, so that nothing is left open after close()
+          if (client.status !== 'end') await withTimeout(ended, 1000, 'closing').catch(() => undefined);
+        }
+      }),
+    );
+  }
+
+  private own<C extends Client>(client: C): C {
+    this.owned.push(client);
+    return client;
+  }
+
+  private connectionOptions(role: 'commands' | 'reader'): RedisOptions {
+    const cap = this.options.maxReconnectDelay;
+    return {
+      ...this.options.redisOptions,
+      lazyConnect: true,
+      // The transport keeps its own queue of broadcasts and resends them itself, in order, with
+      // a guard against applying one twice; ioredis must not also queue or resend them.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      replyMapping: 'legacy',
+      connectionName: `nest-sse:${role}`,
+      retryStrategy: (times: number) => Math.min(cap, 50 * 2 ** Math.min(times, 16)) + Math.floor(Math.random() * 50),
+    } as RedisOptions;
+  }
+
+  /** Reacts to a connection's state: flush held broadcasts when ready, log an outage once. */
+  private watch(client: Client, role: string): void {
+    const onReady = () => {
+      if (this.outageSince !== undefined) {
+        this.logger.log(`Redis is back after ${Date.now() - this.outageSince} ms; resuming.`);
+        this.outageSince = undefined;
+      }
+      if (role === 'commands') this.flush();
+    };
+    const onError = (err: Error) => {
+      if (this.closed) return;
+      if (this.outageSince === undefined) {
+        this.outageSince = Date.now();
+        this.logger.warn(`Lost Redis (${role} connection: ${err.message}); reconnecting, broadcasts wait up to ${this.options.publishTimeout} ms.`);
+      }
+    };
+    const onClose = () => {
+      if (!this.closed && this.outageSince === undefined) {
+        this.outageSince = Date.now();
+        this.logger.warn(`Redis ${role} connection closed; reconnecting.`);
+      }
+    };
+    client.on('ready', onReady);
+    client.on('close', onClose);
+    // An 'error' listener on a client we made keeps ioredis from printing every failed attempt;
+    // the app's own client keeps whatever handling the app gave it.
+    if (this.owned.includes(client)) client.on('error', onError);
+    this.detach.push(() => {
+      client.off('ready', onReady);
+      client.off('close', onClose);
+      client.off('error', onError);
+    });
+  }
+
+  /** Connects a client (if it is not yet) and waits until it is ready, at most `connectTimeout`. */
+  private async connect(client: Client): Promise<void> {
+    if (client.status === 'ready') return;
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+    const ready = await this.whenReady(client, this.options.connectTimeout);
+    if (!ready) {
+      throw new RedisUnavailableError(
+        `RedisTransport could not reach Redis at ${this.where()} within ${this.options.connectTimeout} ms. ` +
+          `Start redis-server there, or point the transport elsewhere (url, or a client).`,
+      );
+    }
+  }
+
+  /** Resolves true once `client` is ready, false after `timeout` ms or on close. */
+  private whenReady(client: Client, timeout: number): Promise<boolean> {
+    if (client.status === 'ready') return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('end', onEnd);
+        resolve(value);
+      };
+      const onReady = () => done(true);
+      const onEnd = () => done(false);
+      const timer = setTimeout(() => done(false), timeout);
+      client.once('ready', onReady);
+      client.once('end', onEnd);
+    });
+  }
+
+  // ---- publishing -------------------------------------------------------------------------
+
+  /** Sends every waiting broadcast, oldest first, if the command connection is ready. */
+  private flush(): void {
+    const commands = this.commands;
+    if (this.closed || commands === undefined || commands.status !== 'ready') return;
+    while (this.waiting.length > 0) {
+      const item = this.waiting.shift()!;
+      item.state = 'sent';
+      this.sent.push(item);
+      this.send(commands, item);
+    }
+  }
+
+  private send(commands: Client, item: Outgoing): void {
+    const lowest = Math.min(item.seq, this.sent[0]?.seq ?? item.seq, this.waiting[0]?.seq ?? item.seq);
+    const eventIdKey = item.eventIdKey ?? this.keys.events;
+    PUBLISH.run(
+      commands as ScriptClient,
+      [this.keys.events, this.keys.published(this.context!.nodeId), eventIdKey],
+      [
+        item.seq,
+        lowest,
+        item.payload,
+        this.options.historySize,
+        this.options.historyMaxAge,
+        item.eventIdKey === undefined ? '0' : '1',
+        Math.max(60_000, this.options.publishTimeout * 6),
+      ],
+    ).then(
+      (id) => {
+        if (item.state !== 'sent') return;
+        remove(this.sent, item);
+        this.settle(item);
+        item.resolve(String(id));
+      },
+      (err: Error) => {
+        if (item.state !== 'sent') return;
+        remove(this.sent, item);
+        if (isReplyError(err) && !TRANSIENT.test(err.message)) {
+          this.settle(item);
+          item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
+          return;
+        }
+        // The connection dropped (or Redis is loading): send it again when it is back. If Redis
+        // did apply it, the resend guard returns the id it was given instead of adding it twice.
+        item.state = 'waiting';
+        insertBySeq(this.waiting, item);
+        // Sent again on 'ready'; the timer covers a failure that left the connection ready.
+        this.retrySoon();
+      },
+    );
+  }
+
+  private retrySoon(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, 100);
+    this.retryTimer.unref();
+  }
+
+  private giveUp(item: Outgoing): void {
+    if (item.state === 'done') return;
+    const wasSent = item.state === 'sent';
+    remove(wasSent ? this.sent : this.waiting, item);
+    this.settle(item);
+    item.reject(
+      new RedisUnavailableError(
+        wasSent
+          ? `Redis did not confirm this broadcast within ${this.options.publishTimeout} ms (publishTimeout); it may or may not be delivered.`
+          : `Redis was unreachable for ${this.options.publishTimeout} ms (publishTimeout); this broadcast was not sent and will not be delivered.`,
+      ),
+    );
+  }
+
+  private settle(item: Outgoing): void {
+    item.state = 'done';
+    if (item.timer) clearTimeout(item.timer);
+  }
+
+  /** Waits until no broadcast is in flight, at most `timeout` ms. */
+  private async quiet(timeout: number): Promise<void> {
+    const deadline = Date.now() + timeout;
+    while (this.sent.length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------
+
+  /** Reads the Stream from the last id seen, for as long as the transport runs. */
+  private async read(): Promise<void> {
+    const reader = this.reader!;
+    let broken = false;
+    let failures = 0;
+    while (!this.closed) {
+      if (reader.status !== 'ready') {
+        broken = true;
+        await this.whenReady(reader, 1000);
+        continue;
+      }
+      try {
+        if (broken) {
+          await this.checkGap(reader);
+          broken = false;
+        }
+        const reply = await reader.call(
+          'XREAD',
+          'COUNT',
+          this.options.readBatchSize,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          this.keys.events,
+          this.lastId,
+        );
+        failures = 0;
+        this.handle(xreadEntries(reply));
+      } catch (err) {
+        if (this.closed) break;
+        broken = true;
+        if (isReplyError(err)) this.logger.error(`Reading ${this.keys.events} failed: ${(err as Error).message}`);
+        // Never spin: a failure that leaves the connection 'ready' waits before the next try.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 25 * 2 ** Math.min(failures++, 10))));
+      }
+    }
+  }
+
+  private handle(entries: Array<[string, unknown]>): void {
+    const context = this.context!;
+    for (const [id, fields] of entries) {
+      this.lastId = id;
+      const envelope = decodeEntry(id, fields);
+      if (typeof envelope === 'string') {
+        this.logger.warn(`Dropped Stream entry ${id} of ${this.keys.events}: ${envelope}.`);
+        continue;
+      }
+      try {
+        context.deliver(envelope);
+      } catch (err) {
+        this.logger.error(`Delivering ${id} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** After a reconnect: says so in the log if the Stream lost entries this node had not read. */
+  private async checkGap(reader: Client): Promise<void> {
+    const seen = this.lastId;
+    if (seen === '0-0') return;
+    const [last, intact] = (await POSITION.run(reader as ScriptClient, [this.keys.events], [seen])) as string[];
+    if (last === '' || compareStreamIds(last, seen) < 0) {
+      this.logger.error(`The Stream ${this.keys.events} lost its history while this node was away (Redis restarted without persistence?); events after ${seen} may be missing here.`);
+    } else if (intact !== '1') {
+      this.logger.error(`Events after ${seen} were trimmed from ${this.keys.events} before this node read them (historySize/historyMaxAge too small for the outage); its clients missed them.`);
+    }
+  }
+
+  // ---- replay -----------------------------------------------------------------------------
+
+  private async runReplay(afterId: string, limit: number): Promise<SseReplayResult> {
+    const commands = this.commands;
+    if (commands === undefined || this.closed) throw new RedisUnavailableError('RedisTransport is not running.');
+    if (!(await this.whenReady(commands, this.options.publishTimeout))) {
+      throw new RedisUnavailableError(`Redis was unreachable for ${this.options.publishTimeout} ms; cannot replay after ${afterId}.`);
+    }
+    const streamId = isStreamId(afterId) ? afterId : '';
+    const reply = (await REPLAY.run(
+      commands as ScriptClient,
+      [this.keys.events, this.keys.eventId(afterId)],
+      [streamId, '1', Math.max(1, limit) + 1, this.options.historyMaxAge],
+    )) as [string, string, unknown];
+    if (reply[0] === 'reset') return { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' };
+    const entries = entriesOf(reply[2]);
+    if (entries.length > limit) return { status: 'reset', reason: 'expired' };
+    const events: SseEnvelope[] = [];
+    for (const [id, fields] of entries) {
+      const envelope = decodeEntry(id, fields);
+      // Junk was already reported by the reader; targeted sends are never replayed.
+      if (typeof envelope !== 'string' && envelope.target === undefined) events.push(envelope);
+    }
+    return { status: 'ok', events, after: reply[1] };
+  }
+
+  // ---- stats ------------------------------------------------------------------------------
+
+  private async writeStats(): Promise<void> {
+    const context = this.context;
+    const commands = this.commands;
+    if (context === undefined || commands === undefined || commands.status !== 'ready') return;
+    try {
+      await WRITE_STATS.run(
+        commands as ScriptClient,
+        [this.keys.nodes, this.keys.stats],
+        [context.nodeId, JSON.stringify(context.localStats()), this.leaseMs, this.keyTtl()],
+      );
+    } catch (err) {
+      if (!this.closed) this.logger.warn(`Could not write this node's stats: ${(err as Error).message}`);
+    }
+  }
+
+  /** Both stats keys outlive every lease, and vanish once no node has written for a while. */
+  private keyTtl(): number {
+    return Math.max(3 * this.leaseMs, 60_000);
+  }
+
+  /** Where Redis is, for messages: host and port, never a password. */
+  private where(): string {
+    if (this.options.client !== undefined) return 'the given client';
+    try {
+      const url = new URL(this.options.url);
+      return `${url.protocol}//${url.host}`;
+    } catch {
+      return 'the configured url';
+    }
+  }
+}
+
+function positive(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new SseConfigurationError(`RedisTransport option ${name} must be a positive number; got ${String(value)}.`);
+  }
+}
+
+function duplicate(client: Client, options: RedisOptions): Client {
+  if ((client as Cluster).isCluster) {
+    const { lazyConnect, enableOfflineQueue, retryStrategy, ...node } = options;
+    return (client as Cluster).duplicate([], { lazyConnect, enableOfflineQueue, clusterRetryStrategy: retryStrategy, redisOptions: node } as any);
+  }
+  return (client as Redis).duplicate(options);
+}
+
+function isReplyError(err: unknown): boolean {
+  return (err as Error | undefined)?.name === 'ReplyError';
+}
+
+function remove<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index !== -1) list.splice(index, 1);
+}
+
+function insertBySeq(list: Outgoing[], item: Outgoing): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1].seq > item.seq) i--;
+  list.splice(i, 0, item);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function parseStats(node: string, json: string): SseNodeStats | undefined {
+  try {
+    const value = JSON.parse(json);
+    if (value === null || typeof value !== 'object' || typeof value.connected !== 'number') return undefined;
+    return {
+      node,
+      connected: value.connected,
+      endpoints: value.endpoints !== null && typeof value.endpoints === 'object' ? value.endpoints : {},
+      keys: value.keys,
+      updatedAt: typeof value.updatedAt === 'number' ? value.updatedAt : 0,
+    };
+  } catch {
+    return undefined;
+  }
+}

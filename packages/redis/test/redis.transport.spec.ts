@@ -1,0 +1,254 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { Logger, type LoggerService } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { SseConfigurationError, type SseEnvelope, type SseEnvelopeDraft, type SseTransportContext } from '@nest-sse/core';
+import { RedisTransport, RedisUnavailableError, escapeKeyPart, type RedisTransportOptions } from '@nest-sse/redis';
+import { RedisServer, freePort } from '../../../test/utils/redis-server.js';
+
+/** A node as the transport sees it: a delivery callback that records, and fixed counts. */
+function node(id: string, connected = 0) {
+  const delivered: SseEnvelope[] = [];
+  const context: SseTransportContext = {
+    nodeId: id,
+    deliver: (envelope) => delivered.push(envelope),
+    localStats: () => ({ node: id, connected, endpoints: connected ? { '/events': connected } : {}, updatedAt: Date.now() }),
+  };
+  return { context, delivered };
+}
+
+let seq = 0;
+function draft(data: string, extra: Partial<SseEnvelopeDraft> = {}): SseEnvelopeDraft {
+  return { data, origin: 'test', seq: ++seq, time: Date.now(), ...extra };
+}
+
+async function until(check: () => boolean, timeout = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Collects what the transports log, to check that junk is reported. */
+class Recorder implements LoggerService {
+  lines: string[] = [];
+  log(message: unknown) {
+    this.lines.push(`log ${String(message)}`);
+  }
+  warn(message: unknown) {
+    this.lines.push(`warn ${String(message)}`);
+  }
+  error(message: unknown) {
+    this.lines.push(`error ${String(message)}`);
+  }
+}
+
+describe('RedisTransport', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  const open: RedisTransport[] = [];
+  const logs = new Recorder();
+  let prefixes = 0;
+
+  async function transport(id: string, options: RedisTransportOptions = {}, connected = 0) {
+    const t = new RedisTransport({ url: server.url, prefix: `unit${prefixes}`, ...options });
+    open.push(t);
+    const n = node(id, connected);
+    await t.start(n.context);
+    return { t, ...n };
+  }
+
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    admin = new Redis(server.url);
+    Logger.overrideLogger(logs);
+  });
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((t) => t.close()));
+    prefixes++;
+  });
+
+  afterAll(async () => {
+    Logger.overrideLogger(false);
+    admin?.disconnect();
+    await server?.stop();
+  });
+
+  it('delivers every publish to every node, its own included, in one order, with Stream ids', async () => {
+    const a = await transport('a');
+    const b = await transport('b');
+    const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => a.t.publish(draft(`a${i}`))));
+    for (const id of ids) expect(id).toMatch(/^\d+-\d+$/);
+    await until(() => a.delivered.length === 300 && b.delivered.length === 300, 5000, 'delivery');
+    expect(a.delivered.map((e) => e.data)).toEqual(ids.map((_, i) => `a${i}`));
+    expect(b.delivered.map((e) => e.id)).toEqual(ids);
+    expect(a.delivered[0]).toMatchObject({ origin: 'test', data: 'a0' });
+  });
+
+  it('keeps the publisher id, filter, endpoint and target of an envelope', async () => {
+    const a = await transport('a');
+    await a.t.publish(draft('x', { eventId: 'evt-1', event: 'update', endpoint: '/c', filter: { channel: ['news'] }, target: 'conn-1' }));
+    await until(() => a.delivered.length === 1);
+    expect(a.delivered[0]).toMatchObject({ eventId: 'evt-1', event: 'update', endpoint: '/c', filter: { channel: ['news'] }, target: 'conn-1' });
+  });
+
+  it('replays after a Stream id and after a publisher id, never a targeted send', async () => {
+    const a = await transport('a');
+    const first = await a.t.publish(draft('1', { eventId: 'mine/1 {x}' }));
+    await a.t.publish(draft('2'));
+    await a.t.publish(draft('secret', { target: 'someone' }));
+    const last = await a.t.publish(draft('3'));
+    const byStream = await a.t.replay(first, 100);
+    expect(byStream.status).toBe('ok');
+    expect(byStream.status === 'ok' && byStream.events.map((e) => e.data)).toEqual(['2', '3']);
+    expect(byStream.status === 'ok' && byStream.after).toBe(first);
+    const byPublisher = await a.t.replay('mine/1 {x}', 100);
+    expect(byPublisher.status === 'ok' && byPublisher.events.map((e) => e.data)).toEqual(['2', '3']);
+    expect(await a.t.replay(last, 100)).toEqual({ status: 'ok', events: [], after: last });
+  });
+
+  it('answers reset: unknown for ids it never gave and ids from the future', async () => {
+    const a = await transport('a');
+    await a.t.publish(draft('1'));
+    expect(await a.t.replay('garbage', 10)).toEqual({ status: 'reset', reason: 'unknown' });
+    expect(await a.t.replay('99999999999999-0', 10)).toEqual({ status: 'reset', reason: 'unknown' });
+  });
+
+  it('answers reset: expired when history was trimmed by size or would exceed the limit', async () => {
+    const a = await transport('a', { historySize: 10 });
+    const first = await a.t.publish(draft('first'));
+    for (let i = 0; i < 400; i++) await a.t.publish(draft(`n${i}`));
+    expect(await a.t.replay(first, 10_000)).toEqual({ status: 'reset', reason: 'expired' });
+    const recent = await a.t.publish(draft('recent'));
+    await a.t.publish(draft('a'));
+    await a.t.publish(draft('b'));
+    expect(await a.t.replay(recent, 1)).toEqual({ status: 'reset', reason: 'expired' });
+    const ok = await a.t.replay(recent, 2);
+    expect(ok.status === 'ok' && ok.events.map((e) => e.data)).toEqual(['a', 'b']);
+  });
+
+  it('answers reset: expired when an event after the id is older than historyMaxAge', async () => {
+    const a = await transport('a', { historyMaxAge: 300 });
+    const first = await a.t.publish(draft('1'));
+    await a.t.publish(draft('2'));
+    await new Promise((resolve) => setTimeout(resolve, 450));
+    expect(await a.t.replay(first, 10)).toEqual({ status: 'reset', reason: 'expired' });
+    const fresh = await a.t.publish(draft('3'));
+    expect(await a.t.replay(fresh, 10)).toEqual({ status: 'ok', events: [], after: fresh });
+  });
+
+  it('drops and logs entries it did not write, and goes on delivering', async () => {
+    const a = await transport('a');
+    const key = a.t.keys.events;
+    await admin.xadd(key, '*', 'foo', 'bar');
+    await admin.xadd(key, '*', 'e', '{"data": "trunc');
+    await admin.xadd(key, '*', 'e', '{"data": 5, "origin": "x", "seq": 1, "time": 1}');
+    await admin.xadd(key, '*', 'e', '{"data": "ok", "origin": "x", "seq": 1, "time": 1, "filter": {"k": [{}]}}');
+    await a.t.publish(draft('after junk'));
+    await until(() => a.delivered.length === 1, 5000, 'the good event');
+    expect(a.delivered[0].data).toBe('after junk');
+    const dropped = logs.lines.filter((line) => line.includes('Dropped Stream entry'));
+    expect(dropped.join('\n')).toMatch(/no 'e' field[\s\S]*not JSON[\s\S]*data is not a string[\s\S]*filter\.k/);
+  });
+
+  it('reports every live node in cluster stats and forgets one that says goodbye', async () => {
+    const a = await transport('node-a', { cleanupInterval: 2 }, 3);
+    const b = await transport('node-b', { cleanupInterval: 2 }, 5);
+    const stats = await a.t.clusterStats();
+    expect(stats.backend).toBe('redis');
+    expect(stats.nodes.map((n) => [n.node, n.connected]).sort()).toEqual([
+      ['node-a', 3],
+      ['node-b', 5],
+    ]);
+    await b.t.close();
+    const after = await a.t.clusterStats();
+    expect(after.nodes.map((n) => n.node)).toEqual(['node-a']);
+  });
+
+  it('drops a node from the stats once its lease runs out', async () => {
+    const a = await transport('node-a', { cleanupInterval: 1 });
+    const keys = a.t.keys;
+    // A node that died without a goodbye: its entry is there with a lease in the past.
+    await admin.zadd(keys.nodes, Date.now() - 10, 'ghost');
+    await admin.hset(keys.stats, 'ghost', JSON.stringify({ connected: 7, endpoints: {}, updatedAt: 1 }));
+    expect((await a.t.clusterStats()).nodes.map((n) => n.node)).toEqual(['node-a']);
+  });
+
+  it('keeps prefixes apart', async () => {
+    const a = await transport('a', { prefix: 'one' });
+    const b = await transport('b', { prefix: 'two' });
+    await a.t.publish(draft('for one'));
+    await b.t.publish(draft('for two'));
+    await until(() => a.delivered.length === 1 && b.delivered.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(a.delivered.map((e) => e.data)).toEqual(['for one']);
+    expect(b.delivered.map((e) => e.data)).toEqual(['for two']);
+    expect((await a.t.clusterStats()).nodes.map((n) => n.node)).toEqual(['a']);
+  });
+
+  it('uses a client the app passed in and leaves it open on close', async () => {
+    const client = new Redis(server.url);
+    const a = await transport('a', { client });
+    await a.t.publish(draft('via app client'));
+    await until(() => a.delivered.length === 1);
+    await a.t.close();
+    expect(client.status).toBe('ready');
+    expect(await client.ping()).toBe('PONG');
+    const clients = String(await admin.client('LIST'));
+    expect(clients).not.toMatch(/name=nest-sse:reader/);
+    client.disconnect();
+  });
+
+  it('applies a publish sent twice only once', async () => {
+    const a = await transport('a');
+    // Two transports with the same node id stand for one node resending after a lost reply.
+    const id = await a.t.publish(draft('once'));
+    const again = new RedisTransport({ url: server.url, prefix: `unit${prefixes}` });
+    open.push(again);
+    await again.start(node('a').context);
+    expect(await again.publish(draft('once (resent)'))).toBe(id);
+    expect(await admin.xlen(a.t.keys.events)).toBe(1);
+  });
+
+  it('refuses bad options with a message that says what to change', () => {
+    expect(() => new RedisTransport({ prefix: 'has space' })).toThrow(SseConfigurationError);
+    expect(() => new RedisTransport({ prefix: 'x}{y' })).toThrow(/letters, digits/);
+    expect(() => new RedisTransport({ historySize: 0 })).toThrow(/historySize must be a positive number/);
+    expect(escapeKeyPart('a:b{c}%')).toBe('a%3Ab%7Bc%7D%25');
+    expect(escapeKeyPart('é')).toBe('%u00E9');
+    expect(escapeKeyPart('%u00E9')).not.toBe(escapeKeyPart('é'));
+  });
+
+  it('fails to start, naming where it looked, when Redis is not there', async () => {
+    const port = await freePort();
+    const t = new RedisTransport({ url: `redis://user:secret@127.0.0.1:${port}`, connectTimeout: 300 });
+    const error = await t.start(node('x').context).catch((err) => err);
+    expect(error).toBeInstanceOf(RedisUnavailableError);
+    expect(error.message).toContain(`redis://127.0.0.1:${port}`);
+    expect(error.message).not.toContain('secret');
+    await t.close();
+  });
+
+  it('holds a broadcast while Redis is down and sends it once Redis is back; refuses it after publishTimeout', async () => {
+    const a = await transport('a', { publishTimeout: 8000 });
+    const b = await transport('b');
+    await a.t.publish(draft('before'));
+    await until(() => b.delivered.length === 1);
+    await server.kill();
+    const held = a.t.publish(draft('during'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await server.launch();
+    const id = await held;
+    await until(() => b.delivered.length === 2 && a.delivered.length === 2, 8000, 'delivery after the restart');
+    expect(b.delivered.map((e) => e.data)).toEqual(['before', 'during']);
+    expect(b.delivered[1].id).toBe(id);
+
+    const quick = await transport('c', { publishTimeout: 300 });
+    await server.kill();
+    const refused = await quick.t.publish(draft('lost')).catch((err) => err);
+    expect(refused).toBeInstanceOf(RedisUnavailableError);
+    expect(refused.message).toMatch(/was not sent and will not be delivered/);
+    await server.launch();
+  });
+});

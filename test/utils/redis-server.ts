@@ -1,0 +1,163 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Every server and process the helpers started, killed if the test process exits early. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Registers a child process to be killed when this test process exits, whatever happens. */
+export function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+/** A free loopback TCP port (free when asked; the caller binds it right after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends one inline command and resolves with the first reply line (or rejects on a socket error). */
+export function rawCommand(port: number, command: string, timeout = 1000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no reply to ${command} within ${timeout} ms`));
+    }, timeout);
+    socket.on('connect', () => socket.write(`${command}\r\n`));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('utf8');
+      const end = data.indexOf('\r\n');
+      if (end !== -1) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(data.slice(0, end));
+      }
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+export interface RedisServerOptions {
+  /** Extra `redis-server` arguments, for example `['--maxmemory', '10mb']`. */
+  args?: string[];
+}
+
+/**
+ * A real `redis-server` on a free loopback port, with its data in a temporary folder: append-only
+ * file fsynced on every write, so what it acknowledged survives a SIGKILL and a restart.
+ */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly args: string[],
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'nest-sse-redis-'));
+    const server = new RedisServer(await freePort(), dir, options.args ?? []);
+    await server.launch();
+    return server;
+  }
+
+  /** Starts the server (again) on the same port and folder and waits until it answers PING. */
+  async launch(timeout = 10_000): Promise<void> {
+    if (this.child !== undefined) throw new Error('redis-server is already running');
+    const child = spawn(
+      'redis-server',
+      [
+        '--port', String(this.port),
+        '--bind', '127.0.0.1',
+        '--save', '',
+        '--appendonly', 'yes',
+        '--appendfsync', 'always',
+        '--dir', this.dir,
+        '--logfile', join(this.dir, 'redis.log'),
+        '--daemonize', 'no',
+        ...this.args,
+      ],
+      { stdio: 'ignore' },
+    );
+    track(child);
+    this.child = child;
+    child.once('exit', () => {
+      if (this.child === child) this.child = undefined;
+    });
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      if (this.child !== child) throw new Error(`redis-server exited at start; its log:\n${this.log().slice(-2000)}`);
+      try {
+        if ((await rawCommand(this.port, 'PING', 500)) === '+PONG') return;
+      } catch {
+        // not listening yet, or still loading its data
+      }
+      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within ${timeout} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** Kills the server (SIGKILL by default: no shutdown, no save) and waits until it is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (child === undefined) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+
+  /** Kills it and starts it again on the same port with the same data. */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.launch();
+  }
+
+  /** Stops the server and removes its folder. */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The server's log so far. */
+  log(): string {
+    try {
+      return readFileSync(join(this.dir, 'redis.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
