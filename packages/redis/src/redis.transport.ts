@@ -240,7 +240,7 @@ export class RedisTransport implements SseTransport {
           if (client.status === 'ready') await withTimeout(client.quit(), 1000, 'quit').catch(() => client.disconnect());
           else client.disconnect();
           // resolve only once the socket is closed, so that nothing is left open after close()
-          if (client.status !== 'end') await withTimeout(ended, 1000, 'closing').catch(() => undefined);
+          if ((client.status as string) !== 'end') await withTimeout(ended, 1000, 'closing').catch(() => undefined);
         }
       }),
     );
