@@ -22,6 +22,15 @@ function compareDecimal(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** The id an entry says was generated before it (field `p`), if it says. */
+export function previousOf(fields: unknown): string | undefined {
+  if (!Array.isArray(fields)) return undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (String(fields[i]) === 'p') return String(fields[i + 1]);
+  }
+  return undefined;
+}
+
 const OPTIONAL_STRINGS = ['eventId', 'event', 'endpoint', 'target'] as const;
 
 /**

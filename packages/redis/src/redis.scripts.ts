@@ -141,17 +141,13 @@ return {'ok', after, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', A
 `,
 );
 
-/**
- * Where the Stream stands: {last generated id ('' when there is no Stream), whether every entry
- * after ARGV[1] is still there ('1' or '0')}. KEYS: events. ARGV: an id ('0-0' for none).
- */
+/** The Stream's last generated id, '' when there is no Stream. KEYS: events. */
 export const POSITION = new RedisScript(
   'position',
   1,
   `${COMMON}
 local info = stream_info(KEYS[1])
-if not info then return {'', '0'} end
-return {info['last-generated-id'], intact_after(info, ARGV[1]) and '1' or '0'}
+return info and info['last-generated-id'] or ''
 `,
 );
 

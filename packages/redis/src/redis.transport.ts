@@ -11,7 +11,7 @@ import {
   type SseTransportContext,
 } from '@nest-sse/core';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
-import { compareStreamIds, decodeEntry, entriesOf, isStreamId, xreadEntries } from './redis-envelope.js';
+import { compareStreamIds, decodeEntry, entriesOf, isStreamId, previousOf, xreadEntries } from './redis-envelope.js';
 import { RedisKeys } from './redis.keys.js';
 import { POSITION, PUBLISH, READ_STATS, REPLAY, WRITE_STATS, type ScriptClient } from './redis.scripts.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
@@ -31,6 +31,11 @@ const DEFAULTS = {
   readBatchSize: 512,
 };
 
+/**
+ * Entries the Stream keeps at least, whatever historySize says: it is also every node's delivery
+ * buffer, and a node that reads a little behind must still find what it has not read.
+ */
+const MIN_RETAINED = 1000;
 /** How long one XREAD blocks before it returns empty and is sent again. */
 const BLOCK_MS = 5_000;
 /** Replies Redis sends while it is starting or busy: the command is worth sending again. */
@@ -86,6 +91,8 @@ export class RedisTransport implements SseTransport {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly replays = new Map<string, Promise<SseReplayResult>>();
   private outageSince: number | undefined;
+  /** Times this node found entries missing between two it read (see `reportGap`). */
+  gaps = 0;
 
   constructor(options: RedisTransportOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -117,8 +124,7 @@ export class RedisTransport implements SseTransport {
       this.reader = reader;
       this.watch(reader, 'reader');
       await this.connect(reader);
-      const [last] = (await POSITION.run(commands as ScriptClient, [this.keys.events], ['0-0'])) as string[];
-      this.lastId = last || '0-0';
+      this.lastId = String((await POSITION.run(commands as ScriptClient, [this.keys.events], [])) || '0-0');
       await this.writeStats();
     } catch (err) {
       await this.shutdown();
@@ -291,13 +297,12 @@ export class RedisTransport implements SseTransport {
     };
     client.on('ready', onReady);
     client.on('close', onClose);
-    // An 'error' listener on a client we made keeps ioredis from printing every failed attempt;
-    // the app's own client keeps whatever handling the app gave it.
+    // An 'error' listener on a client we made keeps ioredis from printing every failed attempt
+    // (it stays until the client is gone); the app's own client keeps the handling the app gave it.
     if (this.owned.includes(client)) client.on('error', onError);
     this.detach.push(() => {
       client.off('ready', onReady);
       client.off('close', onClose);
-      client.off('error', onError);
     });
   }
 
@@ -357,7 +362,7 @@ export class RedisTransport implements SseTransport {
         item.seq,
         lowest,
         item.payload,
-        this.options.historySize,
+        Math.max(this.options.historySize, MIN_RETAINED),
         this.options.historyMaxAge,
         item.eventIdKey === undefined ? '0' : '1',
         Math.max(60_000, this.options.publishTimeout * 6),
@@ -426,19 +431,13 @@ export class RedisTransport implements SseTransport {
   /** Reads the Stream from the last id seen, for as long as the transport runs. */
   private async read(): Promise<void> {
     const reader = this.reader!;
-    let broken = false;
     let failures = 0;
     while (!this.closed) {
       if (reader.status !== 'ready') {
-        broken = true;
         await this.whenReady(reader, 1000);
         continue;
       }
       try {
-        if (broken) {
-          await this.checkGap(reader);
-          broken = false;
-        }
         const reply = await reader.call(
           'XREAD',
           'COUNT',
@@ -453,7 +452,6 @@ export class RedisTransport implements SseTransport {
         this.handle(xreadEntries(reply));
       } catch (err) {
         if (this.closed) break;
-        broken = true;
         if (isReplyError(err)) this.logger.error(`Reading ${this.keys.events} failed: ${(err as Error).message}`);
         // Never spin: a failure that leaves the connection 'ready' waits before the next try.
         await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 25 * 2 ** Math.min(failures++, 10))));
@@ -464,6 +462,8 @@ export class RedisTransport implements SseTransport {
   private handle(entries: Array<[string, unknown]>): void {
     const context = this.context!;
     for (const [id, fields] of entries) {
+      const previous = previousOf(fields);
+      if (previous !== undefined && previous !== this.lastId && this.lastId !== '0-0') this.reportGap(this.lastId, id, previous);
       this.lastId = id;
       const envelope = decodeEntry(id, fields);
       if (typeof envelope === 'string') {
@@ -478,16 +478,15 @@ export class RedisTransport implements SseTransport {
     }
   }
 
-  /** After a reconnect: says so in the log if the Stream lost entries this node had not read. */
-  private async checkGap(reader: Client): Promise<void> {
-    const seen = this.lastId;
-    if (seen === '0-0') return;
-    const [last, intact] = (await POSITION.run(reader as ScriptClient, [this.keys.events], [seen])) as string[];
-    if (last === '' || compareStreamIds(last, seen) < 0) {
-      this.logger.error(`The Stream ${this.keys.events} lost its history while this node was away (Redis restarted without persistence?); events after ${seen} may be missing here.`);
-    } else if (intact !== '1') {
-      this.logger.error(`Events after ${seen} were trimmed from ${this.keys.events} before this node read them (historySize/historyMaxAge too small for the outage); its clients missed them.`);
-    }
+  /** Every entry names the one before it: a different name means this node did not read some. */
+  private reportGap(seen: string, next: string, previous: string): void {
+    this.gaps++;
+    this.logger.error(
+      previous === ''
+        ? `The Stream ${this.keys.events} was recreated (Redis lost its data?): events after ${seen} may never have reached this node's clients.`
+        : `Events between ${seen} and ${next} were trimmed from ${this.keys.events} before this node read them; its clients missed them. ` +
+            `Raise historySize, or look at why this node fell behind.`,
+    );
   }
 
   // ---- replay -----------------------------------------------------------------------------
@@ -499,14 +498,16 @@ export class RedisTransport implements SseTransport {
       throw new RedisUnavailableError(`Redis was unreachable for ${this.options.publishTimeout} ms; cannot replay after ${afterId}.`);
     }
     const streamId = isStreamId(afterId) ? afterId : '';
+    // The history is the last historySize events (the Stream may hold more, see MIN_RETAINED).
+    const max = Math.max(1, Math.min(limit, this.options.historySize));
     const reply = (await REPLAY.run(
       commands as ScriptClient,
       [this.keys.events, this.keys.eventId(afterId)],
-      [streamId, '1', Math.max(1, limit) + 1, this.options.historyMaxAge],
+      [streamId, '1', max + 1, this.options.historyMaxAge],
     )) as [string, string, unknown];
     if (reply[0] === 'reset') return { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' };
     const entries = entriesOf(reply[2]);
-    if (entries.length > limit) return { status: 'reset', reason: 'expired' };
+    if (entries.length > max) return { status: 'reset', reason: 'expired' };
     const events: SseEnvelope[] = [];
     for (const [id, fields] of entries) {
       const envelope = decodeEntry(id, fields);

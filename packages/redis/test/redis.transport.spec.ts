@@ -11,7 +11,7 @@ function node(id: string, connected = 0) {
   const context: SseTransportContext = {
     nodeId: id,
     deliver: (envelope) => delivered.push(envelope),
-    localStats: () => ({ node: id, connected, endpoints: connected ? { '/events': connected } : {}, updatedAt: Date.now() }),
+    localStats: () => ({ node: id, connected, endpoints: connected ? { '/events': connected } : ({} as Record<string, number>), updatedAt: Date.now() }),
   };
   return { context, delivered };
 }

@@ -1,0 +1,99 @@
+import { Body, Controller, Get, Inject, Post } from '@nestjs/common';
+import { OnSseConnect, SseEndpoint, SseHub, SseStream, type SseFilter } from '@nest-sse/core';
+
+/** Test routes are on loopback only, so the generated routes are public here. */
+const ACCESS = { access: { stats: 'public', broadcast: 'public' } } as const;
+
+@SseEndpoint('/events', { ...ACCESS, heartbeatInterval: 5 })
+export class EventsController {}
+
+/** `GET /channels?channel=news`: the welcome names the channel. */
+@SseEndpoint('/channels', { ...ACCESS, heartbeatInterval: 5, metadata: { allowedKeys: ['channel', 'tag'] } })
+export class ChannelsController implements OnSseConnect {
+  onSseConnect(stream: SseStream): void {
+    stream.send({ event: 'connection', data: `Connected to channel: ${stream.metadata.channel ?? 'none'}` });
+  }
+}
+
+/** Closes the app from a route, to check that closing leaves nothing open. */
+export const APP_CLOSER = 'APP_CLOSER';
+export interface AppCloser {
+  close(): void;
+}
+
+interface BroadcastBody {
+  event?: string;
+  data: unknown;
+  id?: string;
+  endpoint?: string;
+  filter?: SseFilter;
+}
+
+interface BurstBody {
+  count: number;
+  tag: string;
+  event?: string;
+  endpoint?: string;
+  filter?: SseFilter;
+  /** 0: all at once; otherwise one every intervalMs, without waiting for the previous one. */
+  intervalMs?: number;
+}
+
+/** What the multi-node tests drive: broadcasts from SseHub, targeted sends, and state. */
+@Controller('ctl')
+export class ControlController {
+  constructor(
+    private readonly hub: SseHub,
+    @Inject(APP_CLOSER) private readonly closer: AppCloser,
+  ) {}
+
+  @Post('broadcast')
+  async broadcast(@Body() body: BroadcastBody) {
+    const reached = await this.hub.broadcast({ event: body.event, data: body.data, id: body.id, endpoint: body.endpoint, filter: body.filter });
+    return { reached };
+  }
+
+  @Post('burst')
+  async burst(@Body() body: BurstBody) {
+    const calls: Array<Promise<number>> = [];
+    for (let i = 0; i < body.count; i++) {
+      if (body.intervalMs && i > 0) await new Promise((resolve) => setTimeout(resolve, body.intervalMs));
+      const call = this.hub.broadcast({ event: body.event, data: `${body.tag}:${i}`, endpoint: body.endpoint, filter: body.filter });
+      call.catch(() => undefined);
+      calls.push(call);
+    }
+    const settled = await Promise.allSettled(calls);
+    const resolved: number[] = [];
+    const rejected: number[] = [];
+    const errors = new Set<string>();
+    settled.forEach((result, i) => {
+      if (result.status === 'fulfilled') resolved.push(i);
+      else {
+        rejected.push(i);
+        errors.add(String((result.reason as Error)?.message));
+      }
+    });
+    return { resolved, rejected, errors: [...errors].slice(0, 5) };
+  }
+
+  @Post('send')
+  async send(@Body() body: { connection: string; event?: string; data: unknown }) {
+    return { sent: await this.hub.send(body.connection, { event: body.event, data: body.data }) };
+  }
+
+  @Get('streams')
+  streams() {
+    return [...this.hub.streams()].map((s) => ({ id: s.id, endpoint: s.endpoint, metadata: s.metadata }));
+  }
+
+  @Get('counters')
+  counters() {
+    return { node: this.hub.nodeId, ...this.hub.counters };
+  }
+
+  @Post('close')
+  close() {
+    setTimeout(() => this.closer.close(), 50);
+    return { closing: true };
+  }
+}
