@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { SseTestClient } from '@nest-sse/testing';
 import { connect, eventually, sleep } from '../utils/app.js';
 import { RedisServer } from '../utils/redis-server.js';
-import { NodeProcess } from './node-process.js';
+import { NodeProcess, within } from './node-process.js';
 
 /**
  * Three nodes (a, b, c) of one app on one redis-server, a fourth (d) of another app (another
@@ -174,6 +174,25 @@ describe('Redis transport across nodes', () => {
       }
     });
 
+    it('repeats nothing when the new node reads the Stream behind the node the client came from', async () => {
+      const watcher = await client(a, '/events');
+      // b is frozen while 1,500 events go out, so it wakes up with them still to read
+      b.child.kill('SIGSTOP');
+      try {
+        await a.post('/ctl/burst', { count: 1500, tag: 'backlog', endpoint: '/events' });
+        const last = await watcher.waitFor((e) => e.data === 'backlog:1499', { timeout: 10_000 });
+        watcher.close();
+        setTimeout(() => b.child.kill('SIGCONT'), 300);
+        const moved = await client(b, '/events', { 'last-event-id': last.id });
+        await a.post('/ctl/broadcast', { data: 'live', endpoint: '/events' });
+        await moved.waitFor((e) => e.data === 'live', { timeout: 10_000 });
+        await sleep(200);
+        expect(data(moved)).toEqual(['live']);
+      } finally {
+        b.child.kill('SIGCONT');
+      }
+    }, 30_000);
+
     it('resumes from a publisher\'s own id, given as the header or the lastEventId query parameter', async () => {
       await a.post('/ctl/broadcast', { event: 'update', data: 'mine', id: 'order-17', filter: { channel: 'news' } });
       await a.post('/ctl/broadcast', { event: 'update', data: 'next 1', filter: { channel: 'news' } });
@@ -244,7 +263,7 @@ describe('Redis transport across nodes', () => {
   it('closes without leaving anything open: the process exits by itself after app.close()', async () => {
     await client(d, '/events');
     await d.post('/ctl/close', {});
-    const exit = await Promise.race([d.exited, sleep(8000).then(() => 'still running' as const)]);
+    const exit = await within(d.exited, 8000);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(d.output()).not.toMatch(/ERROR/);
   }, 15_000);

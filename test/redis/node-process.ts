@@ -117,3 +117,14 @@ export class NodeProcess {
     return this.kill('SIGTERM', 3000);
   }
 }
+
+/** Resolves with what `promise` gives, or with 'timeout' after `ms`; leaves no timer behind. */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -31,8 +31,9 @@ export interface RedisTransportOptions {
    */
   cleanupInterval?: number;
   /**
-   * How often, in ms, this node writes its counts (and renews its lease).
-   * @default the smaller of 5000 and a third of cleanupInterval
+   * How often, in ms, this node looks at its counts: it writes them when they changed, and renews
+   * its lease when a third of it has passed. Other nodes see a change within about this long.
+   * @default the smaller of 1000 and a third of cleanupInterval
    */
   statsInterval?: number;
   /**

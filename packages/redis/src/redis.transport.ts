@@ -91,6 +91,9 @@ export class RedisTransport implements SseTransport {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly replays = new Map<string, Promise<SseReplayResult>>();
   private outageSince: number | undefined;
+  private readonly waiters = new Set<{ id: string; resolve: () => void }>();
+  private lastStats = '';
+  private lastStatsAt = 0;
   /** Times this node found entries missing between two it read (see `reportGap`). */
   gaps = 0;
 
@@ -108,7 +111,7 @@ export class RedisTransport implements SseTransport {
     positive('connectTimeout', merged.connectTimeout);
     positive('readBatchSize', merged.readBatchSize);
     this.leaseMs = Math.round(merged.cleanupInterval * 1000);
-    this.statsEvery = options.statsInterval ?? Math.min(5000, Math.floor(this.leaseMs / 3));
+    this.statsEvery = options.statsInterval ?? Math.min(1000, Math.floor(this.leaseMs / 3));
     positive('statsInterval', this.statsEvery);
   }
 
@@ -234,6 +237,8 @@ export class RedisTransport implements SseTransport {
   /** Closes the connections the transport made (never the app's) and ends the reader. */
   private async shutdown(): Promise<void> {
     this.closed = true;
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
     for (const undo of this.detach.splice(0)) undo();
     for (const client of this.owned) {
       if (client === this.reader) client.disconnect();
@@ -476,6 +481,33 @@ export class RedisTransport implements SseTransport {
         this.logger.error(`Delivering ${id} failed: ${(err as Error).message}`);
       }
     }
+    if (this.waiters.size > 0) {
+      for (const waiter of this.waiters) {
+        if (compareStreamIds(this.lastId, waiter.id) >= 0) {
+          this.waiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    }
+  }
+
+  /** Resolves once this node's reader has delivered `id`, or after publishTimeout (with a warning). */
+  private readThrough(id: string): Promise<void> {
+    if (compareStreamIds(this.lastId, id) >= 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const waiter = { id, resolve: done };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        this.logger.warn(`This node's reader is more than ${this.options.publishTimeout} ms behind ${id}; a resuming client may see some events twice.`);
+        resolve();
+      }, this.options.publishTimeout);
+      timer.unref();
+      this.waiters.add(waiter);
+    });
   }
 
   /** Every entry names the one before it: a different name means this node did not read some. */
@@ -508,6 +540,9 @@ export class RedisTransport implements SseTransport {
     if (reply[0] === 'reset') return { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' };
     const entries = entriesOf(reply[2]);
     if (entries.length > max) return { status: 'reset', reason: 'expired' };
+    // Live events up to the replay point must reach this node before the stream opens, so that the
+    // hub can skip them (the client had them from the node it came from); see compareIds.
+    await this.readThrough(reply[1]);
     const events: SseEnvelope[] = [];
     for (const [id, fields] of entries) {
       const envelope = decodeEntry(id, fields);
@@ -519,16 +554,23 @@ export class RedisTransport implements SseTransport {
 
   // ---- stats ------------------------------------------------------------------------------
 
+  /** Writes this node's counts when they changed, and renews the lease when a third of it is gone. */
   private async writeStats(): Promise<void> {
     const context = this.context;
     const commands = this.commands;
     if (context === undefined || commands === undefined || commands.status !== 'ready') return;
+    const { updatedAt: _, ...counts } = context.localStats();
+    const json = JSON.stringify(counts);
+    const now = Date.now();
+    if (json === this.lastStats && now - this.lastStatsAt < this.leaseMs / 3) return;
     try {
       await WRITE_STATS.run(
         commands as ScriptClient,
         [this.keys.nodes, this.keys.stats],
-        [context.nodeId, JSON.stringify(context.localStats()), this.leaseMs, this.keyTtl()],
+        [context.nodeId, JSON.stringify({ ...counts, updatedAt: now }), this.leaseMs, this.keyTtl()],
       );
+      this.lastStats = json;
+      this.lastStatsAt = now;
     } catch (err) {
       if (!this.closed) this.logger.warn(`Could not write this node's stats: ${(err as Error).message}`);
     }
