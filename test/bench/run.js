@@ -35,7 +35,7 @@ const CONFIG = QUICK
   : {
       rounds: 3,
       sizes: [1000, 5000, 10000],
-      throughputSeconds: 2.5,
+      throughputSeconds: 2,
       warmupSeconds: 0.3,
       latencySeconds: 5,
       rates: [5, 20],
@@ -48,9 +48,16 @@ if (option('sizes')) CONFIG.sizes = option('sizes').split(',').map(Number);
 if (option('idle')) CONFIG.idleConnections = Number(option('idle'));
 if (option('churn')) CONFIG.churn = Number(option('churn'));
 const EVENT_SIZE = 100;
-/** Events in flight in a throughput phase, and how many the publisher is given at a time. */
-const WINDOW = Number(option('window') ?? 32);
-const BATCH = Number(option('batch') ?? 4);
+/**
+ * Deliveries in flight in a throughput phase: enough to keep a fast server busy across the
+ * round trip, few enough that a slow one drains them in seconds. As events: 64 at 1k
+ * connections, 32 at 5k, 16 at 10k, given to the publisher a quarter at a time.
+ */
+const WINDOW_DELIVERIES = 160_000;
+function windowFor(connections) {
+  const window = Number(option('window') ?? Math.min(64, Math.max(8, Math.round(WINDOW_DELIVERIES / connections))));
+  return { window, batch: Number(option('batch') ?? Math.max(2, Math.floor(window / 4))) };
+}
 /** Groups of connections for the filtered broadcast: one event reaches 1 in 100. */
 const GROUPS = 100;
 const CONNECT_CONCURRENCY = 256;
@@ -286,18 +293,20 @@ async function connectTo(ctx, n) {
   );
   if (result.failed > 0) throw new Error(`${result.failed} of ${n} connections failed: ${result.firstError}`);
   await waitConnections(ctx.servers, n);
+  ctx.connections = n;
   await sleep(200);
   return result;
 }
 
 /**
- * Publishes as fast as delivery allows: at most WINDOW events are in flight (published, not
- * yet received by every recipient), given to the publisher BATCH at a time (a whole round of
- * groups when filtered). Returns deliveries per second and the server's cost.
+ * Publishes as fast as delivery allows: at most `window` events are in flight (published, not
+ * yet received by every recipient), given to the publisher `batch` at a time (that many rounds
+ * of groups when filtered). Returns deliveries per second and the server's cost.
  */
 async function closedLoop(ctx, { seconds, groups = 0 }) {
-  const window = groups ? WINDOW * groups : WINDOW;
-  const batch = groups ? BATCH * groups : BATCH;
+  const sized = windowFor(ctx.connections);
+  const window = groups ? sized.window * groups : sized.window;
+  const batch = groups ? sized.batch * groups : sized.batch;
   const capacity = 1 << 20;
   const start = ctx.seq;
   const { load } = ctx;
@@ -392,7 +401,7 @@ async function steady(ctx, { hz, seconds }) {
   await load.call({ cmd: 'phase', start, count, groups: 0 });
   const before = await stats(ctx.servers);
   const t0 = performance.now();
-  const grace = Math.max(3000, seconds * 1000);
+  const grace = 3000;
   let done = false;
   await new Promise((resolve) => {
     const timer = setTimeout(() => finish(), seconds * 1000 + grace);
@@ -458,6 +467,7 @@ async function partFanOut(subject) {
     // the heavy rate last: a subject that falls behind leaves a backlog nothing else measures
     await load.call({ cmd: 'close', keep: middle });
     await waitConnections(servers, middle);
+    ctx.connections = middle;
     out.latency[CONFIG.rates[1]] = await steady(ctx, { hz: CONFIG.rates[1], seconds: CONFIG.latencySeconds });
   } catch (err) {
     out.error = err.message;
@@ -712,7 +722,7 @@ async function main() {
   console.log(text);
   for (const [name, why] of Object.entries(skipped)) console.log(`\n${name}: skipped, ${why}`);
   const file = join(resultsDir, `bench-${QUICK ? 'quick' : 'full'}-${stamp}.json`);
-  const config = { ...CONFIG, eventSize: EVENT_SIZE, window: WINDOW, batch: BATCH, groups: GROUPS };
+  const config = { ...CONFIG, eventSize: EVENT_SIZE, windows: CONFIG.sizes.map((n) => ({ connections: n, ...windowFor(n) })), groups: GROUPS };
   writeFileSync(file, JSON.stringify({ machine: machineInfo, config, rounds: roundsDone, skipped, table, results }, null, 2));
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; results in ${file.replace(root + '/', '')}`);
 }

@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 
 /** What a subject server does; everything else is the harness's. */
 export interface BenchSubject {
@@ -18,6 +19,7 @@ type Command =
   | { cmd: 'rate'; from: number; count: number; hz: number; size: number }
   | { cmd: 'stats'; gc?: boolean; id: number }
   | { cmd: 'profile'; action: 'start' | 'stop'; file?: string; id: number }
+  | { cmd: 'snapshot'; file: string; id: number }
   | { cmd: 'exit' };
 
 const PAD = 'x'.repeat(1024);
@@ -109,6 +111,10 @@ export function serve(subject: BenchSubject, port: number): void {
             profiler = undefined;
           }
           send({ type: 'profile', id: message.id });
+          break;
+        case 'snapshot':
+          writeHeapSnapshot(message.file);
+          send({ type: 'snapshot', id: message.id });
           break;
         case 'exit':
           await Promise.race([subject.close(), new Promise((resolve) => setTimeout(resolve, 2000))]);
