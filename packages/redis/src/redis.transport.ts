@@ -49,7 +49,8 @@ interface Outgoing {
   eventIdKey: string | undefined;
   resolve(id: string): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout | undefined;
+  /** When it gives up waiting for Redis (ms since the epoch). */
+  deadline: number;
   state: 'waiting' | 'sent' | 'done';
 }
 
@@ -83,11 +84,13 @@ export class RedisTransport implements SseTransport {
   private closed = false;
   private readLoop: Promise<void> | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private lastId = '0-0';
 
   private seq = 0;
   private readonly waiting: Outgoing[] = [];
-  private readonly sent: Outgoing[] = [];
+  /** Sent, not yet confirmed; a Set keeps send order and removes in O(1). */
+  private readonly sent = new Set<Outgoing>();
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly replays = new Map<string, Promise<SseReplayResult>>();
   private outageSince: number | undefined;
@@ -138,13 +141,16 @@ export class RedisTransport implements SseTransport {
     this.readLoop = this.read();
     this.statsTimer = setInterval(() => void this.writeStats(), this.statsEvery);
     this.statsTimer.unref();
+    // One timer for every pending broadcast's deadline rather than one per broadcast.
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(250, this.options.publishTimeout / 4));
+    this.sweepTimer.unref();
   }
 
   publish(draft: SseEnvelopeDraft): Promise<string> {
     if (this.context === undefined || this.closed) {
       return Promise.reject(new RedisUnavailableError('RedisTransport is not running: publish after the application has bootstrapped and before it closes.'));
     }
-    if (this.waiting.length + this.sent.length >= this.options.maxPendingPublishes) {
+    if (this.waiting.length >= this.options.maxPendingPublishes) {
       return Promise.reject(
         new RedisUnavailableError(
           `${this.options.maxPendingPublishes} broadcasts are already waiting for Redis (maxPendingPublishes); this one was not accepted and will not be delivered.`,
@@ -158,11 +164,9 @@ export class RedisTransport implements SseTransport {
         eventIdKey: draft.eventId === undefined ? undefined : this.keys.eventId(draft.eventId),
         resolve,
         reject,
-        timer: undefined,
+        deadline: Date.now() + this.options.publishTimeout,
         state: 'waiting',
       };
-      item.timer = setTimeout(() => this.giveUp(item), this.options.publishTimeout);
-      item.timer.unref();
       this.waiting.push(item);
       this.flush();
     });
@@ -212,10 +216,13 @@ export class RedisTransport implements SseTransport {
     if (this.closed) return;
     this.closed = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     // Broadcasts already sent get a moment to be confirmed; their callers are then told either way.
-    if (this.sent.length > 0) await this.quiet(1000);
-    for (const item of this.sent.splice(0)) {
+    if (this.sent.size > 0) await this.quiet(1000);
+    const unconfirmed = [...this.sent];
+    this.sent.clear();
+    for (const item of unconfirmed) {
       this.settle(item);
       item.reject(new RedisUnavailableError('RedisTransport closed before Redis confirmed this broadcast; it may or may not be delivered.'));
     }
@@ -352,13 +359,13 @@ export class RedisTransport implements SseTransport {
     while (this.waiting.length > 0) {
       const item = this.waiting.shift()!;
       item.state = 'sent';
-      this.sent.push(item);
+      this.sent.add(item);
       this.send(commands, item);
     }
   }
 
   private send(commands: Client, item: Outgoing): void {
-    const lowest = Math.min(item.seq, this.sent[0]?.seq ?? item.seq, this.waiting[0]?.seq ?? item.seq);
+    const lowest = Math.min(item.seq, first(this.sent)?.seq ?? item.seq, this.waiting[0]?.seq ?? item.seq);
     const eventIdKey = item.eventIdKey ?? this.keys.events;
     PUBLISH.run(
       commands as ScriptClient,
@@ -375,13 +382,13 @@ export class RedisTransport implements SseTransport {
     ).then(
       (id) => {
         if (item.state !== 'sent') return;
-        remove(this.sent, item);
+        this.sent.delete(item);
         this.settle(item);
         item.resolve(String(id));
       },
       (err: Error) => {
         if (item.state !== 'sent') return;
-        remove(this.sent, item);
+        this.sent.delete(item);
         if (isReplyError(err) && !TRANSIENT.test(err.message)) {
           this.settle(item);
           item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
@@ -406,10 +413,21 @@ export class RedisTransport implements SseTransport {
     this.retryTimer.unref();
   }
 
+  /** Gives up on broadcasts past their deadline; both lists are in deadline order, oldest first. */
+  private sweep(): void {
+    const now = Date.now();
+    while (this.waiting.length > 0 && this.waiting[0].deadline <= now) this.giveUp(this.waiting[0]);
+    for (const item of this.sent) {
+      if (item.deadline > now) break;
+      this.giveUp(item);
+    }
+  }
+
   private giveUp(item: Outgoing): void {
     if (item.state === 'done') return;
     const wasSent = item.state === 'sent';
-    remove(wasSent ? this.sent : this.waiting, item);
+    if (wasSent) this.sent.delete(item);
+    else remove(this.waiting, item);
     this.settle(item);
     item.reject(
       new RedisUnavailableError(
@@ -422,13 +440,12 @@ export class RedisTransport implements SseTransport {
 
   private settle(item: Outgoing): void {
     item.state = 'done';
-    if (item.timer) clearTimeout(item.timer);
   }
 
   /** Waits until no broadcast is in flight, at most `timeout` ms. */
   private async quiet(timeout: number): Promise<void> {
     const deadline = Date.now() + timeout;
-    while (this.sent.length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (this.sent.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   // ---- delivery ---------------------------------------------------------------------------
@@ -609,6 +626,11 @@ function duplicate(client: Client, options: RedisOptions): Client {
 
 function isReplyError(err: unknown): boolean {
   return (err as Error | undefined)?.name === 'ReplyError';
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
 }
 
 function remove<T>(list: T[], item: T): void {
