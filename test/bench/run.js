@@ -585,7 +585,9 @@ function median(values) {
   if (list.length === 0) return undefined;
   // "behind" (-1) sorts as the worst latency
   const sorted = [...list].sort((a, b) => (a === -1 ? 1 : b === -1 ? -1 : a - b));
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  const low = sorted[Math.floor((sorted.length - 1) / 2)];
+  const high = sorted[Math.floor(sorted.length / 2)];
+  return low === -1 || high === -1 ? -1 : (low + high) / 2;
 }
 
 function summarize(results, names) {
@@ -677,6 +679,15 @@ async function main() {
     subjects = subjects.filter((s) => !s.redis);
   }
   for (const [name, why] of Object.entries(skipped)) console.log(`skipped ${name}: ${why}`);
+
+  const saved = option('report');
+  if (saved) {
+    // prints the table of a saved run again
+    const run = JSON.parse(readFileSync(saved, 'utf8'));
+    const names = Object.keys(run.results);
+    console.log(render(summarize(run.results, names), names));
+    return;
+  }
 
   if (profileSubject) {
     const subject = SUBJECTS.find((s) => s.name === profileSubject || s.script === `${profileSubject}.js`);
