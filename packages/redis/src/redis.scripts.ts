@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 
 /** What the transport needs of an ioredis client (a `Redis` or a `Cluster`) to run a script. */
 export interface ScriptClient {
+  script(subcommand: 'LOAD', source: string): Promise<unknown>;
   evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
@@ -22,14 +23,23 @@ export class RedisScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: ScriptClient, keys: string[], args: Array<string | number>): Promise<unknown> {
+  /**
+   * Runs the script. Without `fallback`, a server that does not know it rejects with NOSCRIPT and
+   * the caller decides: a fallback EVAL would overtake nothing it must not, but only the caller
+   * knows whether order matters.
+   */
+  async run(client: ScriptClient, keys: string[], args: Array<string | number>, fallback = true): Promise<unknown> {
     try {
       return await client.evalsha(this.sha, this.keys, ...keys, ...args);
     } catch (err) {
-      if (!String((err as Error)?.message).startsWith('NOSCRIPT')) throw err;
+      if (!fallback || !isNoScript(err)) throw err;
       return client.eval(this.source, this.keys, ...keys, ...args);
     }
   }
+}
+
+export function isNoScript(err: unknown): boolean {
+  return String((err as Error)?.message).startsWith('NOSCRIPT');
 }
 
 /** Lua helpers shared by the scripts: the server's clock in ms, and Stream id order. */
@@ -82,9 +92,12 @@ end
  * finds its seq among this node's recent publishes and gets the id it was given the first time
  * instead of a second entry.
  *
+ * It is applied only if the broadcast its node sent just before it (ARGV[8], 0 for none still
+ * unconfirmed) was: otherwise it answers ORDER, and the node sends both again in order.
+ *
  * KEYS: events, this node's recent publishes, the publisher id key (unused unless ARGV[6] is 1)
  * ARGV: seq, lowest seq still unacknowledged, payload, max length, max age ms, has publisher id,
- *       ttl of the recent publishes in ms
+ *       ttl of the recent publishes in ms, seq of the broadcast sent before
  */
 export const PUBLISH = new RedisScript(
   'publish',
@@ -93,6 +106,9 @@ export const PUBLISH = new RedisScript(
 local seq = tonumber(ARGV[1])
 local done = redis.call('ZRANGEBYSCORE', KEYS[2], seq, seq)
 if done[1] then return done[1] end
+if ARGV[8] ~= '0' and not redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[8], ARGV[8])[1] then
+  return redis.error_reply('ORDER the broadcast sent before this one was not applied')
+end
 local info = stream_info(KEYS[1])
 local previous = info and info['last-generated-id'] or ''
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', previous, 'e', ARGV[3])

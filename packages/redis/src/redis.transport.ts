@@ -13,7 +13,7 @@ import {
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { compareStreamIds, decodeEntry, entriesOf, isStreamId, previousOf, xreadEntries } from './redis-envelope.js';
 import { RedisKeys } from './redis.keys.js';
-import { POSITION, PUBLISH, READ_STATS, REPLAY, WRITE_STATS, type ScriptClient } from './redis.scripts.js';
+import { POSITION, PUBLISH, READ_STATS, REPLAY, WRITE_STATS, isNoScript, type ScriptClient } from './redis.scripts.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 
 type Client = Redis | Cluster;
@@ -94,6 +94,9 @@ export class RedisTransport implements SseTransport {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly replays = new Map<string, Promise<SseReplayResult>>();
   private outageSince: number | undefined;
+  private paused = false;
+  private reloadScript = false;
+  private lastSent: Outgoing | undefined;
   private readonly waiters = new Set<{ id: string; resolve: () => void }>();
   private lastStats = '';
   private lastStatsAt = 0;
@@ -351,20 +354,29 @@ export class RedisTransport implements SseTransport {
   }
 
   // ---- publishing -------------------------------------------------------------------------
+  //
+  // Order: broadcasts go out on one connection, oldest first, and each names the one sent just
+  // before it; the script applies a broadcast only if that one was applied. So when one fails
+  // (a dropped connection, NOSCRIPT after a restart, Redis loading), the ones behind it fail too
+  // instead of overtaking it. Sending then pauses until nothing is in flight, and everything that
+  // failed goes again, in order.
 
   /** Sends every waiting broadcast, oldest first, if the command connection is ready. */
   private flush(): void {
     const commands = this.commands;
-    if (this.closed || commands === undefined || commands.status !== 'ready') return;
+    if (this.closed || this.paused || commands === undefined || commands.status !== 'ready') return;
     while (this.waiting.length > 0) {
       const item = this.waiting.shift()!;
+      const previous = this.lastSent?.state === 'sent' ? this.lastSent.seq : 0;
       item.state = 'sent';
       this.sent.add(item);
-      this.send(commands, item);
+      this.lastSent = item;
+      this.send(commands, item, previous);
     }
   }
 
-  private send(commands: Client, item: Outgoing): void {
+  /** Runs the publish script for one broadcast; `previous` is the seq of the one sent before it, if still unconfirmed. */
+  private send(commands: Client, item: Outgoing, previous: number): void {
     const lowest = Math.min(item.seq, first(this.sent)?.seq ?? item.seq, this.waiting[0]?.seq ?? item.seq);
     const eventIdKey = item.eventIdKey ?? this.keys.events;
     PUBLISH.run(
@@ -378,30 +390,60 @@ export class RedisTransport implements SseTransport {
         this.options.historyMaxAge,
         item.eventIdKey === undefined ? '0' : '1',
         Math.max(60_000, this.options.publishTimeout * 6),
+        previous,
       ],
+      false,
     ).then(
       (id) => {
         if (item.state !== 'sent') return;
         this.sent.delete(item);
         this.settle(item);
         item.resolve(String(id));
+        this.resumeIfSettled();
       },
       (err: Error) => {
         if (item.state !== 'sent') return;
         this.sent.delete(item);
-        if (isReplyError(err) && !TRANSIENT.test(err.message)) {
+        if (isReplyError(err) && !TRANSIENT.test(err.message) && !isNoScript(err) && !err.message.startsWith('ORDER')) {
           this.settle(item);
           item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
-          return;
+        } else {
+          // Sent again once nothing is in flight. If Redis did apply it (the reply was lost), the
+          // resend guard returns the id it was given instead of adding it twice.
+          item.state = 'waiting';
+          insertBySeq(this.waiting, item);
+          this.paused = true;
+          if (isNoScript(err)) this.reloadScript = true;
         }
-        // The connection dropped (or Redis is loading): send it again when it is back. If Redis
-        // did apply it, the resend guard returns the id it was given instead of adding it twice.
-        item.state = 'waiting';
-        insertBySeq(this.waiting, item);
-        // Sent again on 'ready'; the timer covers a failure that left the connection ready.
-        this.retrySoon();
+        this.resumeIfSettled();
       },
     );
+  }
+
+  /** Ends a pause once every broadcast in flight has settled: loads the script if Redis lost it, then sends. */
+  private resumeIfSettled(): void {
+    if (!this.paused || this.sent.size > 0 || this.closed) return;
+    const commands = this.commands!;
+    if (this.reloadScript) {
+      this.reloadScript = false;
+      (commands as ScriptClient).script('LOAD', PUBLISH.source).then(
+        () => this.resume(false),
+        () => this.resume(true),
+      );
+    } else {
+      this.resume(true);
+    }
+  }
+
+  /**
+   * Sends again: at once after the script was loaded, otherwise on 'ready' or after a short wait.
+   * Never straight away after a failure: a connection that has died but still reads 'ready'
+   * rejects at once, and resending at once would spin without letting ioredis see the close.
+   */
+  private resume(later: boolean): void {
+    this.paused = false;
+    if (later) this.retrySoon();
+    else this.flush();
   }
 
   private retrySoon(): void {
@@ -429,6 +471,7 @@ export class RedisTransport implements SseTransport {
     if (wasSent) this.sent.delete(item);
     else remove(this.waiting, item);
     this.settle(item);
+    this.resumeIfSettled();
     item.reject(
       new RedisUnavailableError(
         wasSent

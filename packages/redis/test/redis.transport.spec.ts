@@ -211,6 +211,27 @@ describe('RedisTransport', () => {
     expect(await admin.xlen(a.t.keys.events)).toBe(1);
   });
 
+  it('keeps order when Redis forgets the publish script mid-stream', async () => {
+    const a = await transport('a');
+    const b = await transport('b');
+    const calls: Array<Promise<string>> = [];
+    const publish = () => calls.push(a.t.publish(draft(`n${calls.length}`)));
+    for (let round = 0; round < 3; round++) {
+      await admin.script('FLUSH');
+      // a long pipeline whose NOSCRIPT replies come back in several reads, and new broadcasts
+      // made between those reads
+      for (let i = 0; i < 1500; i++) publish();
+      for (let i = 0; i < 40; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        for (let j = 0; j < 10; j++) publish();
+      }
+      await Promise.all(calls);
+    }
+    const total = calls.length;
+    await until(() => b.delivered.length === total, 10_000, `all ${total}`);
+    expect(b.delivered.map((e) => e.data)).toEqual(Array.from({ length: total }, (_, i) => `n${i}`));
+  });
+
   it('refuses bad options with a message that says what to change', () => {
     expect(() => new RedisTransport({ prefix: 'has space' })).toThrow(SseConfigurationError);
     expect(() => new RedisTransport({ prefix: 'x}{y' })).toThrow(/letters, digits/);
