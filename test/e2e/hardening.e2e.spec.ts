@@ -283,3 +283,20 @@ describe('behind compression middleware', () => {
     }
   });
 });
+
+describe('the app-wide connection limit', () => {
+  it('answers 429 across endpoints past SseModule maxConnections', async () => {
+    const t = await startApp('fastify', { imports: [SseModule.forRoot({ drainTimeout: 0, maxConnections: 2 })], controllers: [SmallController, FeedController] });
+    try {
+      const a = await rawGet(`${t.url}/small`);
+      const b = await rawGet(`${t.url}/feed`);
+      const refused = await request(`${t.url}/feed`);
+      expect(refused.status).toBe(429);
+      expect(refused.body.message).toMatch(/in this app \(limit 2\)/);
+      a.destroy();
+      b.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+});

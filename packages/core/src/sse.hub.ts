@@ -70,6 +70,8 @@ interface Pending {
 
 /** How long a publisher waits for its own node to deliver an accepted event before giving up counting. */
 const ECHO_TIMEOUT = 10_000;
+/** How old the other nodes' counts may be when a connection limit is checked. */
+const OTHERS_TTL = 1000;
 
 /**
  * The hub: broadcast to every matching connection on every node, send to one connection,
@@ -119,6 +121,9 @@ export class SseHub<M extends object = SseEventMap>
   private started = false;
   private draining = false;
   private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
+  private othersCache: { at: number; promise: Promise<SseNodeStats[]> } | undefined;
+  /** @internal metadata keys whose per-value counts this node reports (per-key connection limits). */
+  readonly countedKeys = new Set<string>();
   private readonly closeListeners = new Set<(stream: SseStream, reason: SseCloseReason) => void>();
 
   /** Resolves when the transport is connected and broadcasts can flow. */
@@ -223,12 +228,35 @@ export class SseHub<M extends object = SseEventMap>
 
   /** This node's counts. */
   localStats(): SseNodeStats {
-    return {
+    const stats: SseNodeStats = {
       node: this.nodeId,
       connected: this.registry.size,
       endpoints: this.registry.endpointCounts(),
       updatedAt: Date.now(),
     };
+    if (this.countedKeys.size > 0) {
+      stats.keys = {};
+      for (const key of this.countedKeys) stats.keys[key] = this.registry.valueCounts(key);
+    }
+    return stats;
+  }
+
+  /**
+   * @internal the other nodes' counts, at most a second old, for cluster-wide connection limits;
+   * none on a single-process transport. A failed read counts as no other node (fail open: an
+   * outage must not refuse every connection).
+   */
+  otherNodes(): Promise<SseNodeStats[]> {
+    if (this.transport.backend === 'memory') return Promise.resolve([]);
+    const now = Date.now();
+    if (this.othersCache === undefined || now - this.othersCache.at > OTHERS_TTL) {
+      const promise = this.transport.clusterStats().then(
+        (cluster) => cluster.nodes.filter((node) => node.node !== this.nodeId),
+        () => [],
+      );
+      this.othersCache = { at: now, promise };
+    }
+    return this.othersCache.promise;
   }
 
   /** Calls `listener` whenever a stream of this node closes. Returns a function that removes it. */

@@ -15,6 +15,7 @@ import { assertSseField, encodeSseRetry } from '../encoding/sse-encoder.js';
 import { SseEventError } from '../errors/sse-event.error.js';
 import type { SseEndpointOptions, SseRouteAccess } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseFilter } from '../interfaces/sse-message.interface.js';
+import type { SseNodeStats } from '../interfaces/sse-transport.interface.js';
 import type { SseHub } from '../sse.hub.js';
 import {
   DEFAULT_HEARTBEAT_INTERVAL,
@@ -97,6 +98,7 @@ export class SseEndpointRuntime {
     this.allowedEvents = merged.allowedEvents ? new Set(merged.allowedEvents) : undefined;
     this.statsOpen = this.isOpen('stats', SSE_STATS_HANDLER);
     this.broadcastOpen = this.isOpen('broadcast', SSE_BROADCAST_HANDLER);
+    if (this.options.maxConnectionsPerKey) hub.countedKeys.add(this.options.maxConnectionsPerKey.key);
     this.host = { ...hub.streamHost, checkMetadata: (stream, key, values) => this.checkMetadataChange(stream, key, values) };
   }
 
@@ -130,7 +132,7 @@ export class SseEndpointRuntime {
       const view = Object.freeze(Object.fromEntries([...metadata].map(([k, v]) => [k, v.length === 1 ? v[0] : v])));
       if (!(await this.options.authorize(req, view))) throw new ForbiddenException('This stream is not open to you.');
     }
-    this.checkCapacity(metadata);
+    await this.checkCapacity(metadata);
     const header = request.headers['last-event-id'];
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
 
@@ -331,20 +333,28 @@ export class SseEndpointRuntime {
     }
   }
 
-  private checkCapacity(metadata: Map<string, string[]>): void {
+  /**
+   * Connection limits, counted across the cluster on a distributed transport: this node's exact
+   * counts plus the other nodes' last reported ones (at most about a second old).
+   */
+  private async checkCapacity(metadata: Map<string, string[]>): Promise<void> {
     const registry = this.hub.registry;
     const nodeMax = this.hub.options.maxConnections;
-    if (nodeMax !== undefined && registry.size >= nodeMax) {
-      throw new HttpException(tooManyConnections('on this server', nodeMax), HttpStatus.TOO_MANY_REQUESTS);
-    }
     const max = this.options.maxConnections;
-    if (max !== undefined && registry.endpointSize(this.path) >= max) {
+    const perKey = this.options.maxConnectionsPerKey;
+    if (nodeMax === undefined && max === undefined && perKey === undefined) return;
+    const others = await this.hub.otherNodes();
+    const elsewhere = (count: (node: SseNodeStats) => number | undefined): number =>
+      others.reduce((sum, node) => sum + (count(node) ?? 0), 0);
+    if (nodeMax !== undefined && registry.size + elsewhere((n) => n.connected) >= nodeMax) {
+      throw new HttpException(tooManyConnections('in this app', nodeMax), HttpStatus.TOO_MANY_REQUESTS);
+    }
+    if (max !== undefined && registry.endpointSize(this.path) + elsewhere((n) => n.endpoints[this.path]) >= max) {
       throw new HttpException(tooManyConnections(`on ${this.path}`, max), HttpStatus.TOO_MANY_REQUESTS);
     }
-    const perKey = this.options.maxConnectionsPerKey;
     if (perKey !== undefined) {
       for (const value of metadata.get(perKey.key) ?? []) {
-        if (registry.countByValue(perKey.key, value) >= perKey.max) {
+        if (registry.countByValue(perKey.key, value) + elsewhere((n) => n.keys?.[perKey.key]?.[value]) >= perKey.max) {
           throw new HttpException(tooManyConnections(`for this ${perKey.key}`, perKey.max), HttpStatus.TOO_MANY_REQUESTS);
         }
       }

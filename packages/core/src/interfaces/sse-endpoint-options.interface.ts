@@ -95,10 +95,14 @@ export interface SseEndpointOptions {
   allowedEvents?: string[];
   /** Largest broadcast body, in bytes; larger answers 413. @default 65536 */
   maxBodySize?: number;
-  /** Open streams this endpoint accepts on this node; more answer 429. @default unlimited */
+  /**
+   * Open streams this endpoint accepts, across all nodes on a distributed transport; more answer 429.
+   * @default unlimited
+   */
   maxConnections?: number;
   /**
-   * Open streams one value of a metadata key may hold (for example per `user_id`); more answer 429.
+   * Open streams one value of a metadata key may hold (for example per `user_id`), counted over
+   * every endpoint and, on a distributed transport, every node; more answer 429.
    * @example { key: 'user_id', max: 5 }
    */
   maxConnectionsPerKey?: { key: string; max: number };

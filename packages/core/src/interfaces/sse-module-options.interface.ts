@@ -16,7 +16,11 @@ export interface SseModuleOptions {
   transport?: SseTransport;
   /** Defaults for every endpoint; an endpoint's own options win. */
   defaults?: SseEndpointOptions;
-  /** Open streams this node accepts across all endpoints; more answer 429. @default unlimited */
+  /**
+   * Open streams the app accepts across all endpoints (and all nodes, on a distributed
+   * transport); more answer 429.
+   * @default unlimited
+   */
   maxConnections?: number;
   /**
    * Milliseconds over which shutdown ends open streams (spread, with jittered `retry` hints), so
