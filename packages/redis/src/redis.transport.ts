@@ -36,6 +36,11 @@ const DEFAULTS = {
  * buffer, and a node that reads a little behind must still find what it has not read.
  */
 const MIN_RETAINED = 1000;
+/**
+ * Broadcasts one node keeps on the wire at once. A bigger pipeline would not go faster, and
+ * it could add entries faster than the nodes' readers take them, past what the Stream keeps.
+ */
+const MAX_IN_FLIGHT = 256;
 /** How long one XREAD blocks before it returns empty and is sent again. */
 const BLOCK_MS = 5_000;
 /** Replies Redis sends while it is starting or busy: the command is worth sending again. */
@@ -365,7 +370,7 @@ export class RedisTransport implements SseTransport {
   private flush(): void {
     const commands = this.commands;
     if (this.closed || this.paused || commands === undefined || commands.status !== 'ready') return;
-    while (this.waiting.length > 0) {
+    while (this.waiting.length > 0 && this.sent.size < MAX_IN_FLIGHT) {
       const item = this.waiting.shift()!;
       const previous = this.lastSent?.state === 'sent' ? this.lastSent.seq : 0;
       item.state = 'sent';
@@ -399,7 +404,8 @@ export class RedisTransport implements SseTransport {
         this.sent.delete(item);
         this.settle(item);
         item.resolve(String(id));
-        this.resumeIfSettled();
+        if (this.paused) this.resumeIfSettled();
+        else if (this.waiting.length > 0) this.flush();
       },
       (err: Error) => {
         if (item.state !== 'sent') return;
