@@ -21,7 +21,7 @@ const args = ['--experimental-vm-modules', jest, '--json', '--outputFile', repor
 const run = spawnSync(process.execPath, args, {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning'].filter(Boolean).join(' ') },
+  env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' ') },
 });
 let summary = 'tests: 0 passed, 0 failed';
 try {

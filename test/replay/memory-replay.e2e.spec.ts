@@ -121,3 +121,47 @@ describe.each(ADAPTERS)('Last-Event-ID replay on the memory transport over %s', 
     await after.waitFor((e) => e.data === 'still serving');
   });
 });
+
+describe('a 1 MB Last-Event-ID on a server that accepts large headers', () => {
+  it('gets the sse.reset event (malformed), then live data', async () => {
+    // Node's default 16 KB header limit answers 431 before the app runs; an app that raises the
+    // limit still never replays from such an id: the hub answers it with the reset event.
+    const { Test } = await import('@nestjs/testing');
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [ChannelsController],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const server = http.createServer({ maxHeaderSize: 2 * 1024 * 1024 }, app.getHttpAdapter().getInstance());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      const text = await new Promise<string>((resolve, reject) => {
+        const req = http.get(
+          { host: '127.0.0.1', port, path: '/channels?channel=news', headers: { 'last-event-id': 'x'.repeat(1024 * 1024) }, maxHeaderSize: 2 * 1024 * 1024 },
+          (res) => {
+            expect(res.statusCode).toBe(200);
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              body += chunk;
+              if (body.includes('data: live after reset')) {
+                req.destroy();
+                resolve(body);
+              }
+              if (body.includes('event: sse.reset')) void app.get(SseHub).broadcast({ event: 'update', data: 'live after reset', filter: { channel: 'news' } });
+            });
+          },
+        );
+        req.on('error', reject);
+      });
+      expect(text).toContain('event: sse.reset\ndata: {"reason":"malformed"}\n\n');
+      expect(text.indexOf('sse.reset')).toBeLessThan(text.indexOf('live after reset'));
+      expect(text).not.toContain('xxxxxxxx');
+    } finally {
+      server.close();
+      await app.close();
+    }
+  });
+});
