@@ -107,6 +107,8 @@ export class RedisTransport implements SseTransport {
   private lastStatsAt = 0;
   /** Times this node found entries missing between two it read (see `reportGap`). */
   gaps = 0;
+  private outages = 0;
+  private droppedEntries = 0;
 
   constructor(options: RedisTransportOptions = {}) {
     const merged = { ...DEFAULTS };
@@ -196,6 +198,23 @@ export class RedisTransport implements SseTransport {
     if (!isStreamId(a)) return 1;
     if (!isStreamId(b)) return -1;
     return compareStreamIds(a, b);
+  }
+
+  /**
+   * This node's view of Redis, for `SseMetricsModule` (`nest_sse_transport{metric}` and
+   * `nest_sse_transport_up`): read at scrape time, nothing is counted on the hot path.
+   */
+  metrics(): Record<string, number> {
+    const ready = (client: Client | undefined) => (client?.status === 'ready' ? 1 : 0);
+    return {
+      connected: ready(this.commands) && ready(this.reader),
+      outages: this.outages,
+      outage_ms: this.outageSince === undefined ? 0 : Date.now() - this.outageSince,
+      pending_publishes: this.waiting.length,
+      unconfirmed_publishes: this.sent.size,
+      dropped_entries: this.droppedEntries,
+      gaps: this.gaps,
+    };
   }
 
   async clusterStats(): Promise<SseClusterStats> {
@@ -306,12 +325,14 @@ export class RedisTransport implements SseTransport {
       if (this.closed) return;
       if (this.outageSince === undefined) {
         this.outageSince = Date.now();
+        this.outages++;
         this.logger.warn(`Lost Redis (${role} connection: ${err.message}); reconnecting, broadcasts wait up to ${this.options.publishTimeout} ms.`);
       }
     };
     const onClose = () => {
       if (!this.closed && this.outageSince === undefined) {
         this.outageSince = Date.now();
+        this.outages++;
         this.logger.warn(`Redis ${role} connection closed; reconnecting.`);
       }
     };
@@ -538,6 +559,7 @@ export class RedisTransport implements SseTransport {
       this.lastId = id;
       const envelope = decodeEntry(id, fields);
       if (typeof envelope === 'string') {
+        this.droppedEntries++;
         this.logger.warn(`Dropped Stream entry ${id} of ${this.keys.events}: ${envelope}.`);
         continue;
       }

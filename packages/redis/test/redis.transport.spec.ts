@@ -150,6 +150,7 @@ describe('RedisTransport', () => {
     expect(a.delivered[0].data).toBe('after junk');
     const dropped = logs.lines.filter((line) => line.includes('Dropped Stream entry'));
     expect(dropped.join('\n')).toMatch(/no 'e' field[\s\S]*not JSON[\s\S]*data is not a string[\s\S]*filter\.k/);
+    expect(a.t.metrics()).toMatchObject({ connected: 1, dropped_entries: 4, pending_publishes: 0 });
   });
 
   it('reports every live node in cluster stats and forgets one that says goodbye', async () => {
@@ -259,6 +260,7 @@ describe('RedisTransport', () => {
     await server.kill();
     const held = a.t.publish(draft('during'));
     await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(a.t.metrics()).toMatchObject({ connected: 0, outages: 1, pending_publishes: 1 });
     await server.launch();
     const id = await held;
     await until(() => b.delivered.length === 2 && a.delivered.length === 2, 8000, 'delivery after the restart');
