@@ -62,6 +62,20 @@ describe('Redis transport across nodes', () => {
     for (const x of [ca, cb, cc]) expect(data(x)).toEqual(['hello all']);
   });
 
+  it('counts connection limits across the cluster', async () => {
+    const status = async (node: NodeProcess, path: string) => {
+      const res = await fetch(`${node.url}${path}`, { signal: AbortSignal.timeout(2000) });
+      void res.body?.cancel();
+      return res.status;
+    };
+    await client(a, '/limited?user_id=u1');
+    await client(b, '/limited?user_id=u1');
+    // the other node's count reaches Redis within statsInterval and is read at most a second later
+    await eventually(async () => (await status(c, '/limited?user_id=u1')) === 429, 5000, 'the per-user limit across nodes');
+    await client(c, '/limited?user_id=u2');
+    await eventually(async () => (await status(a, '/limited?user_id=u3')) === 429, 5000, 'the endpoint limit across nodes');
+  });
+
   it('applies filters on every node, from SseHub and from the broadcast route', async () => {
     const news = await Promise.all([a, b, c].map((n) => client(n, '/channels?channel=news')));
     const sports = await Promise.all([a, b, c].map((n) => client(n, '/channels?channel=sports')));

@@ -15,6 +15,10 @@ export class ChannelsController implements OnSseConnect {
   }
 }
 
+/** Limits counted across the cluster: 3 streams in all, 2 per user_id. */
+@SseEndpoint('/limited', { ...ACCESS, heartbeatInterval: 5, maxConnections: 3, maxConnectionsPerKey: { key: 'user_id', max: 2 } })
+export class LimitedController {}
+
 /** Closes the app from a route, to check that closing leaves nothing open. */
 export const APP_CLOSER = 'APP_CLOSER';
 export interface AppCloser {
