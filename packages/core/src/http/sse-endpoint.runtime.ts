@@ -30,7 +30,7 @@ import {
   SSE_STATS_HANDLER,
 } from '../sse.constants.js';
 import { routeClosed, tooManyConnections } from '../sse.messages.js';
-import { mediaType, rawRequest, takeRawResponse, writeSseHead } from './sse-http.js';
+import { mediaType, rawRequest, releaseRoutingState, takeRawResponse, writeSseHead } from './sse-http.js';
 
 /** Metadata keys: names a person would use, nothing that reaches an object prototype. */
 const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
@@ -164,6 +164,7 @@ export class SseEndpointRuntime {
           ? await this.hub.replayInto(stream, lastEventId, this.hub.options.replayLimit ?? 10_000)
           : undefined;
       stream.open(skip);
+      releaseRoutingState(req);
     } catch (err) {
       // The head is sent: the client can only see the stream end. The details go to the log.
       this.hub.logger.error(

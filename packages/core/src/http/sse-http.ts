@@ -45,3 +45,15 @@ export function mediaType(req: IncomingMessage): string | undefined {
   if (!header) return undefined;
   return header.split(';', 1)[0].trim().toLowerCase();
 }
+
+// Express keeps its router's `next` closure (with the layer state it captures) and parsed URLs on
+// the request; nothing reads them once a stream owns the response, yet they would live as long as
+// the stream. Setting them to undefined (not deleting, which would make the object slower and
+// larger) saves about 1 KB of heap per open stream.
+const ROUTING_KEYS = ['next', 'route', '_parsedUrl', '_parsedOriginalUrl'];
+
+/** Lets go of the framework's routing state on a request whose stream is open. */
+export function releaseRoutingState(req: any): void {
+  if (req === null || typeof req !== 'object') return;
+  for (const key of ROUTING_KEYS) if (req[key] !== undefined) req[key] = undefined;
+}
