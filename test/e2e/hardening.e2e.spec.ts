@@ -36,10 +36,27 @@ class BoomController implements OnSseConnect {
   }
 }
 
+/** Metadata set in code obeys the same rules as the query string, as SseEventError. */
+@SseEndpoint('/meta', { metadata: { maxValueLength: 8 } })
+class MetaController implements OnSseConnect {
+  onSseConnect(stream: SseStream): void {
+    for (const [key, value] of [['__proto__', 'x'], ['a[b]', 'x'], ['room', 'far-too-long']] as const) {
+      try {
+        stream.setMetadata(key, value);
+        stream.send({ event: 'accepted', data: key });
+      } catch (err) {
+        stream.send({ event: 'refused', data: `${(err as Error).name}: ${(err as Error).message}` });
+      }
+    }
+    stream.setMetadata('room', 'lobby');
+    stream.send({ event: 'accepted', data: String(stream.metadata.room) });
+  }
+}
+
 @SseEndpoint('/feed', { heartbeatInterval: 0, welcome: false, maxBufferSize: 256 * 1024, access: { broadcast: 'public' } })
 class FeedController {}
 
-const CONTROLLERS = [MeController, SmallController, BoomController, FeedController];
+const CONTROLLERS = [MeController, SmallController, BoomController, FeedController, MetaController];
 
 describe.each(ADAPTERS)('hardening over %s', (adapter) => {
   let t: TestApp;
@@ -115,6 +132,19 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     expect((await postJson(`${t.url}/small/broadcast`, '{"message":"x","filter":{"__proto__":"y"}}')).status).toBe(400);
     expect(({} as any).polluted).toBeUndefined();
     expect(({} as any).x).toBeUndefined();
+  });
+
+  it('applies the metadata rules to setMetadata in code', async () => {
+    const client = await connect(t.url, '/meta', { events: ['accepted', 'refused'] });
+    await client.waitFor('accepted');
+    expect(client.named('refused').map((e) => e.data)).toEqual([
+      "SseEventError: Metadata key '__proto__' is reserved.",
+      expect.stringMatching(/^SseEventError: Metadata key 'a\[b\]' is not a valid metadata name/),
+      'SseEventError: Metadata \'room\' is 12 characters long; the limit is 8.',
+    ]);
+    expect(client.named('accepted').map((e) => e.data)).toEqual(['lobby']);
+    expect(await hub.broadcast({ event: 'accepted', data: 'to the lobby', filter: { room: 'lobby' } })).toBe(1);
+    client.close();
   });
 
   it('restricts event names a broadcast may use', async () => {

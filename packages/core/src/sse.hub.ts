@@ -7,7 +7,8 @@ import {
   OnApplicationBootstrap,
   OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConnectionRegistry, type NormalizedFilter } from './connection/connection-registry.js';
+import { ConnectionRegistry, streamMatches, type NormalizedFilter } from './connection/connection-registry.js';
+import { metadataKeyProblem } from './connection/metadata-key.js';
 import { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
 import { type SseCloseReason, SseStream, type SseStreamHost } from './connection/sse-stream.js';
 import { assertSseField, encodeSseFrame, encodeSseRetry, serializeSseData } from './encoding/sse-encoder.js';
@@ -121,6 +122,12 @@ export class SseHub<M extends object = SseEventMap>
   private started = false;
   private draining = false;
   private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
+  /**
+   * Each envelope's frame, encoded once: live delivery fills it, and replays of the same envelope
+   * (the memory ring keeps it; the Redis transport shares one read among clients resuming from the
+   * same id) write the same bytes instead of encoding again per connection.
+   */
+  private readonly frames = new WeakMap<SseEnvelope, Buffer>();
   private othersCache: { at: number; promise: Promise<SseNodeStats[]> } | undefined;
   /** @internal metadata keys whose per-value counts this node reports (per-key connection limits). */
   readonly countedKeys = new Set<string>();
@@ -242,12 +249,11 @@ export class SseHub<M extends object = SseEventMap>
   }
 
   /**
-   * @internal the other nodes' counts, at most a second old, for cluster-wide connection limits;
-   * none on a single-process transport. A failed read counts as no other node (fail open: an
-   * outage must not refuse every connection).
+   * @internal the other nodes' counts, at most a second old, for cluster-wide connection limits
+   * (a single-process transport reports only this node, so there are none). A failed read counts
+   * as no other node (fail open: an outage must not refuse every connection).
    */
   otherNodes(): Promise<SseNodeStats[]> {
-    if (this.transport.backend === 'memory') return Promise.resolve([]);
     const now = Date.now();
     if (this.othersCache === undefined || now - this.othersCache.at > OTHERS_TTL) {
       const promise = this.transport.clusterStats().then(
@@ -372,10 +378,8 @@ export class SseHub<M extends object = SseEventMap>
     this.counters.replays++;
     for (const envelope of result.events) {
       replayed.add(envelope.id);
-      if (envelope.target !== undefined || !matches(stream, envelope)) continue;
-      const id = envelope.eventId ?? envelope.id;
-      const data = envelope.data;
-      stream.write(encodeSseFrame({ id, event: envelope.event, data }), { id, event: envelope.event, data });
+      if (envelope.target !== undefined || !streamMatches(stream, envelope.endpoint, envelope.filter)) continue;
+      stream.write(this.frameOf(envelope), messageOf(envelope));
       this.counters.replayedEvents++;
     }
     const after = result.after;
@@ -431,11 +435,8 @@ export class SseHub<M extends object = SseEventMap>
   private deliver(envelope: SseEnvelope): void {
     let reached = 0;
     try {
-      if (envelope.event !== undefined) assertSseField('event', envelope.event);
-      if (envelope.eventId !== undefined) assertSseField('id', envelope.eventId);
-      const id = envelope.eventId ?? envelope.id;
-      const message = { id, event: envelope.event, data: envelope.data };
-      const frame = encodeSseFrame(message);
+      const frame = this.frameOf(envelope);
+      const message = messageOf(envelope);
       if (envelope.target !== undefined) {
         const stream = this.registry.get(envelope.target);
         if (stream !== undefined) {
@@ -459,6 +460,21 @@ export class SseHub<M extends object = SseEventMap>
         pending.resolve(reached);
       }
     }
+  }
+
+  /**
+   * The bytes of one envelope, encoded once. Fields are checked again here because an envelope
+   * may come from the wire (another node, or junk on a shared Redis).
+   */
+  private frameOf(envelope: SseEnvelope): Buffer {
+    let frame = this.frames.get(envelope);
+    if (frame === undefined) {
+      if (envelope.event !== undefined) assertSseField('event', envelope.event);
+      if (envelope.eventId !== undefined) assertSseField('id', envelope.eventId);
+      frame = encodeSseFrame(messageOf(envelope));
+      this.frames.set(envelope, frame);
+    }
+    return frame;
   }
 
   private readonly flushDirty = (): void => {
@@ -497,7 +513,8 @@ export function normalizeFilter(filter: SseFilter): NormalizedFilter | undefined
   const out: NormalizedFilter = Object.create(null);
   let keys = 0;
   for (const key of Object.keys(filter)) {
-    if (RESERVED_KEYS.has(key)) throw new SseEventError(`filter key '${key}' is reserved`);
+    const problem = metadataKeyProblem(key);
+    if (problem !== undefined) throw new SseEventError(`filter key ${problem}`);
     const raw = filter[key];
     const list = Array.isArray(raw) ? raw : [raw];
     const values: string[] = [];
@@ -514,16 +531,7 @@ export function normalizeFilter(filter: SseFilter): NormalizedFilter | undefined
   return keys === 0 ? undefined : out;
 }
 
-const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** Whether one stream matches one envelope (replay checks streams one by one). */
-function matches(stream: SseStream, envelope: SseEnvelope): boolean {
-  if (envelope.endpoint !== undefined && envelope.endpoint !== stream.endpoint) return false;
-  const filter = envelope.filter;
-  if (filter === undefined) return true;
-  for (const key in filter) {
-    const have = stream.getMetadataValues(key);
-    if (!have.some((value) => filter[key].includes(value))) return false;
-  }
-  return true;
+/** What `messages$` subscribers see for an envelope: the publisher's id when it gave one. */
+function messageOf(envelope: SseEnvelope): { id: string; event: string | undefined; data: string } {
+  return { id: envelope.eventId ?? envelope.id, event: envelope.event, data: envelope.data };
 }

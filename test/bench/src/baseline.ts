@@ -2,7 +2,7 @@
 // response in a loop: the practical limit of the runtime. A filtered event scans every
 // response and checks its group, as a hand-written loop would.
 import http, { type ServerResponse } from 'node:http';
-import { type BenchSubject, fail, serve } from './harness.js';
+import { type BenchSubject, fail, serve, streamGroup } from './harness.js';
 
 interface Client {
   res: ServerResponse;
@@ -12,13 +12,8 @@ interface Client {
 const clients = new Set<Client>();
 
 const server = http.createServer((req, res) => {
-  if (req.method !== 'GET' || !req.url?.startsWith('/stream')) {
-    res.statusCode = 404;
-    res.end();
-    return;
-  }
-  const q = req.url.indexOf('?');
-  const group = q === -1 ? undefined : (new URLSearchParams(req.url.slice(q + 1)).get('group') ?? undefined);
+  const group = streamGroup(req, res);
+  if (group === null) return;
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
   res.flushHeaders();
   req.socket.setNoDelay(true);

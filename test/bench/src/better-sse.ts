@@ -2,18 +2,13 @@
 // the library's defaults (a filter callback for a filtered event).
 import http from 'node:http';
 import { createChannel, createSession } from 'better-sse';
-import { type BenchSubject, fail, serve } from './harness.js';
+import { type BenchSubject, fail, serve, streamGroup } from './harness.js';
 
 const channel = createChannel<Record<string, unknown>, { group?: string }>();
 
 const server = http.createServer((req, res) => {
-  if (req.method !== 'GET' || !req.url?.startsWith('/stream')) {
-    res.statusCode = 404;
-    res.end();
-    return;
-  }
-  const q = req.url.indexOf('?');
-  const group = q === -1 ? undefined : (new URLSearchParams(req.url.slice(q + 1)).get('group') ?? undefined);
+  const group = streamGroup(req, res);
+  if (group === null) return;
   createSession<{ group?: string }>(req, res, { state: { group } }).then(
     (session) => channel.register(session),
     () => res.destroy(),

@@ -133,3 +133,17 @@ export function fail(err: unknown): never {
   send({ type: 'error', message: (err as Error)?.stack ?? String(err) });
   process.exit(1);
 }
+
+/**
+ * The group a `GET /stream?group=gN` request asks for, or null after answering 404 to anything
+ * else: the plain-HTTP subjects share one routing rule.
+ */
+export function streamGroup(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): string | undefined | null {
+  if (req.method !== 'GET' || !req.url?.startsWith('/stream')) {
+    res.statusCode = 404;
+    res.end();
+    return null;
+  }
+  const q = req.url.indexOf('?');
+  return q === -1 ? undefined : (new URLSearchParams(req.url.slice(q + 1)).get('group') ?? undefined);
+}

@@ -118,11 +118,9 @@ export class ConnectionRegistry {
     if (scope && scope.size < driverSize) driver = -1;
 
     let count = 0;
+    const driverKey = driver === -1 ? undefined : keys[driver];
     const check = (stream: SseStream): void => {
-      if (endpoint !== undefined && stream.endpoint !== endpoint) return;
-      for (let k = 0; k < keys.length; k++) {
-        if (k !== driver && !hasAny(stream.getMetadataValues(keys[k]), filter![keys[k]])) return;
-      }
+      if (!streamMatches(stream, endpoint, filter, driverKey)) return;
       visit(stream);
       count++;
     };
@@ -171,6 +169,19 @@ export class ConnectionRegistry {
 }
 
 const EMPTY_KEYS: string[] = [];
+
+/**
+ * Whether one stream matches an endpoint and filter, checked key by key (for replay, which sees
+ * streams one at a time); `skipKey` is a key already known to match.
+ */
+export function streamMatches(stream: SseStream, endpoint: string | undefined, filter: NormalizedFilter | undefined, skipKey?: string): boolean {
+  if (endpoint !== undefined && stream.endpoint !== endpoint) return false;
+  if (filter === undefined) return true;
+  for (const key in filter) {
+    if (key !== skipKey && !hasAny(stream.getMetadataValues(key), filter[key])) return false;
+  }
+  return true;
+}
 
 function hasAny(values: readonly string[], wanted: readonly string[]): boolean {
   for (const value of values) if (wanted.includes(value)) return true;

@@ -9,6 +9,7 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { GUARDS_METADATA } from '@nestjs/common/constants.js';
+import { metadataKeyProblem } from '../connection/metadata-key.js';
 import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
 import type { SseEndpointDefinition } from '../decorators/sse-endpoint.decorator.js';
 import { assertSseField, encodeSseRetry } from '../encoding/sse-encoder.js';
@@ -32,9 +33,6 @@ import {
 import { routeClosed, tooManyConnections } from '../sse.messages.js';
 import { mediaType, rawRequest, releaseRoutingState, takeRawResponse, writeSseHead } from './sse-http.js';
 
-/** Metadata keys: names a person would use, nothing that reaches an object prototype. */
-const METADATA_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
-const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
 const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
 
@@ -260,20 +258,8 @@ export class SseEndpointRuntime {
         bad('filter is a string but not valid JSON; send an object such as {"channel":"news"}.');
       }
     }
-    if (filter !== undefined && filter !== null) {
-      if (typeof filter !== 'object' || Array.isArray(filter)) {
-        bad('filter must be an object of metadata keys to a value or a list of values, such as {"channel":"news"}.');
-      }
-      for (const [key, value] of Object.entries(filter as object)) {
-        if (RESERVED_KEYS.has(key) || !METADATA_KEY.test(key)) bad(`filter key '${key.slice(0, 64)}' is not a valid metadata name.`);
-        const list = Array.isArray(value) ? value : [value];
-        if (list.length === 0 || list.some((v) => typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')) {
-          bad(`filter.${key} must be a string, number or boolean, or a non-empty list of them.`);
-        }
-      }
-    } else {
-      filter = undefined;
-    }
+    // The filter's shape, keys and values are checked where every broadcast is: normalizeFilter.
+    if (filter === null) filter = undefined;
     return { event, data: fields.message, id, filter: filter as SseFilter | undefined };
   }
 
@@ -288,7 +274,7 @@ export class SseEndpointRuntime {
         continue;
       }
       if (this.allowedKeys && !this.allowedKeys.has(key)) continue;
-      this.checkKey(key);
+      this.checkKey(key, failRequest);
       let values = metadata.get(key);
       if (values === undefined) {
         if (metadata.size >= this.maxKeys) {
@@ -299,38 +285,30 @@ export class SseEndpointRuntime {
       if (values.length >= this.maxValues) {
         throw new BadRequestException(`Metadata key '${key}' has more than ${this.maxValues} values.`);
       }
-      this.checkValue(key, value);
+      this.checkValue(key, value, failRequest);
       values.push(value);
     }
     return { metadata, lastEventId };
   }
 
-  private checkKey(key: string): void {
-    if (RESERVED_KEYS.has(key)) throw new BadRequestException(`Query key '${key}' is reserved and cannot be metadata.`);
-    if (!METADATA_KEY.test(key)) {
-      throw new BadRequestException(
-        `Query key '${key.slice(0, 64)}' is not a valid metadata name: use letters, digits, '_', '.', ':' or '-', at most 64 characters.`,
-      );
-    }
+  private checkKey(key: string, fail: (message: string) => never): void {
+    const problem = metadataKeyProblem(key);
+    if (problem !== undefined) fail(`Metadata key ${problem}.`);
   }
 
-  private checkValue(key: string, value: string): void {
+  private checkValue(key: string, value: string, fail: (message: string) => never): void {
     if (value.length > this.maxValueLength) {
-      throw new BadRequestException(`Metadata '${key}' is ${value.length} characters long; the limit is ${this.maxValueLength}.`);
+      fail(`Metadata '${key}' is ${value.length} characters long; the limit is ${this.maxValueLength}.`);
     }
   }
 
-  /** Limits for `stream.setMetadata` in code: same rules, thrown as plain errors. */
+  /** Limits for `stream.setMetadata` in code: the query's rules, thrown as `SseEventError`. */
   private checkMetadataChange(stream: SseStream, key: string, values: readonly string[]): void {
-    try {
-      this.checkKey(key);
-      if (values.length > this.maxValues) throw new BadRequestException(`Metadata key '${key}' has more than ${this.maxValues} values.`);
-      for (const value of values) this.checkValue(key, value);
-      if (!stream.getMetadataValues(key).length && Object.keys(stream.metadata).length >= this.maxKeys) {
-        throw new BadRequestException(`Too many metadata keys: at most ${this.maxKeys}.`);
-      }
-    } catch (err) {
-      throw new SseEventError((err as Error).message);
+    this.checkKey(key, failInCode);
+    if (values.length > this.maxValues) failInCode(`Metadata key '${key}' has more than ${this.maxValues} values.`);
+    for (const value of values) this.checkValue(key, value, failInCode);
+    if (!stream.getMetadataValues(key).length && Object.keys(stream.metadata).length >= this.maxKeys) {
+      failInCode(`Too many metadata keys: at most ${this.maxKeys}.`);
     }
   }
 
@@ -382,4 +360,12 @@ export class SseEndpointRuntime {
   private sub(name: string): string {
     return `${this.path === '/' ? '' : this.path}/${name}`;
   }
+}
+
+function failRequest(message: string): never {
+  throw new BadRequestException(message);
+}
+
+function failInCode(message: string): never {
+  throw new SseEventError(message);
 }

@@ -5,6 +5,8 @@ import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.inte
 import { SseHub } from '../sse.hub.js';
 import {
   LAST_EVENT_ID_QUERY,
+  MAX_EVENT_LENGTH,
+  MAX_ID_LENGTH,
   SSE_BROADCAST_HANDLER,
   SSE_RESET_EVENT,
   SSE_STATS_HANDLER,
@@ -29,11 +31,11 @@ export const SSE_BROADCAST_BODY_SCHEMA = {
       type: 'string',
       description: 'Event name (the `event:` field); no CR, LF or NUL.',
       default: 'message',
-      maxLength: 256,
+      maxLength: MAX_EVENT_LENGTH,
     },
     id: {
       description: 'Event id to send instead of the one the transport assigns; no CR, LF or NUL.',
-      oneOf: [{ type: 'string', maxLength: 128 }, { type: 'number' }],
+      oneOf: [{ type: 'string', maxLength: MAX_ID_LENGTH }, { type: 'number' }],
     },
     filter: {
       description:
