@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http';
 import { Observable, Subject, Subscription } from 'rxjs';
 import { assertSseField, encodeSseFrame, serializeSseData } from '../encoding/sse-encoder.js';
 import type { SseSlowClientPolicy } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseMessage, SseStreamMessage } from '../interfaces/sse-message.interface.js';
+import type { SseSink } from '../http/sse-http.js';
 
 /** What a stream needs from the node that owns it. */
 export interface SseStreamHost {
@@ -84,7 +84,7 @@ export class SseStream {
     endpoint: string,
     metadata: Map<string, string[]>,
     lastEventId: string | undefined,
-    private readonly response: ServerResponse,
+    private readonly response: SseSink,
     private readonly host: SseStreamHost,
     private readonly maxBuffer: number,
     private readonly slowPolicy: SseSlowClientPolicy,

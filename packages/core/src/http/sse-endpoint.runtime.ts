@@ -31,7 +31,7 @@ import {
   SSE_STATS_HANDLER,
 } from '../sse.constants.js';
 import { routeClosed, tooManyConnections } from '../sse.messages.js';
-import { mediaType, rawRequest, releaseRoutingState, takeRawResponse, writeSseHead } from './sse-http.js';
+import { canTakeSocket, mediaType, rawRequest, releaseRoutingState, takeRawResponse, takeSocket, writeSseHead } from './sse-http.js';
 
 const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
 const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
@@ -135,18 +135,25 @@ export class SseEndpointRuntime {
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
 
     const raw = takeRawResponse(res);
+    const direct = this.options.directSocket !== false && canTakeSocket(request, raw);
+    writeSseHead(request, raw);
+    const sink = direct ? takeSocket(request, raw) : raw;
     const stream = new SseStream(
       randomUUID(),
       this.path,
       metadata,
       lastEventId,
-      raw,
+      sink,
       this.host,
       this.options.maxBufferSize,
       this.options.slowClientPolicy,
     );
-    writeSseHead(request, raw);
     this.hub.register(stream, this.options.heartbeatInterval * 1000);
+    if (sink.destroyed || request.socket?.destroyed) {
+      // the client left while the stream was being authorized
+      stream.end('client');
+      return;
+    }
     stream.write(encodeSseRetry(this.options.retry));
     try {
       if (typeof instance?.onSseDisconnect === 'function') {

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 /** The Node request under an Express or Fastify request. */
 export function rawRequest(req: any): IncomingMessage {
@@ -23,6 +24,22 @@ export function takeRawResponse(res: any): ServerResponse {
   return res as ServerResponse;
 }
 
+/**
+ * Where a stream's bytes go after the head: the response, or the connection's socket itself.
+ * Both are Node writables with the same surface.
+ */
+export interface SseSink {
+  write(chunk: Buffer | string): boolean;
+  end(...args: any[]): unknown;
+  destroy(): unknown;
+  on(event: 'close' | 'error' | 'drain', listener: (...args: any[]) => void): unknown;
+  once(event: 'drain', listener: () => void): unknown;
+  off(event: 'close' | 'error' | 'drain', listener: (...args: any[]) => void): unknown;
+  readonly writableLength: number;
+  readonly writableEnded: boolean;
+  readonly destroyed: boolean;
+}
+
 /** Writes the SSE response head and sends it at once. */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
@@ -38,6 +55,168 @@ export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   socket.setKeepAlive(true);
   socket.setTimeout(0);
 }
+
+// Node's HTTP server state on a connection: the parser it reads requests with (`socket.parser`),
+// and these listeners. A stream that owns the socket removes them, as Node does for an upgrade.
+const SERVER_SOCKET_LISTENERS: Record<string, readonly string[]> = {
+  data: ['bound socketOnData'],
+  end: ['bound socketOnEnd'],
+  close: ['bound socketOnClose'],
+  drain: ['bound socketOnDrain'],
+  error: ['socketOnError'],
+  timeout: ['socketOnTimeout'],
+  pause: ['onSocketPause'],
+  resume: ['onSocketResume'],
+};
+
+interface HttpParserLike {
+  incoming: unknown;
+  _consumed?: boolean;
+  unconsume(): void;
+  remove(): void;
+  close(): void;
+}
+
+/**
+ * Whether the stream may take the connection's socket once the head is out: a plain HTTP/1.x
+ * response of Node's server, the request the connection is on (none pipelined behind it), and
+ * `write`/`end` not wrapped by middleware (such a wrapper keeps every write going through it).
+ */
+export function canTakeSocket(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = req.socket as (Socket & { parser?: HttpParserLike; _httpMessage?: unknown }) | null;
+  const parser = socket?.parser;
+  return (
+    req.httpVersionMajor === 1 &&
+    !res.headersSent &&
+    res.write === ServerResponse.prototype.write &&
+    res.end === ServerResponse.prototype.end &&
+    socket != null &&
+    res.socket === socket &&
+    socket._httpMessage === res &&
+    parser != null &&
+    parser.incoming === req &&
+    typeof parser.unconsume === 'function' &&
+    typeof parser.remove === 'function' &&
+    typeof parser.close === 'function'
+  );
+}
+
+/**
+ * Takes the connection's socket from Node's HTTP server once the head (`writeSseHead`) is sent,
+ * as the server itself does for an upgrade: the request, the response, the parser and the
+ * framework's per-request objects can then be collected, and each write goes to the socket
+ * with only the chunked framing the head announced. The connection closes when the stream
+ * ends. Check `canTakeSocket` first.
+ */
+export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
+  const socket = req.socket as Socket & { parser?: HttpParserLike | null };
+  const parser = socket.parser!;
+  const chunked = (res as { chunkedEncoding?: boolean }).chunkedEncoding === true;
+  res.detachSocket(socket);
+  for (const [event, names] of Object.entries(SERVER_SOCKET_LISTENERS)) {
+    for (const listener of socket.listeners(event)) {
+      if (names.includes((listener as { name: string }).name)) socket.removeListener(event, listener as () => void);
+    }
+  }
+  socket.parser = null;
+  // This may run inside the parser's own callback: let go of it on a later turn, as Node does.
+  setImmediate(releaseParser, parser as HttpParserLike & Record<string, unknown>, socket);
+  socket.on('error', noop);
+  socket.on('end', endOnEnd);
+  // Once the stream has ended and its last bytes are out, close the connection (the parser that
+  // would read a next request is gone) rather than wait for the client's half of the close.
+  socket.on('finish', destroyOnFinish);
+  return chunked ? new ChunkedSocketSink(socket) : socket;
+}
+
+const CRLF = Buffer.from('\r\n');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+const COPY_LIMIT = 16 * 1024;
+
+/** A taken socket under a `Transfer-Encoding: chunked` head: each write is one chunk. */
+class ChunkedSocketSink implements SseSink {
+  constructor(private readonly socket: Socket) {}
+
+  write(chunk: Buffer | string): boolean {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (data.length === 0) return this.socket.writableLength === 0;
+    const size = `${data.length.toString(16)}\r\n`;
+    if (data.length > COPY_LIMIT) {
+      // large: three buffers in one writev rather than a copy
+      this.socket.cork();
+      this.socket.write(size, 'latin1');
+      this.socket.write(data);
+      const ok = this.socket.write(CRLF);
+      this.socket.uncork();
+      return ok;
+    }
+    const framed = Buffer.allocUnsafe(size.length + data.length + 2);
+    framed.write(size, 0, 'latin1');
+    data.copy(framed, size.length);
+    framed[framed.length - 2] = 13;
+    framed[framed.length - 1] = 10;
+    return this.socket.write(framed);
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    this.socket.end(LAST_CHUNK);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  on(event: 'close' | 'error' | 'drain', listener: (...args: any[]) => void): this {
+    this.socket.on(event, listener);
+    return this;
+  }
+
+  once(event: 'drain', listener: () => void): this {
+    this.socket.once(event, listener);
+    return this;
+  }
+
+  off(event: 'close' | 'error' | 'drain', listener: (...args: any[]) => void): this {
+    this.socket.off(event, listener);
+    return this;
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  get writableEnded(): boolean {
+    return this.socket.writableEnded;
+  }
+
+  get destroyed(): boolean {
+    return this.socket.destroyed;
+  }
+}
+
+// Module functions, not closures: a closure here would share its context with the parser.
+function releaseParser(parser: HttpParserLike & Record<string, unknown>, socket: Socket): void {
+  if (parser._consumed) parser.unconsume();
+  parser._consumed = false;
+  parser.remove();
+  parser.close();
+  parser.incoming = null;
+  parser.socket = null;
+  parser.onIncoming = null;
+  socket.resume();
+}
+
+/** A client that half-closes gets the rest of the close. */
+function endOnEnd(this: Socket): void {
+  this.end();
+}
+
+function destroyOnFinish(this: Socket): void {
+  this.destroy();
+}
+
+function noop(): void {}
 
 /** The `Content-Type` essence, lower case, without parameters. */
 export function mediaType(req: IncomingMessage): string | undefined {

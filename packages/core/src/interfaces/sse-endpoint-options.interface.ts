@@ -110,6 +110,19 @@ export interface SseEndpointOptions {
   maxBufferSize?: number;
   /** @default 'disconnect' */
   slowClientPolicy?: SseSlowClientPolicy;
+  /**
+   * Once the response head is sent, the stream takes the connection's socket from Node's HTTP
+   * server (as an upgrade does) and writes its chunks to it directly; the connection closes when
+   * the stream ends. The request, the response, the parser and the framework's per-request
+   * objects are then freed: an idle stream costs well under half the memory, and each write
+   * skips the HTTP layer. It applies on HTTP/1.x when no middleware has wrapped
+   * `res.write`/`res.end` (compression, for one, keeps its wrapper in the path). Set `false` to
+   * keep every write going through the response object; listeners on the request's or the
+   * response's `'close'` then keep working, where with a taken socket `stream.onClose` (and
+   * `onSseDisconnect`) report the end.
+   * @default true
+   */
+  directSocket?: boolean;
 }
 
 /**

@@ -1,0 +1,151 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { CallHandler, ExecutionContext, Injectable, NestInterceptor, UseInterceptors } from '@nestjs/common';
+import net from 'node:net';
+import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
+import { ADAPTERS, eventually, rawGet, sleep, startApp, type TestApp } from '../utils/app.js';
+
+// Requests seen by the connect hooks, by endpoint; collected ones leave their count.
+const alive = { '/direct': 0, '/through': 0 };
+const requests = new FinalizationRegistry<keyof typeof alive>((path) => alive[path]--);
+
+let responseCloses = 0;
+
+@Injectable()
+class ResponseCloseInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler) {
+    const res = context.switchToHttp().getResponse();
+    (res.raw ?? res).on('close', () => responseCloses++);
+    return next.handle();
+  }
+}
+
+@SseEndpoint('/direct', { heartbeatInterval: 0, welcome: false })
+class DirectController implements OnSseConnect {
+  onSseConnect(stream: SseStream, req: object): void {
+    alive['/direct']++;
+    requests.register(req, '/direct');
+    stream.send({ event: 'hello', data: 'direct' });
+  }
+}
+
+@SseEndpoint('/through', { heartbeatInterval: 0, welcome: false, directSocket: false })
+@UseInterceptors(ResponseCloseInterceptor)
+class ThroughController implements OnSseConnect {
+  onSseConnect(stream: SseStream, req: object): void {
+    alive['/through']++;
+    requests.register(req, '/through');
+    stream.send({ event: 'hello', data: 'through' });
+  }
+}
+
+/** A raw connection: the bytes exactly as the server writes them. */
+function rawConnect(port: number, request: string, options: { allowHalfOpen?: boolean } = {}) {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (text += chunk));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write(request);
+  return { socket, text: () => text, closed };
+}
+
+describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => {
+  let t: TestApp;
+  let hub: SseHub;
+  let port: number;
+
+  beforeAll(async () => {
+    t = await startApp(adapter, {
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [DirectController, ThroughController],
+    });
+    hub = t.app.get(SseHub);
+    port = Number(new URL(t.url).port);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('lets the request be collected while the stream keeps delivering', async () => {
+    const streams = await Promise.all(Array.from({ length: 20 }, () => rawGet(`${t.url}/direct`)));
+    const through = await Promise.all(Array.from({ length: 5 }, () => rawGet(`${t.url}/through`)));
+    await Promise.all([...streams, ...through].map((s) => s.until((text) => text.includes('event: hello'))));
+    await eventually(
+      async () => {
+        global.gc?.();
+        await sleep(20);
+        return alive['/direct'] === 0;
+      },
+      5000,
+      'the requests of open streams to be collected',
+    );
+    // the requests of streams that write through the response stay as long as the stream
+    expect(alive['/through']).toBe(5);
+    await hub.broadcast({ event: 'later', data: 'still here' });
+    await Promise.all([...streams, ...through].map((s) => s.until((text) => text.includes('data: still here'))));
+    for (const s of [...streams, ...through]) s.destroy();
+    await eventually(() => hub.registry.size === 0);
+  });
+
+  it('keeps the chunked keep-alive wire format and closes the connection when the stream ends', async () => {
+    const conn = rawConnect(port, 'GET /direct HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await eventually(() => conn.text().includes('event: hello'));
+    const [head, body] = conn.text().split('\r\n\r\n', 2);
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head.toLowerCase()).toContain('transfer-encoding: chunked');
+    expect(head.toLowerCase()).toContain('connection: keep-alive');
+    expect(head.toLowerCase()).toContain('content-type: text/event-stream');
+    // every chunk is `<hex size>\r\n<bytes>\r\n`
+    expect(body).toMatch(/^[0-9a-f]+\r\nretry: \d+\n\n/);
+    const stream = [...hub.streams('/direct')][0];
+    await hub.broadcast({ event: 'tick', data: 'x'.repeat(20_000) });
+    stream.close();
+    await conn.closed;
+    const chunks = parseChunks(conn.text().slice(conn.text().indexOf('\r\n\r\n') + 4));
+    expect(chunks.last).toBe(true);
+    expect(chunks.data).toContain(`event: tick\ndata: ${'x'.repeat(20_000)}\n\n`);
+    expect(hub.registry.size).toBe(0);
+  });
+
+  it('answers HTTP/1.0 without chunks, ending the body with the connection', async () => {
+    const conn = rawConnect(port, 'GET /direct HTTP/1.0\r\n\r\n');
+    await eventually(() => conn.text().includes('event: hello'));
+    expect(conn.text().toLowerCase()).not.toContain('transfer-encoding');
+    expect(conn.text()).toMatch(/\r\n\r\nretry: \d+\n\nevent: hello\ndata: direct\n\n$/);
+    [...hub.streams('/direct')][0].close();
+    await conn.closed;
+    expect(hub.registry.size).toBe(0);
+  });
+
+  it('finishes the close of a client that half-closes', async () => {
+    const conn = rawConnect(port, 'GET /direct HTTP/1.1\r\nHost: localhost\r\n\r\n', { allowHalfOpen: true });
+    await eventually(() => conn.text().includes('event: hello'));
+    conn.socket.end();
+    await conn.closed;
+    await eventually(() => hub.registry.size === 0);
+  });
+
+  it("with directSocket: false, the response's close listeners still fire", async () => {
+    const before = responseCloses;
+    const s = await rawGet(`${t.url}/through`);
+    await s.until((text) => text.includes('event: hello'));
+    s.destroy();
+    await eventually(() => responseCloses === before + 1 && hub.registry.size === 0);
+  });
+});
+
+/** Decodes a chunked body: the bytes and whether the last (zero) chunk came. */
+function parseChunks(text: string): { data: string; last: boolean } {
+  let data = '';
+  let rest = text;
+  for (;;) {
+    const line = rest.indexOf('\r\n');
+    if (line === -1) return { data, last: false };
+    const size = parseInt(rest.slice(0, line), 16);
+    if (size === 0) return { data, last: true };
+    data += rest.slice(line + 2, line + 2 + size);
+    expect(rest.slice(line + 2 + size, line + 4 + size)).toBe('\r\n');
+    rest = rest.slice(line + 4 + size);
+  }
+}
