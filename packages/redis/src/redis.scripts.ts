@@ -30,10 +30,10 @@ export class RedisScript {
    */
   async run(client: ScriptClient, keys: string[], args: Array<string | number>, fallback = true): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, this.keys, ...keys, ...args);
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
       if (!fallback || !isNoScript(err)) throw err;
-      return client.eval(this.source, this.keys, ...keys, ...args);
+      return client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
 }
@@ -87,41 +87,59 @@ end
 `;
 
 /**
- * Appends one event, once, naming the id generated before it (field `p`, see REPLAY). A publish
- * sent again after a dropped connection (it may have been applied before the reply was lost)
- * finds its seq among this node's recent publishes and gets the id it was given the first time
- * instead of a second entry.
+ * Appends a batch of events, in order, each once, each naming the id generated before it (field
+ * `p`, see REPLAY). A publish sent again after a dropped connection (it may have been applied
+ * before the reply was lost) finds its seq among this node's recent publishes and gets the id it
+ * was given the first time instead of a second entry.
  *
- * It is applied only if the broadcast its node sent just before it (ARGV[8], 0 for none still
- * unconfirmed) was: otherwise it answers ORDER, and the node sends both again in order.
+ * The batch is applied only if the broadcast its node sent just before it (ARGV[5], 0 for none
+ * still unconfirmed) was: otherwise it answers ORDER, and the node sends everything again in order.
+ * Within the batch each entry follows the one before it, in one atomic run: the nodes' readers
+ * wake once for the whole batch.
  *
- * KEYS: events, this node's recent publishes, the publisher id key (unused unless ARGV[6] is 1)
- * ARGV: seq, lowest seq still unacknowledged, payload, max length, max age ms, has publisher id,
- *       ttl of the recent publishes in ms, seq of the broadcast sent before
+ * KEYS: events, this node's recent publishes, then the publisher id keys the batch uses
+ * ARGV: lowest seq still unacknowledged, max length, max age ms, ttl of the recent publishes in
+ *       ms, seq of the broadcast sent before, n; then per broadcast: seq, payload, index in KEYS
+ *       of its publisher id key (0 for none)
+ * Returns the n ids, in order.
  */
 export const PUBLISH = new RedisScript(
   'publish',
-  3,
+  2,
   `${COMMON}
-local seq = tonumber(ARGV[1])
-local done = redis.call('ZRANGEBYSCORE', KEYS[2], seq, seq)
-if done[1] then return done[1] end
-if ARGV[8] ~= '0' and not redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[8], ARGV[8])[1] then
-  return redis.error_reply('ORDER the broadcast sent before this one was not applied')
+local before, n = ARGV[5], tonumber(ARGV[6])
+local max_age = tonumber(ARGV[3])
+local ids = {}
+local previous = nil
+for i = 1, n do
+  local at = 6 + (i - 1) * 3
+  local seq = tonumber(ARGV[at + 1])
+  local done = redis.call('ZRANGEBYSCORE', KEYS[2], seq, seq)
+  if done[1] then
+    ids[i] = done[1]
+  else
+    if i == 1 and before ~= '0' and not redis.call('ZRANGEBYSCORE', KEYS[2], before, before)[1] then
+      return redis.error_reply('ORDER the broadcast sent before this one was not applied')
+    end
+    if previous == nil then
+      local info = stream_info(KEYS[1])
+      previous = info and info['last-generated-id'] or ''
+    end
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'p', previous, 'e', ARGV[at + 2])
+    previous = id
+    redis.call('ZADD', KEYS[2], seq, id)
+    local key = tonumber(ARGV[at + 3])
+    if key > 0 then redis.call('SET', KEYS[key], id, 'PX', ARGV[3]) end
+    ids[i] = id
+  end
 end
-local info = stream_info(KEYS[1])
-local previous = info and info['last-generated-id'] or ''
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'p', previous, 'e', ARGV[3])
-local max_age = tonumber(ARGV[5])
-if max_age > 0 then
+if previous ~= nil and max_age > 0 then
   local oldest = now_ms() - max_age
   if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', oldest)) end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])
-redis.call('ZADD', KEYS[2], seq, id)
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-if ARGV[6] == '1' then redis.call('SET', KEYS[3], id, 'PX', ARGV[5]) end
-return id
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return ids
 `,
 );
 

@@ -41,6 +41,8 @@ const MIN_RETAINED = 1000;
  * it could add entries faster than the nodes' readers take them, past what the Stream keeps.
  */
 const MAX_IN_FLIGHT = 256;
+/** Broadcasts one script run appends at most. */
+const MAX_BATCH = 64;
 /** How long one XREAD blocks before it returns empty and is sent again. */
 const BLOCK_MS = 5_000;
 /** Replies Redis sends while it is starting or busy: the command is worth sending again. */
@@ -100,6 +102,11 @@ export class RedisTransport implements SseTransport {
   private readonly replays = new Map<string, Promise<SseReplayResult>>();
   private outageSince: number | undefined;
   private paused = false;
+  private flushQueued = false;
+  private readonly queuedFlush = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
   private reloadScript = false;
   private lastSent: Outgoing | undefined;
   private readonly waiters = new Set<{ id: string; resolve: () => void }>();
@@ -178,7 +185,11 @@ export class RedisTransport implements SseTransport {
         state: 'waiting',
       };
       this.waiting.push(item);
-      this.flush();
+      // Broadcasts made in the same turn go out together, in one script run.
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.queuedFlush);
+      }
     });
   }
 
@@ -387,61 +398,71 @@ export class RedisTransport implements SseTransport {
   // instead of overtaking it. Sending then pauses until nothing is in flight, and everything that
   // failed goes again, in order.
 
-  /** Sends every waiting broadcast, oldest first, if the command connection is ready. */
+  /** Sends every waiting broadcast, oldest first, in batches, if the command connection is ready. */
   private flush(): void {
     const commands = this.commands;
     if (this.closed || this.paused || commands === undefined || commands.status !== 'ready') return;
     while (this.waiting.length > 0 && this.sent.size < MAX_IN_FLIGHT) {
-      const item = this.waiting.shift()!;
+      const batch = this.waiting.splice(0, Math.min(MAX_BATCH, MAX_IN_FLIGHT - this.sent.size));
       const previous = this.lastSent?.state === 'sent' ? this.lastSent.seq : 0;
-      item.state = 'sent';
-      this.sent.add(item);
-      this.lastSent = item;
-      this.send(commands, item, previous);
+      for (const item of batch) {
+        item.state = 'sent';
+        this.sent.add(item);
+      }
+      this.lastSent = batch[batch.length - 1];
+      this.send(commands, batch, previous);
     }
   }
 
-  /** Runs the publish script for one broadcast; `previous` is the seq of the one sent before it, if still unconfirmed. */
-  private send(commands: Client, item: Outgoing, previous: number): void {
-    const lowest = Math.min(item.seq, first(this.sent)?.seq ?? item.seq, this.waiting[0]?.seq ?? item.seq);
-    const eventIdKey = item.eventIdKey ?? this.keys.events;
-    PUBLISH.run(
-      commands as ScriptClient,
-      [this.keys.events, this.keys.published(this.context!.nodeId), eventIdKey],
-      [
-        item.seq,
-        lowest,
-        item.payload,
-        Math.max(this.options.historySize, MIN_RETAINED),
-        this.options.historyMaxAge,
-        item.eventIdKey === undefined ? '0' : '1',
-        Math.max(60_000, this.options.publishTimeout * 6),
-        previous,
-      ],
-      false,
-    ).then(
-      (id) => {
-        if (item.state !== 'sent') return;
-        this.sent.delete(item);
-        this.settle(item);
-        item.resolve(String(id));
+  /** Runs the publish script for a batch; `previous` is the seq of the one sent before it, if still unconfirmed. */
+  private send(commands: Client, batch: Outgoing[], previous: number): void {
+    const lowest = Math.min(first(this.sent)?.seq ?? batch[0].seq, this.waiting[0]?.seq ?? batch[0].seq);
+    const keys = [this.keys.events, this.keys.published(this.context!.nodeId)];
+    const args: Array<string | number> = [
+      lowest,
+      Math.max(this.options.historySize, MIN_RETAINED),
+      this.options.historyMaxAge,
+      Math.max(60_000, this.options.publishTimeout * 6),
+      previous,
+      batch.length,
+    ];
+    for (const item of batch) {
+      let keyIndex = 0;
+      if (item.eventIdKey !== undefined) {
+        keys.push(item.eventIdKey);
+        keyIndex = keys.length;
+      }
+      args.push(item.seq, item.payload, keyIndex);
+    }
+    PUBLISH.run(commands as ScriptClient, keys, args, false).then(
+      (ids) => {
+        const list = ids as unknown[];
+        batch.forEach((item, i) => {
+          if (item.state !== 'sent') return;
+          this.sent.delete(item);
+          this.settle(item);
+          item.resolve(String(list[i]));
+        });
         if (this.paused) this.resumeIfSettled();
         else if (this.waiting.length > 0) this.flush();
       },
       (err: Error) => {
-        if (item.state !== 'sent') return;
-        this.sent.delete(item);
-        if (isReplyError(err) && !TRANSIENT.test(err.message) && !isNoScript(err) && !err.message.startsWith('ORDER')) {
-          this.settle(item);
-          item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
-        } else {
-          // Sent again once nothing is in flight. If Redis did apply it (the reply was lost), the
-          // resend guard returns the id it was given instead of adding it twice.
-          item.state = 'waiting';
-          insertBySeq(this.waiting, item);
-          this.paused = true;
-          if (isNoScript(err)) this.reloadScript = true;
+        const refused = isReplyError(err) && !TRANSIENT.test(err.message) && !isNoScript(err) && !err.message.startsWith('ORDER');
+        for (const item of batch) {
+          if (item.state !== 'sent') continue;
+          this.sent.delete(item);
+          if (refused) {
+            this.settle(item);
+            item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
+          } else {
+            // Sent again once nothing is in flight. If Redis did apply it (the reply was lost), the
+            // resend guard returns the id it was given instead of adding it twice.
+            item.state = 'waiting';
+            insertBySeq(this.waiting, item);
+            this.paused = true;
+          }
         }
+        if (!refused && isNoScript(err)) this.reloadScript = true;
         this.resumeIfSettled();
       },
     );

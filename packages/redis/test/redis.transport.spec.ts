@@ -86,6 +86,24 @@ describe('RedisTransport', () => {
     expect(a.delivered[0]).toMatchObject({ origin: 'test', data: 'a0' });
   });
 
+  it('appends the broadcasts of one turn in one script run, chained and resumable by publisher id', async () => {
+    const a = await transport('a');
+    const evalshaCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    const before = await evalshaCalls();
+    const ids = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => a.t.publish(draft(`b${i}`, i % 10 === 0 ? { eventId: `pub-${i}` } : {}))),
+    );
+    // 100 broadcasts made in one turn: two runs of at most 64 (and the stats writer's, if it ran)
+    expect((await evalshaCalls()) - before).toBeLessThanOrEqual(4);
+    const entries = await admin.xrange(a.t.keys.events, '-', '+');
+    expect(entries.map(([id]) => id)).toEqual(ids);
+    entries.forEach(([, fields], i) => expect(fields[1]).toBe(i === 0 ? '' : ids[i - 1]));
+    const fromPublisher = await a.t.replay('pub-50', 100);
+    expect(fromPublisher.status === 'ok' && fromPublisher.events.map((e) => e.data)).toEqual(
+      Array.from({ length: 49 }, (_, i) => `b${51 + i}`),
+    );
+  });
+
   it('keeps the publisher id, filter, endpoint and target of an envelope', async () => {
     const a = await transport('a');
     await a.t.publish(draft('x', { eventId: 'evt-1', event: 'update', endpoint: '/c', filter: { channel: ['news'] }, target: 'conn-1' }));
