@@ -97,8 +97,15 @@ export function canTakeSocket(req: IncomingMessage, res: ServerResponse): boolea
     parser.incoming === req &&
     typeof parser.unconsume === 'function' &&
     typeof parser.remove === 'function' &&
-    typeof parser.close === 'function'
+    typeof parser.close === 'function' &&
+    // the server's own listeners, by the names this code removes (another Node: keep the response)
+    hasListener(socket, 'data') &&
+    hasListener(socket, 'close')
   );
+}
+
+function hasListener(socket: Socket, event: string): boolean {
+  return socket.listeners(event).some((listener) => SERVER_SOCKET_LISTENERS[event].includes((listener as { name: string }).name));
 }
 
 /**
