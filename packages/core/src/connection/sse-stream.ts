@@ -236,11 +236,19 @@ export class SseStream {
   flush(now: number): void {
     this.scheduled = false;
     if (this.blocked || this.pendingBytes === 0 || this.state === State.Closed) return;
-    const data = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    const pending = this.pending;
+    const bytes = this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;
     this.lastWriteAt = now;
-    if (!this.response.write(data)) {
+    const sink = this.response;
+    const ok =
+      pending.length === 1
+        ? sink.write(pending[0])
+        : sink.writeAll !== undefined
+          ? sink.writeAll(pending, bytes)
+          : sink.write(Buffer.concat(pending, bytes));
+    if (!ok) {
       this.blocked = true;
       this.response.once('drain', this.onDrain);
     }

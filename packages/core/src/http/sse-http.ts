@@ -30,6 +30,8 @@ export function takeRawResponse(res: any): ServerResponse {
  */
 export interface SseSink {
   write(chunk: Buffer | string): boolean;
+  /** Writes several chunks as one, when the sink can do better than a concatenation. */
+  writeAll?(chunks: readonly Buffer[], bytes: number): boolean;
   end(...args: any[]): unknown;
   destroy(): unknown;
   on(event: 'close' | 'error' | 'drain', listener: (...args: any[]) => void): unknown;
@@ -139,6 +141,8 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
 const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const COPY_LIMIT = 16 * 1024;
+let lastData: Buffer | undefined;
+let lastFramed = Buffer.alloc(0);
 
 /** A taken socket under a `Transfer-Encoding: chunked` head: each write is one chunk. */
 class ChunkedSocketSink implements SseSink {
@@ -147,8 +151,8 @@ class ChunkedSocketSink implements SseSink {
   write(chunk: Buffer | string): boolean {
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (data.length === 0) return this.socket.writableLength === 0;
-    const size = `${data.length.toString(16)}\r\n`;
     if (data.length > COPY_LIMIT) {
+      const size = `${data.length.toString(16)}\r\n`;
       // large: three buffers in one writev rather than a copy
       this.socket.cork();
       this.socket.write(size, 'latin1');
@@ -157,11 +161,29 @@ class ChunkedSocketSink implements SseSink {
       this.socket.uncork();
       return ok;
     }
-    const framed = Buffer.allocUnsafe(size.length + data.length + 2);
-    framed.write(size, 0, 'latin1');
-    data.copy(framed, size.length);
-    framed[framed.length - 2] = 13;
-    framed[framed.length - 1] = 10;
+    // A broadcast's frame is written to stream after stream in one loop: frame it once.
+    if (data !== lastData) {
+      const size = `${data.length.toString(16)}\r\n`;
+      const framed = Buffer.allocUnsafe(size.length + data.length + 2);
+      framed.write(size, 0, 'latin1');
+      data.copy(framed, size.length);
+      framed[framed.length - 2] = 13;
+      framed[framed.length - 1] = 10;
+      lastData = data;
+      lastFramed = framed;
+    }
+    return this.socket.write(lastFramed);
+  }
+
+  writeAll(chunks: readonly Buffer[], bytes: number): boolean {
+    if (bytes > COPY_LIMIT) return this.write(Buffer.concat(chunks as Buffer[], bytes));
+    // one copy: the chunk size line, every frame, and the CRLF in one buffer
+    const size = `${bytes.toString(16)}\r\n`;
+    const framed = Buffer.allocUnsafe(size.length + bytes + 2);
+    let at = framed.write(size, 0, 'latin1');
+    for (const chunk of chunks) at += chunk.copy(framed, at);
+    framed[at] = 13;
+    framed[at + 1] = 10;
     return this.socket.write(framed);
   }
 
