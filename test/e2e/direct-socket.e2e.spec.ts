@@ -1,6 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor, UseInterceptors } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
+import { Test } from '@nestjs/testing';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
 import { ADAPTERS, eventually, rawGet, sleep, startApp, type TestApp } from '../utils/app.js';
 
@@ -149,3 +152,40 @@ function parseChunks(text: string): { data: string; last: boolean } {
     rest = rest.slice(line + 4 + size);
   }
 }
+
+describe('streams that take their socket, over TLS', () => {
+  it('take the TLS socket: the request is collected, events arrive, the stream ends cleanly', async () => {
+    const fixtures = new URL('../fixtures/', import.meta.url);
+    const httpsOptions = { key: readFileSync(new URL('localhost-key.pem', fixtures)), cert: readFileSync(new URL('localhost-cert.pem', fixtures)) };
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [DirectController],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false, httpsOptions });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const hub = app.get(SseHub);
+      const port = (app.getHttpServer().address() as { port: number }).port;
+      let text = '';
+      let ended = false;
+      const req = https.get({ host: '127.0.0.1', port, path: '/direct', rejectUnauthorized: false }, (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => (ended = true));
+      });
+      req.on('error', () => undefined);
+      await eventually(() => text.includes('event: hello'));
+      await eventually(async () => {
+        global.gc?.();
+        await sleep(20);
+        return alive['/direct'] === 0;
+      });
+      await hub.broadcast({ event: 'secure', data: 'over tls' });
+      await eventually(() => text.includes('event: secure\ndata: over tls\n\n'));
+      [...hub.streams('/direct')][0].close();
+      await eventually(() => ended && hub.registry.size === 0);
+    } finally {
+      await app.close();
+    }
+  });
+});
