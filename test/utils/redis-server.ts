@@ -161,3 +161,83 @@ export class RedisServer {
     }
   }
 }
+
+/**
+ * A real Redis Cluster of `masters` redis-server processes (no replicas) on free loopback ports,
+ * its slots spread by `redis-cli --cluster create`; ready once every node reports cluster_state:ok.
+ */
+export class RedisCluster {
+  private constructor(readonly servers: RedisServer[]) {}
+
+  /** Seed nodes for an ioredis `Cluster`. */
+  get nodes(): Array<{ host: string; port: number }> {
+    return this.servers.map((s) => ({ host: '127.0.0.1', port: s.port }));
+  }
+
+  static async start(masters = 3, timeout = 20_000): Promise<RedisCluster> {
+    const servers: RedisServer[] = [];
+    try {
+      for (let i = 0; i < masters; i++) {
+        servers.push(
+          await RedisServer.start({
+            args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--appendfsync', 'everysec'],
+          }),
+        );
+      }
+      const create = spawn(
+        'redis-cli',
+        ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      track(create);
+      let output = '';
+      create.stdout!.on('data', (chunk) => (output += chunk));
+      create.stderr!.on('data', (chunk) => (output += chunk));
+      const code = await new Promise<number | null>((resolve) => create.once('exit', resolve));
+      if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${output.slice(-2000)}`);
+      const deadline = Date.now() + timeout;
+      for (const server of servers) {
+        for (;;) {
+          const info = await clusterInfo(server.port).catch(() => '');
+          if (info.includes('cluster_state:ok')) break;
+          if (Date.now() > deadline) throw new Error(`the cluster did not reach cluster_state:ok within ${timeout} ms`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      return new RedisCluster(servers);
+    } catch (err) {
+      await Promise.all(servers.map((s) => s.stop()));
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+  }
+}
+
+/** `CLUSTER INFO` of one node, as text (a bulk reply read whole). */
+function clusterInfo(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error('no reply to CLUSTER INFO'));
+    }, 1000);
+    socket.on('connect', () => socket.write('CLUSTER INFO\r\n'));
+    socket.on('data', (chunk) => {
+      data += chunk.toString('utf8');
+      const header = /^\$(\d+)\r\n/.exec(data);
+      if (header && data.length >= header[0].length + Number(header[1])) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(data.slice(header[0].length));
+      }
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
