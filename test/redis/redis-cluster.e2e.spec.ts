@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Cluster } from 'ioredis';
-import { SseEndpoint, SseHub, SseModule } from '@nest-sse/core';
-import { RedisTransport } from '@nest-sse/redis';
-import { connect, eventually, startApp, type TestApp } from '../utils/app.js';
+import { SseEndpoint, SseHub } from '@nest-sse/core';
+import { connect, eventually, type TestApp } from '../utils/app.js';
+import { startAppOnClient } from '../utils/redis-app.js';
 import { RedisCluster } from '../utils/redis-server.js';
 
 @SseEndpoint('/events', { access: { stats: 'public' }, heartbeatInterval: 0 })
@@ -39,16 +39,7 @@ describe('RedisTransport on Redis Cluster (three masters)', () => {
 
   async function node(prefix: string): Promise<TestApp> {
     // seeded with one node only: the client finds the rest and follows MOVED to the slot's owner
-    const client = new Cluster([cluster.nodes[0]]);
-    const t = await startApp('express', {
-      imports: [SseModule.forRoot({ transport: new RedisTransport({ client, prefix }), drainTimeout: 0 })],
-      controllers: [EventsController],
-    });
-    const close = t.close;
-    t.close = async () => {
-      await close();
-      client.disconnect();
-    };
+    const t = await startAppOnClient(new Cluster([cluster.nodes[0]]), prefix, [EventsController]);
     apps.push(t);
     return t;
   }

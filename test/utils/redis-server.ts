@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,4 +240,85 @@ function clusterInfo(port: number): Promise<string> {
       reject(err);
     });
   });
+}
+
+/**
+ * A real Sentinel setup: a master, one replica of it, and one `redis-server --sentinel` watching
+ * them as `name` (quorum 1, down after 1 s), all on free loopback ports.
+ */
+export class RedisSentinelSetup {
+  private constructor(
+    readonly master: RedisServer,
+    readonly replica: RedisServer,
+    readonly sentinelPort: number,
+    readonly name: string,
+    private readonly sentinel: ChildProcess,
+    private readonly dir: string,
+  ) {}
+
+  /** Sentinels for an ioredis `Redis` client (`{ sentinels, name }`). */
+  get sentinels(): Array<{ host: string; port: number }> {
+    return [{ host: '127.0.0.1', port: this.sentinelPort }];
+  }
+
+  static async start(name = 'nest-sse', timeout = 20_000): Promise<RedisSentinelSetup> {
+    const master = await RedisServer.start();
+    const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const dir = mkdtempSync(join(tmpdir(), 'nest-sse-sentinel-'));
+    const port = await freePort();
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 5000`,
+        `sentinel parallel-syncs ${name} 1`,
+        '',
+      ].join('\n'),
+    );
+    const sentinel = track(spawn('redis-server', [conf, '--sentinel', '--logfile', join(dir, 'sentinel.log')], { stdio: 'ignore' }));
+    const setup = new RedisSentinelSetup(master, replica, port, name, sentinel, dir);
+    try {
+      // ready once the sentinel has found the replica (without it there is nothing to fail over to)
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        const reply = await rawCommand(port, `SENTINEL REPLICAS ${name}`, 500).catch(() => '');
+        if (/^\*[1-9]/.test(reply)) break;
+        if (Date.now() > deadline) throw new Error(`the sentinel did not see the replica within ${timeout} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return setup;
+    } catch (err) {
+      await setup.stop();
+      throw err;
+    }
+  }
+
+  /** The port of the master the sentinel names now. */
+  async masterPort(): Promise<number> {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(this.sentinelPort, '127.0.0.1');
+      let data = '';
+      socket.on('connect', () => socket.write(`SENTINEL GET-MASTER-ADDR-BY-NAME ${this.name}\r\n`));
+      socket.on('data', (chunk) => {
+        data += chunk.toString('utf8');
+        if (data.split('\r\n').length >= 6) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on('error', reject);
+    });
+    return Number(reply.split('\r\n')[4]);
+  }
+
+  async stop(): Promise<void> {
+    this.sentinel.kill('SIGKILL');
+    await Promise.all([this.master.stop(), this.replica.stop()]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

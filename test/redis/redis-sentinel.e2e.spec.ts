@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { SseEndpoint, SseHub } from '@nest-sse/core';
+import { connect, eventually, type TestApp } from '../utils/app.js';
+import { startAppOnClient } from '../utils/redis-app.js';
+import { RedisSentinelSetup } from '../utils/redis-server.js';
+
+@SseEndpoint('/events', { heartbeatInterval: 0 })
+class EventsController {}
+
+/** Two Nest apps on Sentinel-configured clients while the master dies and the replica takes over. */
+describe('RedisTransport behind Redis Sentinel', () => {
+  let setup: RedisSentinelSetup;
+  const apps: TestApp[] = [];
+
+  beforeAll(async () => {
+    setup = await RedisSentinelSetup.start('sse-master');
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(apps.map((t) => t.close()));
+    await setup?.stop();
+  });
+
+  async function node(): Promise<TestApp> {
+    const client = new Redis({ sentinels: setup.sentinels, name: setup.name });
+    // the app owns this client: its errors while the master is gone are the app's to handle
+    client.on('error', () => undefined);
+    const t = await startAppOnClient(client, 'sentinel', [EventsController]);
+    apps.push(t);
+    return t;
+  }
+
+  it('keeps streams open through a failover and delivers what was broadcast during it, in order', async () => {
+    const a = await node();
+    const b = await node();
+    const hubA = a.app.get(SseHub);
+    const client = await connect(b.url, '/events', { events: ['tick'] });
+
+    await hubA.broadcast({ event: 'tick', data: 'before' });
+    await client.waitFor((e) => e.data === 'before');
+
+    const oldMaster = setup.master.port;
+    await setup.master.kill();
+    // broadcast while there is no master: held by the transport until the replica is promoted
+    const during = hubA.broadcast({ event: 'tick', data: 'during' });
+    await eventually(async () => (await setup.masterPort()) === setup.replica.port, 20_000, 'the sentinel to promote the replica');
+    expect(await setup.masterPort()).not.toBe(oldMaster);
+    await during;
+    await hubA.broadcast({ event: 'tick', data: 'after' });
+
+    await client.waitFor((e) => e.data === 'after', { timeout: 20_000 });
+    expect(client.named('tick').map((e) => e.data)).toEqual(['before', 'during', 'after']);
+    // the same stream the whole time: one connection event, no reset
+    expect(client.named('sse.reset')).toHaveLength(0);
+    client.close();
+  }, 60_000);
+});
