@@ -1,9 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor, UseInterceptors } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
 import { Test } from '@nestjs/testing';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
 import { ADAPTERS, eventually, rawGet, sleep, startApp, type TestApp } from '../utils/app.js';
 
@@ -185,6 +187,45 @@ describe('streams that take their socket, over TLS', () => {
       [...hub.streams('/direct')][0].close();
       await eventually(() => ended && hub.registry.size === 0);
     } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('streams over HTTP/2', () => {
+  it('share one connection through the response (Fastify, h2c), each delivered and closed on its own', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [DirectController],
+    }).compile();
+    const app = moduleRef.createNestApplication(new FastifyAdapter({ http2: true }) as any, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    const session = http2.connect(`http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}`);
+    session.on('error', () => undefined);
+    try {
+      const hub = app.get(SseHub);
+      const streams = Array.from({ length: 3 }, () => {
+        const req = session.request({ ':path': '/direct' });
+        const s = { text: '', status: 0, type: '', ended: false, req };
+        req.setEncoding('utf8');
+        req.on('response', (headers) => {
+          s.status = Number(headers[':status']);
+          s.type = String(headers['content-type']);
+        });
+        req.on('data', (chunk: string) => (s.text += chunk));
+        req.on('end', () => (s.ended = true));
+        return s;
+      });
+      await eventually(() => streams.every((s) => s.text.includes('event: hello')));
+      expect(streams.map((s) => [s.status, s.type])).toEqual(Array(3).fill([200, 'text/event-stream']));
+      await hub.broadcast({ event: 'multiplexed', data: 'over h2' });
+      await eventually(() => streams.every((s) => s.text.includes('event: multiplexed\ndata: over h2\n\n')));
+      streams[0].req.close();
+      await eventually(() => hub.registry.size === 2);
+      for (const stream of hub.streams('/direct')) stream.close();
+      await eventually(() => streams[1].ended && streams[2].ended && hub.registry.size === 0);
+    } finally {
+      session.close();
       await app.close();
     }
   });
