@@ -131,6 +131,23 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     await eventually(() => hub.registry.size === 0);
   });
 
+  it('keeps serving when clients vanish before, during and right after the take', async () => {
+    const vanish = Array.from({ length: 300 }, (_, i) => {
+      const conn = rawConnect(port, 'GET /direct HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      conn.socket.on('error', () => undefined);
+      if (i % 3 === 0) conn.socket.destroy();
+      else if (i % 3 === 1) setImmediate(() => conn.socket.destroy());
+      else conn.socket.once('data', () => conn.socket.destroy());
+      return conn.closed;
+    });
+    await Promise.all(vanish);
+    await eventually(() => hub.registry.size === 0);
+    const s = await rawGet(`${t.url}/direct`);
+    await s.until((text) => text.includes('event: hello'));
+    s.destroy();
+    await eventually(() => hub.registry.size === 0);
+  });
+
   it("with directSocket: false, the response's close listeners still fire", async () => {
     const before = responseCloses;
     const s = await rawGet(`${t.url}/through`);

@@ -226,7 +226,8 @@ class ChunkedSocketSink implements SseSink {
 
 // Module functions, not closures: a closure here would share its context with the parser.
 function releaseParser(parser: HttpParserLike & Record<string, unknown>, socket: Socket): void {
-  if (parser._consumed) parser.unconsume();
+  // as Node's own unconsume does: only while the socket still has its handle
+  if (parser._consumed && (socket as Socket & { _handle?: unknown })._handle) parser.unconsume();
   parser._consumed = false;
   parser.remove();
   parser.close();
