@@ -64,9 +64,9 @@ export class SseStream {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /**
-   * What the response held after the last flush: an upper bound on it until the next flush,
-   * since only a flush adds to it. Enqueueing checks this, not the response, which with many
-   * streams is cold memory; the response is read again only when the bound says full.
+   * What the sink (the socket, or the response) held after the last flush: an upper bound on it
+   * until the next flush, since only a flush adds to it. Enqueueing checks this, not the sink,
+   * which with many streams is cold memory; the sink is read again only when the bound says full.
    */
   private flushedBound = Number.POSITIVE_INFINITY;
   private blocked = false;
@@ -84,7 +84,7 @@ export class SseStream {
     endpoint: string,
     metadata: Map<string, string[]>,
     lastEventId: string | undefined,
-    private readonly response: SseSink,
+    private readonly sink: SseSink,
     private readonly host: SseStreamHost,
     private readonly maxBuffer: number,
     private readonly slowPolicy: SseSlowClientPolicy,
@@ -93,8 +93,8 @@ export class SseStream {
     this.endpoint = endpoint;
     this.lastEventId = lastEventId;
     for (const [key, values] of metadata) this.meta.set(key, values);
-    response.on('close', this.onResponseClose);
-    response.on('error', this.onResponseError);
+    sink.on('close', this.onSinkClose);
+    sink.on('error', this.onSinkError);
   }
 
   /**
@@ -152,7 +152,7 @@ export class SseStream {
 
   /** Bytes waiting to be written to this client. */
   get bufferedBytes(): number {
-    return this.pendingBytes + this.response.writableLength;
+    return this.pendingBytes + this.sink.writableLength;
   }
 
   /**
@@ -241,7 +241,7 @@ export class SseStream {
     this.pending = [];
     this.pendingBytes = 0;
     this.lastWriteAt = now;
-    const sink = this.response;
+    const { sink } = this;
     const ok =
       pending.length === 1
         ? sink.write(pending[0])
@@ -250,9 +250,9 @@ export class SseStream {
           : sink.write(Buffer.concat(pending, bytes));
     if (!ok) {
       this.blocked = true;
-      this.response.once('drain', this.onDrain);
+      this.sink.once('drain', this.onDrain);
     }
-    this.flushedBound = this.response.writableLength;
+    this.flushedBound = this.sink.writableLength;
   }
 
   /** @internal ends the stream with a last frame (drain hints) and the given reason. */
@@ -260,25 +260,25 @@ export class SseStream {
     if (this.state === State.Closed) return;
     const pending = this.pending;
     this.cleanup(reason);
-    if (!this.response.writableEnded && !this.response.destroyed) {
+    if (!this.sink.writableEnded && !this.sink.destroyed) {
       if (reason === 'slow' || reason === 'error') {
-        this.response.destroy();
+        this.sink.destroy();
       } else {
-        for (const chunk of pending) this.response.write(chunk);
-        this.response.end(lastFrame);
+        for (const chunk of pending) this.sink.write(chunk);
+        this.sink.end(lastFrame);
       }
     }
   }
 
   private enqueue(frame: Buffer): void {
     const size = frame.length;
-    if (this.pendingBytes + this.flushedBound + size > this.maxBuffer) this.flushedBound = this.response.writableLength;
+    if (this.pendingBytes + this.flushedBound + size > this.maxBuffer) this.flushedBound = this.sink.writableLength;
     if (this.pendingBytes + this.flushedBound + size > this.maxBuffer) {
       if (this.slowPolicy === 'disconnect' || size > this.maxBuffer) {
         this.end('slow');
         return;
       }
-      while (this.pending.length > 0 && this.pendingBytes + this.response.writableLength + size > this.maxBuffer) {
+      while (this.pending.length > 0 && this.pendingBytes + this.sink.writableLength + size > this.maxBuffer) {
         this.pendingBytes -= this.pending.shift()!.length;
         this.droppedCount++;
       }
@@ -299,11 +299,11 @@ export class SseStream {
     }
   };
 
-  private readonly onResponseClose = (): void => {
+  private readonly onSinkClose = (): void => {
     this.cleanup('client');
   };
 
-  private readonly onResponseError = (): void => {
+  private readonly onSinkError = (): void => {
     this.cleanup('error');
   };
 
@@ -317,8 +317,8 @@ export class SseStream {
     this.held = null;
     this.pending = [];
     this.pendingBytes = 0;
-    this.response.off('close', this.onResponseClose);
-    this.response.off('drain', this.onDrain);
+    this.sink.off('close', this.onSinkClose);
+    this.sink.off('drain', this.onDrain);
     // keep an 'error' listener: a late socket error must not become an uncaught exception
     this.subscriptions.unsubscribe();
     this.subject.complete();
