@@ -26,7 +26,8 @@ describe('RedisTransport behind Redis Sentinel', () => {
     const client = new Redis({ sentinels: setup.sentinels, name: setup.name });
     // the app owns this client: its errors while the master is gone are the app's to handle
     client.on('error', () => undefined);
-    const t = await startAppOnClient(client, 'sentinel', [EventsController]);
+    // a slow machine may take longer than the default 10 s to fail over
+    const t = await startAppOnClient(client, 'sentinel', [EventsController], { publishTimeout: 30_000 });
     apps.push(t);
     return t;
   }
@@ -44,15 +45,15 @@ describe('RedisTransport behind Redis Sentinel', () => {
     await setup.master.kill();
     // broadcast while there is no master: held by the transport until the replica is promoted
     const during = hubA.broadcast({ event: 'tick', data: 'during' });
-    await eventually(async () => (await setup.masterPort()) === setup.replica.port, 20_000, 'the sentinel to promote the replica');
+    await eventually(async () => (await setup.masterPort()) === setup.replica.port, 30_000, 'the sentinel to promote the replica');
     expect(await setup.masterPort()).not.toBe(oldMaster);
     await during;
     await hubA.broadcast({ event: 'tick', data: 'after' });
 
-    await client.waitFor((e) => e.data === 'after', { timeout: 20_000 });
+    await client.waitFor((e) => e.data === 'after', { timeout: 30_000 });
     expect(client.named('tick').map((e) => e.data)).toEqual(['before', 'during', 'after']);
     // the same stream the whole time: one connection event, no reset
     expect(client.named('sse.reset')).toHaveLength(0);
     client.close();
-  }, 60_000);
+  }, 90_000);
 });
