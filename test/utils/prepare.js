@@ -1,5 +1,5 @@
 // Makes sure the machine has what the tests need before jest starts. A fresh CI machine gets
-// redis-server from Debian's packages here; elsewhere the error says how to install it.
+// redis-server and redis-cli from Debian's packages here; elsewhere the error says how to install it.
 import { spawnSync } from 'node:child_process';
 import { ensureChromium } from './chromium.js';
 
@@ -16,19 +16,24 @@ function run(command, args) {
   if (result.status !== 0) throw new Error(`prepare: '${command} ${args.join(' ')}' failed with exit code ${result.status}`);
 }
 
-/** Installs redis-server (Debian's package) when it is missing and we may install packages. */
+/**
+ * Installs redis-server and redis-cli (Debian's redis-server package brings redis-tools) when
+ * either is missing and we may install packages. The Cluster test needs redis-cli.
+ */
 async function ensureRedisServer() {
-  if (onPath('redis-server')) return;
+  if (onPath('redis-server') && onPath('redis-cli')) return;
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!root || !onPath('apt-get')) {
     throw new Error(
-      'The Redis tests need redis-server on PATH. Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; ' +
+      'The Redis tests need redis-server and redis-cli on PATH. Install them (Debian/Ubuntu: sudo apt-get install -y redis-server; ' +
         'macOS: brew install redis) and run the tests again.',
     );
   }
   run('apt-get', ['update']);
-  run('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server']);
-  if (!onPath('redis-server')) throw new Error('prepare: apt-get installed redis-server but it is not on PATH');
+  run('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'redis-tools']);
+  for (const command of ['redis-server', 'redis-cli']) {
+    if (!onPath(command)) throw new Error(`prepare: apt-get installed Redis but ${command} is not on PATH`);
+  }
 }
 
 export async function prepareMachine() {
