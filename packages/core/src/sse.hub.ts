@@ -33,7 +33,7 @@ import {
   type SseNodeStats,
   SseTransport,
 } from './interfaces/sse-transport.interface.js';
-import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_RETRY, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
+import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_RETRY, MAX_ID_LENGTH, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
 
 /** Counters since start, per node. */
 export interface SseCounters {
@@ -73,6 +73,8 @@ interface Pending {
 const ECHO_TIMEOUT = 10_000;
 /** How old the other nodes' counts may be when a connection limit is checked. */
 const OTHERS_TTL = 1000;
+/** A `Last-Event-ID` worth looking up: printable ASCII, no longer than an id the hub hands out. */
+const RESUMABLE_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_ID_LENGTH}}$`);
 
 /**
  * The hub: broadcast to every matching connection on every node, send to one connection,
@@ -363,7 +365,7 @@ export class SseHub<M extends object = SseEventMap>
     const replayed = new Set<string>();
     let result;
     try {
-      result = /^[\x21-\x7e]{1,128}$/.test(lastEventId)
+      result = RESUMABLE_ID.test(lastEventId)
         ? await this.transport.replay(lastEventId, limit)
         : ({ status: 'reset', reason: 'malformed' } as const);
     } catch (err) {

@@ -169,7 +169,8 @@ export class SseEndpointRuntime {
           ? await this.hub.replayInto(stream, lastEventId, this.hub.options.replayLimit ?? 10_000)
           : undefined;
       stream.open(skip);
-      releaseRoutingState(req);
+      // a taken socket already let go of the whole request
+      if (!direct) releaseRoutingState(req);
     } catch (err) {
       // The head is sent: the client can only see the stream end. The details go to the log.
       this.hub.logger.error(

@@ -142,7 +142,18 @@ const CRLF = Buffer.from('\r\n');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 const COPY_LIMIT = 16 * 1024;
 let lastData: Buffer | undefined;
-let lastFramed = Buffer.alloc(0);
+let lastFramed: Buffer = Buffer.alloc(0);
+
+/** One HTTP chunk in one buffer: the size line, every frame, the CRLF (one copy). */
+function chunkOf(frames: readonly Buffer[], bytes: number): Buffer {
+  const size = `${bytes.toString(16)}\r\n`;
+  const chunk = Buffer.allocUnsafe(size.length + bytes + 2);
+  let at = chunk.write(size, 0, 'latin1');
+  for (const frame of frames) at += frame.copy(chunk, at);
+  chunk[at] = 13;
+  chunk[at + 1] = 10;
+  return chunk;
+}
 
 /** A taken socket under a `Transfer-Encoding: chunked` head: each write is one chunk. */
 class ChunkedSocketSink implements SseSink {
@@ -163,28 +174,15 @@ class ChunkedSocketSink implements SseSink {
     }
     // A broadcast's frame is written to stream after stream in one loop: frame it once.
     if (data !== lastData) {
-      const size = `${data.length.toString(16)}\r\n`;
-      const framed = Buffer.allocUnsafe(size.length + data.length + 2);
-      framed.write(size, 0, 'latin1');
-      data.copy(framed, size.length);
-      framed[framed.length - 2] = 13;
-      framed[framed.length - 1] = 10;
+      lastFramed = chunkOf([data], data.length);
       lastData = data;
-      lastFramed = framed;
     }
     return this.socket.write(lastFramed);
   }
 
   writeAll(chunks: readonly Buffer[], bytes: number): boolean {
     if (bytes > COPY_LIMIT) return this.write(Buffer.concat(chunks as Buffer[], bytes));
-    // one copy: the chunk size line, every frame, and the CRLF in one buffer
-    const size = `${bytes.toString(16)}\r\n`;
-    const framed = Buffer.allocUnsafe(size.length + bytes + 2);
-    let at = framed.write(size, 0, 'latin1');
-    for (const chunk of chunks) at += chunk.copy(framed, at);
-    framed[at] = 13;
-    framed[at + 1] = 10;
-    return this.socket.write(framed);
+    return this.socket.write(chunkOf(chunks, bytes));
   }
 
   end(chunk?: Buffer | string): void {
