@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { track } from '../utils/redis-server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
+/** What a node, or a sample, prints once it listens: the port is in one of the groups. */
+const LISTENING = /READY (\d+)|listening on http:\/\/[^:]+:(\d+)|nest-sse sample on http:\/\/[^:]+:(\d+)/;
 /** The compiled test node (`npm run build` makes it). */
 export const NODE_MAIN = join(here, 'node', 'dist', 'main.js');
 
@@ -44,8 +46,7 @@ export class NodeProcess {
     const child = track(spawn(process.execPath, [main], { env: vars, stdio: ['pipe', 'pipe', 'pipe'] }));
     const node = new NodeProcess(name, child);
     try {
-      const text = await node.waitForOutput(/READY (\d+)|listening on http:\/\/[^:]+:(\d+)|nest-sse sample on http:\/\/[^:]+:(\d+)/, timeout);
-      const match = /READY (\d+)|listening on http:\/\/[^:]+:(\d+)|nest-sse sample on http:\/\/[^:]+:(\d+)/.exec(text)!;
+      const match = LISTENING.exec(await node.waitForOutput(LISTENING, timeout))!;
       node.port = Number(match[1] ?? match[2] ?? match[3]);
     } catch (err) {
       child.kill('SIGKILL');
@@ -102,11 +103,7 @@ export class NodeProcess {
   async kill(signal: NodeJS.Signals = 'SIGKILL', timeout = 5000): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.child.kill(signal);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise((resolve) => (timer = setTimeout(resolve, timeout)));
-    await Promise.race([this.exited, late]);
-    clearTimeout(timer);
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+    if ((await within(this.exited, timeout)) === 'timeout') {
       this.child.kill('SIGKILL');
       await this.exited;
     }

@@ -41,12 +41,10 @@ describe('RedisTransport behind Redis Sentinel', () => {
     await hubA.broadcast({ event: 'tick', data: 'before' });
     await client.waitFor((e) => e.data === 'before');
 
-    const oldMaster = setup.master.port;
     await setup.master.kill();
     // broadcast while there is no master: held by the transport until the replica is promoted
     const during = hubA.broadcast({ event: 'tick', data: 'during' });
     await eventually(async () => (await setup.masterPort()) === setup.replica.port, 30_000, 'the sentinel to promote the replica');
-    expect(await setup.masterPort()).not.toBe(oldMaster);
     await during;
     await hubA.broadcast({ event: 'tick', data: 'after' });
 

@@ -1,7 +1,7 @@
 import type { SseEnvelope } from '@nest-sse/core';
 
 /** The one field of a Stream entry that holds the envelope (JSON, without its id). */
-export const ENVELOPE_FIELD = 'e';
+const ENVELOPE_FIELD = 'e';
 
 /** A Stream id as Redis makes them: milliseconds, a dash, a sequence number. */
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
@@ -43,8 +43,6 @@ export function decodeEntry(id: string, fields: unknown): SseEnvelope | string {
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (String(fields[i]) === ENVELOPE_FIELD) raw = fields[i + 1];
     }
-  } else if (fields !== null && typeof fields === 'object') {
-    raw = (fields as Record<string, unknown>)[ENVELOPE_FIELD];
   }
   if (raw === undefined) return `no '${ENVELOPE_FIELD}' field`;
   let value: any;
@@ -83,21 +81,16 @@ export function decodeEntry(id: string, fields: unknown): SseEnvelope | string {
   };
 }
 
-/** The entries of an XREAD or XRANGE reply, whichever shape the connection's protocol gives. */
+/** The entries of an XRANGE reply (or of one stream of an XREAD reply). */
 export function entriesOf(reply: unknown): Array<[string, unknown]> {
-  if (reply === null || reply === undefined) return [];
-  if (Array.isArray(reply)) return reply as Array<[string, unknown]>;
-  return [];
+  return Array.isArray(reply) ? (reply as Array<[string, unknown]>) : [];
 }
 
-/** The entries of the first stream of an XREAD reply (RESP2 list or RESP3 map). */
+/**
+ * The entries of the first stream of an XREAD reply: `[[key, entries]]` on RESP2, `[key, entries]`
+ * on RESP3 with the `legacy` reply mapping the reader connection is made with.
+ */
 export function xreadEntries(reply: unknown): Array<[string, unknown]> {
-  if (reply === null || reply === undefined) return [];
-  if (Array.isArray(reply)) {
-    // RESP2: [[key, entries]]; RESP3 with ioredis' legacy mapping flattens the map: [key, entries]
-    return entriesOf(typeof reply[0] === 'string' || Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[] | undefined)?.[1]);
-  }
-  if (reply instanceof Map) return entriesOf(reply.values().next().value);
-  if (typeof reply === 'object') return entriesOf(Object.values(reply as object)[0]);
-  return [];
+  if (!Array.isArray(reply)) return [];
+  return entriesOf(typeof reply[0] === 'string' || Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[] | undefined)?.[1]);
 }

@@ -3,6 +3,9 @@ import { createHash } from 'node:crypto';
 /** What the transport needs of an ioredis client (a `Redis` or a `Cluster`) to run a script. */
 export interface ScriptClient {
   script(subcommand: 'LOAD', source: string): Promise<unknown>;
+  /** On a `Cluster`: its nodes (the script cache is per server and is not replicated). */
+  nodes?(role: 'master'): Array<{ script(subcommand: 'LOAD', source: string): Promise<unknown> }>;
+  isCluster?: boolean;
   evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
   eval(script: string, numKeys: number, ...args: Array<string | number>): Promise<unknown>;
 }
@@ -15,12 +18,20 @@ export interface ScriptClient {
 export class RedisScript {
   readonly sha: string;
 
-  constructor(
-    readonly name: string,
-    readonly keys: number,
-    readonly source: string,
-  ) {
+  constructor(readonly source: string) {
     this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /**
+   * Loads the script where its keys live: the server, or on a Cluster every master (a keyless
+   * SCRIPT LOAD would go to a random one, and each server has its own script cache).
+   */
+  async load(client: ScriptClient): Promise<void> {
+    if (client.isCluster && client.nodes) {
+      await Promise.all(client.nodes('master').map((node) => node.script('LOAD', this.source)));
+    } else {
+      await client.script('LOAD', this.source);
+    }
   }
 
   /**
@@ -104,8 +115,6 @@ end
  * Returns the n ids, in order.
  */
 export const PUBLISH = new RedisScript(
-  'publish',
-  2,
   `${COMMON}
 local before, n = ARGV[5], tonumber(ARGV[6])
 local max_age = tonumber(ARGV[3])
@@ -148,21 +157,18 @@ return ids
  * then the first entry left (and the id it says came before it) tells whether anything after the
  * client's id is gone.
  *
- * KEYS: events, the publisher id key (unused unless ARGV[2] is 1)
- * ARGV: the id as a Stream id ('' if it is not one), look up a publisher id, count, max age ms
+ * KEYS: events, the publisher id key the id would be (a publisher id wins over a Stream id)
+ * ARGV: the id as a Stream id ('' if it is not one), count, max age ms
  * Returns {'reset', reason} or {'ok', after, entries}
  */
 export const REPLAY = new RedisScript(
-  'replay',
-  2,
   `${COMMON}
-local after = false
-if ARGV[2] == '1' then after = redis.call('GET', KEYS[2]) end
+local after = redis.call('GET', KEYS[2])
 if not after then
   if ARGV[1] == '' then return {'reset', 'unknown'} end
   after = ARGV[1]
 end
-local max_age = tonumber(ARGV[4])
+local max_age = tonumber(ARGV[3])
 if max_age > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   local oldest = now_ms() - max_age
   if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', oldest)) end
@@ -171,14 +177,12 @@ local info = stream_info(KEYS[1])
 if not info then return {'reset', 'unknown'} end
 if id_cmp(after, info['last-generated-id']) > 0 then return {'reset', 'unknown'} end
 if not intact_after(info, after) then return {'reset', 'expired'} end
-return {'ok', after, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[3])}
+return {'ok', after, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[2])}
 `,
 );
 
 /** The Stream's last generated id, '' when there is no Stream. KEYS: events. */
 export const POSITION = new RedisScript(
-  'position',
-  1,
   `${COMMON}
 local info = stream_info(KEYS[1])
 return info and info['last-generated-id'] or ''
@@ -192,8 +196,6 @@ return info and info['last-generated-id'] or ''
  * KEYS: nodes, stats. ARGV: node id, JSON ('' to leave), lease ms, ttl of both keys ms
  */
 export const WRITE_STATS = new RedisScript(
-  'write-stats',
-  2,
   `${COMMON}
 local now = now_ms()
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
@@ -214,8 +216,6 @@ return #dead
 
 /** The counts of every node whose lease has not run out: {node, json, node, json, ...}. KEYS: nodes, stats. */
 export const READ_STATS = new RedisScript(
-  'read-stats',
-  2,
   `${COMMON}
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now_ms()), '+inf')
 local out = {}

@@ -59,6 +59,8 @@ interface Outgoing {
   /** When it gives up waiting for Redis (ms since the epoch). */
   deadline: number;
   state: 'waiting' | 'sent' | 'done';
+  /** Sent once and its reply lost with the connection: Redis may have applied it. */
+  maybeApplied?: boolean;
 }
 
 /**
@@ -113,7 +115,11 @@ export class RedisTransport implements SseTransport {
   private lastStats = '';
   private lastStatsAt = 0;
   /** Times this node found entries missing between two it read (see `reportGap`). */
-  gaps = 0;
+  private gaps = 0;
+  /** This node's recent publishes (the resend guard), and what each publish script run keeps. */
+  private publishedKey = '';
+  private readonly retained: number;
+  private readonly guardTtl: number;
   private outages = 0;
   private droppedEntries = 0;
 
@@ -122,6 +128,8 @@ export class RedisTransport implements SseTransport {
     for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as any)[key] = value;
     this.options = merged;
     this.keys = new RedisKeys(merged.prefix);
+    this.retained = Math.max(merged.historySize, MIN_RETAINED);
+    this.guardTtl = Math.max(60_000, merged.publishTimeout * 6);
     positive('cleanupInterval', merged.cleanupInterval);
     positive('historySize', merged.historySize);
     positive('historyMaxAge', merged.historyMaxAge);
@@ -138,6 +146,7 @@ export class RedisTransport implements SseTransport {
   async start(context: SseTransportContext): Promise<void> {
     if (this.context !== undefined) throw new SseConfigurationError('A RedisTransport serves one application: make one per SseModule.');
     this.context = context;
+    this.publishedKey = this.keys.published(context.nodeId);
     try {
       const commands = this.options.client ?? this.own(new Redis(this.options.url, this.connectionOptions('commands')));
       this.commands = commands;
@@ -266,7 +275,13 @@ export class RedisTransport implements SseTransport {
     }
     for (const item of this.waiting.splice(0)) {
       this.settle(item);
-      item.reject(new RedisUnavailableError('RedisTransport closed before this broadcast reached Redis; it will not be delivered.'));
+      item.reject(
+        new RedisUnavailableError(
+          item.maybeApplied
+            ? 'RedisTransport closed before Redis confirmed this broadcast; it may or may not be delivered.'
+            : 'RedisTransport closed before this broadcast reached Redis; it will not be delivered.',
+        ),
+      );
     }
     const context = this.context;
     if (context !== undefined && this.commands?.status === 'ready') {
@@ -285,9 +300,8 @@ export class RedisTransport implements SseTransport {
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
     for (const undo of this.detach.splice(0)) undo();
-    for (const client of this.owned) {
-      if (client === this.reader) client.disconnect();
-    }
+    // the reader is always one the transport made (a duplicate)
+    this.reader?.disconnect();
     await this.readLoop;
     await Promise.all(
       this.owned.splice(0).map(async (client) => {
@@ -416,16 +430,11 @@ export class RedisTransport implements SseTransport {
 
   /** Runs the publish script for a batch; `previous` is the seq of the one sent before it, if still unconfirmed. */
   private send(commands: Client, batch: Outgoing[], previous: number): void {
-    const lowest = Math.min(first(this.sent)?.seq ?? batch[0].seq, this.waiting[0]?.seq ?? batch[0].seq);
-    const keys = [this.keys.events, this.keys.published(this.context!.nodeId)];
-    const args: Array<string | number> = [
-      lowest,
-      Math.max(this.options.historySize, MIN_RETAINED),
-      this.options.historyMaxAge,
-      Math.max(60_000, this.options.publishTimeout * 6),
-      previous,
-      batch.length,
-    ];
+    // The oldest seq still unconfirmed: the batch is in `sent` already, and anything waiting was
+    // published after everything sent (a failure pauses sending until `sent` is empty).
+    const lowest = first(this.sent)!.seq;
+    const keys = [this.keys.events, this.publishedKey];
+    const args: Array<string | number> = [lowest, this.retained, this.options.historyMaxAge, this.guardTtl, previous, batch.length];
     for (const item of batch) {
       let keyIndex = 0;
       if (item.eventIdKey !== undefined) {
@@ -457,6 +466,7 @@ export class RedisTransport implements SseTransport {
           } else {
             // Sent again once nothing is in flight. If Redis did apply it (the reply was lost), the
             // resend guard returns the id it was given instead of adding it twice.
+            if (!isReplyError(err)) item.maybeApplied = true;
             item.state = 'waiting';
             insertBySeq(this.waiting, item);
             this.paused = true;
@@ -474,7 +484,7 @@ export class RedisTransport implements SseTransport {
     const commands = this.commands!;
     if (this.reloadScript) {
       this.reloadScript = false;
-      (commands as ScriptClient).script('LOAD', PUBLISH.source).then(
+      PUBLISH.load(commands as ScriptClient).then(
         () => this.resume(false),
         () => this.resume(true),
       );
@@ -514,7 +524,6 @@ export class RedisTransport implements SseTransport {
   }
 
   private giveUp(item: Outgoing): void {
-    if (item.state === 'done') return;
     const wasSent = item.state === 'sent';
     if (wasSent) this.sent.delete(item);
     else remove(this.waiting, item);
@@ -522,7 +531,7 @@ export class RedisTransport implements SseTransport {
     this.resumeIfSettled();
     item.reject(
       new RedisUnavailableError(
-        wasSent
+        wasSent || item.maybeApplied
           ? `Redis did not confirm this broadcast within ${this.options.publishTimeout} ms (publishTimeout); it may or may not be delivered.`
           : `Redis was unreachable for ${this.options.publishTimeout} ms (publishTimeout); this broadcast was not sent and will not be delivered.`,
       ),
@@ -644,7 +653,7 @@ export class RedisTransport implements SseTransport {
     const reply = (await REPLAY.run(
       commands as ScriptClient,
       [this.keys.events, this.keys.eventId(afterId)],
-      [streamId, '1', max + 1, this.options.historyMaxAge],
+      [streamId, max + 1, this.options.historyMaxAge],
     )) as [string, string, unknown];
     if (reply[0] === 'reset') return { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' };
     const entries = entriesOf(reply[2]);
