@@ -85,4 +85,17 @@ describe('RedisTransport on Redis Cluster (three masters)', () => {
     const slotsOfKeys = new Set(await Promise.all(keys.map((key) => admin.cluster('KEYSLOT', key))));
     expect(slotsOfKeys.size).toBe(1);
   }, 60_000);
+
+  it('keeps order when every master forgets the scripts (restart, failover): the publish script is loaded where it runs', async () => {
+    const prefix = await prefixAwayFromSeed();
+    const a = await node(prefix);
+    const hubA = a.app.get(SseHub);
+    const onA = await connect(a.url, '/events', { events: ['tick'] });
+    await hubA.broadcast({ event: 'tick', data: 'before' });
+    for (const master of admin.nodes('master')) await master.script('FLUSH');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => hubA.broadcast({ event: 'tick', data: String(i) })));
+    const seen = await onA.waitForCount(21, 'tick', { timeout: 10_000 });
+    expect(seen.map((e) => e.data)).toEqual(['before', ...Array.from({ length: 20 }, (_, i) => String(i))]);
+    onA.close();
+  }, 30_000);
 });
