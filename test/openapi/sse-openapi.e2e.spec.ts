@@ -1,10 +1,10 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
-import { Controller, Get, type INestApplication } from '@nestjs/common';
+import { Controller, Get, type INestApplication, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
-import { SseEndpoint, SseModule } from '@nest-sse/core';
-import { ADAPTERS, type AdapterName } from '../utils/app.js';
+import { SseEndpoint, SseHub, SseModule, type SseModuleOptions } from '@nest-sse/core';
+import { ADAPTERS, connect, type AdapterName } from '../utils/app.js';
 import { TokenGuard } from '../e2e/fixtures.js';
 
 @SseEndpoint('/channels', {
@@ -17,6 +17,10 @@ class ChannelsController {}
 @SseEndpoint('/quiet', { access: { stats: 'disabled', broadcast: 'disabled' } })
 class QuietController {}
 
+/** Takes its allowed keys from the module's defaults, and a metadata limit of its own. */
+@SseEndpoint('/rooms', { metadata: { maxKeys: 1 } })
+class RoomsController {}
+
 @Controller('health')
 class HealthController {
   @Get()
@@ -26,11 +30,12 @@ class HealthController {
 }
 
 /** The app as a main.ts builds it: the document is made before listen (so before onModuleInit). */
-async function documentOf(adapter: AdapterName): Promise<{ app: INestApplication; document: OpenAPIObject }> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [SseModule.forRoot()],
-    controllers: [ChannelsController, QuietController, HealthController],
-  }).compile();
+async function documentOf(
+  adapter: AdapterName,
+  options: SseModuleOptions = {},
+  controllers: Type[] = [ChannelsController, QuietController, HealthController],
+): Promise<{ app: INestApplication; document: OpenAPIObject }> {
+  const moduleRef = await Test.createTestingModule({ imports: [SseModule.forRoot(options)], controllers }).compile();
   const app =
     adapter === 'fastify'
       ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: false })
@@ -75,6 +80,22 @@ describe.each(ADAPTERS)('OpenAPI document of the generated routes over %s', (ada
     const statsSchema = (stats.responses['200'] as any).content['application/json'].schema;
     expect(statsSchema.properties.connected_clients).toEqual(expect.objectContaining({ type: 'integer' }));
     expect(statsSchema.properties.nodes.type).toBe('array');
+  });
+
+  it("documents the query keys the endpoint takes: the defaults' allowedKeys merged with its own metadata options", async () => {
+    const built = await documentOf(adapter, { defaults: { metadata: { allowedKeys: ['room'] } } }, [RoomsController, ChannelsController]);
+    app = built.app;
+    const names = (path: string) => ((built.document.paths[path].get!.parameters ?? []) as any[]).map((p) => `${p.in}:${p.name}`).sort();
+    expect(names('/rooms')).toEqual(['header:Last-Event-ID', 'query:lastEventId', 'query:room']);
+    // the endpoint's own allowedKeys replace the defaults' list
+    expect(names('/channels')).toEqual(['header:Last-Event-ID', 'query:channel', 'query:lastEventId']);
+
+    // and the stream behaves as documented: only room becomes metadata, within maxKeys 1
+    await app.listen(0);
+    const client = await connect((await app.getUrl()).replace('[::1]', '127.0.0.1'), '/rooms?room=a&tag=b');
+    const streams = [...app.get(SseHub).streams('/rooms')];
+    client.close();
+    expect(streams.map((stream) => ({ ...stream.metadata }))).toEqual([{ room: 'a' }]);
   });
 
   it('leaves disabled routes out and other controllers alone', async () => {

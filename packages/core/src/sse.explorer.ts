@@ -1,9 +1,18 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { getSseEndpoint } from './decorators/sse-endpoint.decorator.js';
+import { getSseEndpoint, type SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
 import { SseHub } from './sse.hub.js';
 import { duplicateEndpoint, routePublic } from './sse.messages.js';
+
+/** Every controller class of the app decorated with `@SseEndpoint`, with its definition. */
+export function* sseEndpoints(discovery: DiscoveryService): Generator<[target: Function, definition: SseEndpointDefinition]> {
+  for (const wrapper of discovery.getControllers()) {
+    const target = wrapper.metatype as Function | undefined;
+    const definition = target && getSseEndpoint(target);
+    if (definition) yield [target, definition];
+  }
+}
 
 /**
  * Finds every `@SseEndpoint` class at start-up: prepares its runtime (so options are checked
@@ -20,11 +29,7 @@ export class SseExplorer implements OnModuleInit {
 
   onModuleInit(): void {
     const seen = new Map<string, string>();
-    for (const wrapper of this.discovery.getControllers()) {
-      const target = wrapper.metatype as Function | undefined;
-      if (!target) continue;
-      const definition = getSseEndpoint(target);
-      if (!definition) continue;
+    for (const [target, definition] of sseEndpoints(this.discovery)) {
       const other = seen.get(definition.path);
       if (other !== undefined && other !== target.name) {
         throw new SseConfigurationError(duplicateEndpoint(definition.path, other, target.name));

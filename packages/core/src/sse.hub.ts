@@ -166,6 +166,9 @@ export class SseHub<M extends object = SseEventMap>
       closed(stream, reason) {
         hub.onStreamClosed(stream, reason);
       },
+      dropped(_stream, count) {
+        hub.counters.dropped += count;
+      },
       report(stream, error, where) {
         hub.logger.error(
           `Error in ${where} of stream ${stream.id} (${stream.endpoint}): ${(error as Error)?.message ?? error}`,
@@ -492,7 +495,6 @@ export class SseHub<M extends object = SseEventMap>
     this.heartbeats.remove(stream);
     this.counters.closed++;
     if (reason === 'slow') this.counters.slowDisconnects++;
-    this.counters.dropped += stream.dropped;
     for (const listener of this.closeListeners) {
       try {
         listener(stream, reason);

@@ -16,6 +16,8 @@ export interface SseStreamHost {
   closed(stream: SseStream, reason: SseCloseReason): void;
   /** An error from user code tied to this stream (an attached Observable, a close callback). */
   report(stream: SseStream, error: unknown, where: string): void;
+  /** The `drop-oldest` policy just dropped `count` queued events of this stream. */
+  dropped?(stream: SseStream, count: number): void;
 }
 
 /** Why a stream ended. */
@@ -278,9 +280,14 @@ export class SseStream {
         this.end('slow');
         return;
       }
+      let dropped = 0;
       while (this.pending.length > 0 && this.pendingBytes + this.sink.writableLength + size > this.maxBuffer) {
         this.pendingBytes -= this.pending.shift()!.length;
-        this.droppedCount++;
+        dropped++;
+      }
+      if (dropped > 0) {
+        this.droppedCount += dropped;
+        this.host.dropped?.(this, dropped);
       }
     }
     this.pending.push(frame);

@@ -58,7 +58,7 @@ export interface SseEndpointStatsResponse {
 
 /**
  * The behaviour behind one `@SseEndpoint`: its three routes, with the endpoint's options merged
- * over the module's defaults once.
+ * over the module's defaults once (`metadata` one level deeper: its limits merge one by one).
  */
 export class SseEndpointRuntime {
   readonly path: string;
@@ -79,7 +79,7 @@ export class SseEndpointRuntime {
   ) {
     this.path = definition.path;
     const defaults = hub.options.defaults ?? {};
-    const merged = { ...defaults, ...definition.options };
+    const merged = { ...defaults, ...definition.options, metadata: { ...defaults.metadata, ...definition.options.metadata } };
     this.options = {
       ...merged,
       heartbeatInterval: merged.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
@@ -88,7 +88,7 @@ export class SseEndpointRuntime {
       maxBufferSize: merged.maxBufferSize ?? DEFAULT_MAX_BUFFER,
       slowClientPolicy: merged.slowClientPolicy ?? 'disconnect',
     };
-    const meta = { ...defaults.metadata, ...definition.options.metadata };
+    const meta = merged.metadata;
     this.maxKeys = meta.maxKeys ?? DEFAULT_METADATA_MAX_KEYS;
     this.maxValues = meta.maxValuesPerKey ?? DEFAULT_METADATA_MAX_VALUES;
     this.maxValueLength = meta.maxValueLength ?? DEFAULT_METADATA_MAX_VALUE_LENGTH;
@@ -106,6 +106,11 @@ export class SseEndpointRuntime {
     if (this.options.access?.stats === 'public') routes.push(`GET ${this.sub('stats')}`);
     if (this.options.access?.broadcast === 'public') routes.push(`POST ${this.sub('broadcast')}`);
     return routes;
+  }
+
+  /** The path of one of the endpoint's sub-routes, for example `/events/stats`. */
+  sub(name: string): string {
+    return `${this.path === '/' ? '' : this.path}/${name}`;
   }
 
   /** `GET path`: opens a stream. */
@@ -363,10 +368,6 @@ export class SseEndpointRuntime {
     const route = `${key === 'stats' ? 'GET' : 'POST'} ${this.sub(key)}`;
     if (open === 'disabled') throw new NotFoundException(`Cannot ${route}`);
     throw new ForbiddenException(routeClosed(route, this.definition.target.name, key));
-  }
-
-  private sub(name: string): string {
-    return `${this.path === '/' ? '' : this.path}/${name}`;
   }
 }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
-import { SseHub } from '../sse.hub.js';
+import { SseHub, type SseCounters } from '../sse.hub.js';
 import type { SseMetricsOptions, SseMetricsRegistry, SseTransportMetricsSource } from './sse-metrics-options.interface.js';
 import { metricTaken, promClientMissing } from './sse-metrics.messages.js';
 
@@ -9,10 +9,8 @@ export const SSE_METRICS_OPTIONS = 'SSE_METRICS_OPTIONS';
 
 const OPENMETRICS = 'application/openmetrics-text';
 
-type CounterKey = 'published' | 'delivered' | 'dropped' | 'slowDisconnects' | 'replays' | 'replayedEvents' | 'resets' | 'opened' | 'closed';
-
 /** Counters read from `SseHub.counters`: name (without prefix), help, and what they count. */
-const COUNTERS: Array<[name: string, help: string, key: CounterKey]> = [
+const COUNTERS: Array<[name: string, help: string, key: keyof SseCounters]> = [
   ['events_published_total', 'Broadcasts this node published.', 'published'],
   ['events_delivered_total', 'Events this node wrote to its streams, one per recipient.', 'delivered'],
   ['events_dropped_total', "Events dropped for slow clients under the 'drop-oldest' policy.", 'dropped'],
@@ -97,11 +95,8 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
             help,
             registers: [registry],
             collect(this: any) {
-              let value = counters[key];
-              // a stream counts its drops into the hub when it closes; add those of open streams
-              if (key === 'dropped') for (const stream of hub.streams()) value += stream.dropped;
               this.reset();
-              this.inc(value);
+              this.inc(counters[key]);
             },
           }),
       );
@@ -109,6 +104,17 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
 
     const logger = this.logger;
     let lastCluster = { connections: 0, nodes: 0 };
+    // cluster_connections and cluster_nodes read one hub.stats() per scrape
+    const readCluster = oncePerScrape(async () => {
+      try {
+        const stats = await hub.stats();
+        lastCluster = { connections: stats.connected_clients, nodes: stats.nodes.length };
+      } catch (err) {
+        // keep the last value: one slow backend must not fail the whole scrape
+        logger.warn(`Reading cluster stats for metrics failed: ${(err as Error).message}`);
+      }
+      return lastCluster;
+    });
     register(
       prefix + 'cluster_connections',
       (name) =>
@@ -117,14 +123,7 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
           help: 'Open streams on every live node of the cluster, as the transport reports them.',
           registers: [registry],
           async collect(this: any) {
-            try {
-              const stats = await hub.stats();
-              lastCluster = { connections: stats.connected_clients, nodes: stats.nodes.length };
-            } catch (err) {
-              // keep the last value: one slow backend must not fail the whole scrape
-              logger.warn(`Reading cluster stats for metrics failed: ${(err as Error).message}`);
-            }
-            this.set(lastCluster.connections);
+            this.set((await readCluster()).connections);
           },
         }),
     );
@@ -135,8 +134,8 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
           name,
           help: 'Live nodes of the cluster, as the transport reports them.',
           registers: [registry],
-          collect(this: any) {
-            this.set(lastCluster.nodes);
+          async collect(this: any) {
+            this.set((await readCluster()).nodes);
           },
         }),
     );
@@ -144,19 +143,15 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
     const transport = hub.transport as Partial<SseTransportMetricsSource> & { backend: string };
     const isReady = () => this.ready;
     // transport_up and transport read the same values in one scrape: one call, shared
-    let reading: Promise<Record<string, number>> | undefined;
-    const readTransport = (): Promise<Record<string, number>> =>
-      (reading ??= (async () => {
-        if (typeof transport.metrics !== 'function') return {};
-        try {
-          return (await transport.metrics()) ?? {};
-        } catch (err) {
-          logger.warn(`Reading transport metrics failed: ${(err as Error).message}`);
-          return { connected: 0 };
-        } finally {
-          reading = undefined;
-        }
-      })());
+    const readTransport = oncePerScrape(async (): Promise<Record<string, number>> => {
+      if (typeof transport.metrics !== 'function') return {};
+      try {
+        return (await transport.metrics()) ?? {};
+      } catch (err) {
+        logger.warn(`Reading transport metrics failed: ${(err as Error).message}`);
+        return { connected: 0 };
+      }
+    });
     register(
       prefix + 'transport_up',
       (name) =>
@@ -195,6 +190,19 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
   onModuleDestroy(): void {
     for (const name of this.names.splice(0)) this.registry?.removeSingleMetric(name);
   }
+}
+
+/**
+ * `load` shared by the collect callbacks of one scrape: prom-client starts every metric's
+ * collect at once, so a call while one is pending gets that call's answer; a call after it
+ * settled (the next scrape) loads again.
+ */
+function oncePerScrape<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () =>
+    (pending ??= load().finally(() => {
+      pending = undefined;
+    }));
 }
 
 interface PromClient {

@@ -1,7 +1,7 @@
 import { Logger, type Provider } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { getSseEndpoint, type SseEndpointDefinition } from '../decorators/sse-endpoint.decorator.js';
-import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.interface.js';
+import type { SseEndpointRuntime } from '../http/sse-endpoint.runtime.js';
+import { sseEndpoints } from '../sse.explorer.js';
 import { SseHub } from '../sse.hub.js';
 import {
   LAST_EVENT_ID_QUERY,
@@ -113,12 +113,10 @@ export const sseOpenApiProvider: Provider = {
   useFactory: async (discovery: DiscoveryService, hub: SseHub<any>): Promise<boolean> => {
     const swagger = await loadSwagger();
     if (swagger === undefined) return false;
-    for (const wrapper of discovery.getControllers()) {
-      const target = wrapper.metatype as Function | undefined;
-      const definition = target ? getSseEndpoint(target) : undefined;
-      if (!definition) continue;
+    for (const [, definition] of sseEndpoints(discovery)) {
       try {
-        documentEndpoint(swagger, definition, { ...hub.options.defaults, ...definition.options });
+        // the runtime's options: documented as the endpoint behaves
+        documentEndpoint(swagger, hub.endpointFor(definition));
       } catch (err) {
         new Logger('SseModule').warn(`Could not document ${definition.path} for OpenAPI: ${(err as Error).message}`);
       }
@@ -140,7 +138,8 @@ async function loadSwagger(): Promise<any> {
 }
 
 /** Applies swagger's decorators to the three handlers of one endpoint class (once per class). */
-export function documentEndpoint(swagger: any, definition: SseEndpointDefinition, options: SseEndpointOptions): void {
+function documentEndpoint(swagger: any, runtime: SseEndpointRuntime): void {
+  const { definition, options, path } = runtime;
   const target = definition.target;
   if (Reflect.getOwnMetadata(DOCUMENTED, target)) return;
   Reflect.defineMetadata(DOCUMENTED, true, target);
@@ -161,8 +160,6 @@ export function documentEndpoint(swagger: any, definition: SseEndpointDefinition
     ApiBody,
     ApiExcludeEndpoint,
   } = swagger;
-  const path = definition.path;
-  const sub = (name: string) => `${path === '/' ? '' : path}/${name}`;
   // errors are JSON even on the stream route, whose success is text/event-stream
   const error = (status: number, description: string) =>
     ApiResponse({ status, description, content: { 'application/json': { schema: ERROR_SCHEMA } } });
@@ -196,7 +193,7 @@ export function documentEndpoint(swagger: any, definition: SseEndpointDefinition
   } else {
     apply(
       SSE_STATS_HANDLER,
-      ApiOperation({ summary: `Connection counts of ${path}`, description: `GET ${sub('stats')}: open streams on every node.` }),
+      ApiOperation({ summary: `Connection counts of ${path}`, description: `GET ${runtime.sub('stats')}: open streams on every node.` }),
       ApiOkResponse({ description: 'Connection counts.', schema: SSE_STATS_RESPONSE_SCHEMA }),
       error(403, 'The route is closed: no guard protects it and access.stats does not open it.'),
     );
@@ -211,7 +208,7 @@ export function documentEndpoint(swagger: any, definition: SseEndpointDefinition
       ApiOperation({
         summary: `Broadcast to ${path}`,
         description:
-          `POST ${sub('broadcast')}: sends one event to every matching stream of this endpoint on every node.` +
+          `POST ${runtime.sub('broadcast')}: sends one event to every matching stream of this endpoint on every node.` +
           (allowed ? ` Allowed event types: ${allowed.join(', ')}.` : ''),
       }),
       ApiConsumes('application/json'),
