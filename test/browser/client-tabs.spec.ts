@@ -108,7 +108,8 @@ describe('@nest-sse/client across the tabs of one origin, in Chromium', () => {
     for (const page of rest) await page.waitForFunction(() => (window as any).notes.includes('two'), undefined, { timeout: 10_000 });
     for (const page of rest) expect(await notesOf(page)).toEqual(['one', 'between', 'two']);
     await eventually(async () => (await serverConnections()) === 1, 5000, 'one server connection after the hand-over');
-    expect(hub.counters.replays).toBeGreaterThanOrEqual(1);
+    // this hub serves only this test: the one hand-over is the one resume
+    expect(hub.counters.replays).toBe(1);
 
     await rest[1].screenshot({ path: artifactPath('client-tabs.png') });
     expect(errors).toEqual([]);

@@ -70,8 +70,12 @@ describe('@nest-sse/client against a real app', () => {
     const client = open('/feed');
     const updates: Array<[{ title: string }, SseClientEvent]> = [];
     const notes: string[] = [];
+    const noteIds: string[] = [];
     client.on('update', (data, event) => updates.push([data, event]));
-    client.on('note', (text) => notes.push(text));
+    client.on('note', (text, event) => {
+      notes.push(text);
+      noteIds.push(event.id);
+    });
     // @ts-expect-error not an event of AppEvents
     client.on('nope', () => undefined);
     await opened(client);
@@ -91,6 +95,9 @@ describe('@nest-sse/client against a real app', () => {
     expect(event).toMatchObject({ event: 'update', raw: '{"title":"Hi"}' });
     expect(event.id).toMatch(/^\w+-\d+$/);
     expect(notes).toEqual(['plain words']);
+    // the last event received was the note
+    expect(noteIds[0]).toMatch(/^\w+-\d+$/);
+    expect(client.lastEventId).toBe(noteIds[0]);
     expect(client.lastEventId).not.toBe(event.id);
   });
 
@@ -125,6 +132,25 @@ describe('@nest-sse/client against a real app', () => {
     const b = open('/feed?room=2', { share: false });
     await Promise.all([opened(a), opened(b)]);
     expect(await feedClients()).toBe(before + 2);
+  });
+
+  it('shares a connection only among clients of one share mode', async () => {
+    // Node has BroadcastChannel but no Web Locks: a lock manager that grants at once makes this page the leader
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    const locks = { request: (_name: string, _options: unknown, callback: (lock: unknown) => Promise<void>) => callback({}) };
+    Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true, writable: true });
+    try {
+      const before = await feedClients();
+      const tabs = open('/feed?room=5', { share: 'tabs' });
+      const page = open('/feed?room=5', { share: 'page' });
+      const samePage = open('/feed?room=5', { share: 'page' });
+      await Promise.all([opened(tabs), opened(page), opened(samePage)]);
+      expect([tabs.role, page.role, samePage.role]).toEqual(['leader', 'own', 'own']);
+      expect(await feedClients()).toBe(before + 2);
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+      else delete (globalThis as any).navigator;
+    }
   });
 
   it('reconnects with backoff when EventSource gives up, and resumes after the last id', async () => {

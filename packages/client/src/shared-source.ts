@@ -1,26 +1,14 @@
-import { EventSourceConnection, type ConnectionSink } from './event-source.connection.js';
-import type {
-  EventSourceConstructor,
-  SseBackoffOptions,
-  SseClientError,
-  SseClientRole,
-  SseClientState,
-} from './sse-client-options.interface.js';
+import { EventSourceConnection, type ConnectionOptions, type ConnectionSink } from './event-source.connection.js';
+import type { SseClientRole, SseClientState } from './sse-client-options.interface.js';
 
-/** What a `SseClient` hands to the shared source it listens through. */
-export interface Subscriber {
-  event(name: string, raw: string, id: string): void;
-  state(state: SseClientState): void;
-  error(error: SseClientError): void;
-}
+/** Event the server sends when a `Last-Event-ID` cannot be resumed. */
+export const SSE_RESET_EVENT = 'sse.reset';
 
-export interface SharedSourceOptions {
-  EventSource: EventSourceConstructor;
-  withCredentials: boolean;
-  lastEventId: string | undefined;
-  backoff: SseBackoffOptions | undefined;
-  tabs: boolean;
-}
+/** What a `SseClient` hands to the shared source it listens through: what the connection reports, passed on. */
+export type Subscriber = ConnectionSink;
+
+/** The connection's options, and whether to share it with the other tabs (the caller checked that they can). */
+export type SharedSourceOptions = ConnectionOptions & { tabs: boolean };
 
 /** Messages between the tabs of one origin that share a URL. */
 type TabMessage =
@@ -36,9 +24,9 @@ interface LockManagerLike {
 
 const CHANNEL_PREFIX = 'nest-sse:';
 /** Events every connection listens for, whatever handlers exist. */
-const BASE_EVENTS = ['message', 'sse.reset'];
+const BASE_EVENTS = ['message', SSE_RESET_EVENT];
 
-/** The shared sources of this page, by key (URL and credentials mode). */
+/** The shared sources of this page, by key (URL, credentials and share mode). */
 const sources = new Map<string, SharedSource>();
 
 /** The one source of `url` in this page, made on first use. */
@@ -69,8 +57,8 @@ export class SharedSource {
   state: SseClientState = 'connecting';
   lastEventId: string | undefined;
   private readonly subscribers = new Set<Subscriber>();
-  /** Event names wanted in this page, counted per listener. */
-  private readonly localNames = new Map<string, number>();
+  /** Event names wanted in this page. */
+  private readonly localNames = new Set<string>(BASE_EVENTS);
   /** Event names other tabs asked for. */
   private readonly remoteNames = new Set<string>();
   private connection: EventSourceConnection | undefined;
@@ -85,18 +73,13 @@ export class SharedSource {
     private readonly forget: () => void,
   ) {
     this.lastEventId = options.lastEventId;
-    for (const name of BASE_EVENTS) this.localNames.set(name, 1);
-    if (options.tabs && canShareTabs()) {
+    if (options.tabs) {
       this.role = 'follower';
       this.joinTabs();
     } else {
       this.role = 'own';
       this.connect();
     }
-  }
-
-  get size(): number {
-    return this.subscribers.size;
   }
 
   attach(subscriber: Subscriber): void {
@@ -111,9 +94,8 @@ export class SharedSource {
 
   /** Listens for one more event name in this page. */
   addName(name: string): void {
-    const count = this.localNames.get(name) ?? 0;
-    this.localNames.set(name, count + 1);
-    if (count > 0) return;
+    if (this.localNames.has(name)) return;
+    this.localNames.add(name);
     this.connection?.listen(name);
     if (this.role === 'follower') this.post({ t: 'names', names: [name] });
   }
@@ -130,24 +112,15 @@ export class SharedSource {
         for (const subscriber of this.subscribers) subscriber.error(error);
       },
     };
-    this.connection = new EventSourceConnection(
-      this.url,
-      {
-        EventSource: this.options.EventSource,
-        withCredentials: this.options.withCredentials,
-        lastEventId: this.lastEventId,
-        backoff: this.options.backoff,
-      },
-      sink,
-    );
-    this.connection.start(new Set([...this.localNames.keys(), ...this.remoteNames]));
+    this.connection = new EventSourceConnection(this.url, { ...this.options, lastEventId: this.lastEventId }, sink);
+    this.connection.start(new Set([...this.localNames, ...this.remoteNames]));
   }
 
   private joinTabs(): void {
     const channel = new BroadcastChannel(CHANNEL_PREFIX + this.url);
     this.channel = channel;
     channel.onmessage = (ev: MessageEvent<TabMessage>) => this.onTabMessage(ev.data);
-    this.post({ t: 'hello', names: [...this.localNames.keys()] });
+    this.post({ t: 'hello', names: [...this.localNames] });
     this.abort = new AbortController();
     const locks = (globalThis as any).navigator.locks as LockManagerLike;
     locks
@@ -191,7 +164,7 @@ export class SharedSource {
         if (message.t === 'hello' && this.role === 'leader') this.post({ t: 'state', state: this.state, id: this.lastEventId });
         return;
       case 'leader':
-        if (this.role === 'follower') this.post({ t: 'names', names: [...this.localNames.keys()] });
+        if (this.role === 'follower') this.post({ t: 'names', names: [...this.localNames] });
         return;
     }
   }

@@ -1,4 +1,4 @@
-import { canShareTabs, SharedSource, sharedSource, type Subscriber } from './shared-source.js';
+import { canShareTabs, SharedSource, sharedSource, SSE_RESET_EVENT, type SharedSourceOptions, type Subscriber } from './shared-source.js';
 import type {
   EventSourceConstructor,
   SseClientError,
@@ -9,9 +9,6 @@ import type {
   SseEventMap,
   SseResetInfo,
 } from './sse-client-options.interface.js';
-
-/** Event the server sends when a `Last-Event-ID` cannot be resumed. */
-export const SSE_RESET_EVENT = 'sse.reset';
 
 type Handler = (data: any, event: SseClientEvent<any, any>) => void;
 
@@ -54,7 +51,7 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
     this.parse = options.parse ?? parseData;
     const share = options.share ?? 'tabs';
     const withCredentials = options.withCredentials ?? false;
-    const sourceOptions = {
+    const sourceOptions: SharedSourceOptions = {
       EventSource,
       withCredentials,
       lastEventId: options.lastEventId,
@@ -73,7 +70,7 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
     this.source =
       share === false
         ? new SharedSource(this.url, sourceOptions, () => undefined)
-        : sharedSource(`${withCredentials ? 'c' : 'a'} ${this.url}`, this.url, sourceOptions);
+        : sharedSource(`${sourceOptions.tabs ? 't' : 'p'}${withCredentials ? 'c' : 'a'} ${this.url}`, this.url, sourceOptions);
     this.source.attach(this.subscriber);
   }
 
@@ -141,7 +138,7 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
   }
 
   private dispatch(name: string, raw: string, id: string): void {
-    if (name === SSE_RESET_EVENT) {
+    if (name === SSE_RESET_EVENT && this.resetHandlers.size > 0) {
       const parsed = parseData(raw) as Partial<SseResetInfo> | undefined;
       const info: SseResetInfo = { reason: typeof parsed?.reason === 'string' ? parsed.reason : 'unknown' };
       for (const handler of this.resetHandlers) safely(handler, info);
