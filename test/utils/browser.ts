@@ -1,28 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { freePort } from './redis-server.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Screenshots and other files a run keeps (git-ignored). */
 export const ARTIFACTS = join(ROOT, 'test', 'artifacts');
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-/** A free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ChildApp {
   url: string;
@@ -78,12 +64,23 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
+/**
+ * Where Chromium is, as prepare.js says: that file is plain JavaScript (run-tests.js runs it
+ * before jest), so it is loaded through a variable specifier, which TypeScript leaves untyped.
+ */
+async function chromiumPath(): Promise<string> {
+  const specifier: string = './prepare.js';
+  const { CHROMIUM_PATH } = (await import(specifier)) as { CHROMIUM_PATH: string };
+  return CHROMIUM_PATH;
+}
+
 /** Debian's Chromium, headless, with a fresh profile that is removed on close. */
 export async function launchChromium(): Promise<TestBrowser> {
+  const executablePath = await chromiumPath();
   const profile = mkdtempSync(join(tmpdir(), 'nest-sse-chromium-'));
   // Playwright refuses --user-data-dir in args: a persistent context is how it takes one.
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM_PATH,
+    executablePath,
     headless: true,
     args: [
       '--headless',

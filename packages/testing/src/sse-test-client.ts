@@ -45,9 +45,15 @@ export interface SseWaitOptions {
   timeout?: number;
 }
 
+/** An event name, or a predicate over events. */
+export type SseEventMatch = string | ((event: SseTestEvent) => boolean);
+
+/** A pending wait: it resolves once `count` events passed `test`. */
 interface Waiter {
-  match: (event: SseTestEvent) => boolean;
-  resolve: (event: SseTestEvent) => void;
+  test: (event: SseTestEvent) => boolean;
+  count: number;
+  got: SseTestEvent[];
+  resolve: (events: SseTestEvent[]) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -93,30 +99,32 @@ export class SseTestClient {
     for (const name of new Set(['message', ...(options.events ?? ['connection', 'sse.reset'])])) {
       source.addEventListener(name, (ev: any) => client.push({ event: name, data: ev.data, id: ev.lastEventId }));
     }
-    await new Promise<void>((resolve, reject) => {
+    const openTimeout = options.openTimeout ?? 5000;
+    // settles the open: resolves, or rejects with the error; only the first call counts
+    let settle: ((err?: Error) => void) | undefined;
+    const opening = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         source.close();
-        reject(new Error(`The stream at ${url} did not open within ${options.openTimeout ?? 5000} ms`));
-      }, options.openTimeout ?? 5000);
-      source.onopen = () => {
-        client.opens++;
+        settle?.(new Error(`The stream at ${url} did not open within ${openTimeout} ms`));
+      }, openTimeout);
+      settle = (err) => {
+        settle = undefined;
         clearTimeout(timer);
-        resolve();
-      };
-      source.onerror = (ev: any) => {
-        client.errors++;
-        if (client.opens === 0 && source.readyState === 2) {
-          clearTimeout(timer);
-          reject(new Error(`The stream at ${url} failed to open${ev?.code ? ` (HTTP ${ev.code})` : ''}: ${ev?.message ?? ''}`));
-        }
+        if (err) reject(err);
+        else resolve();
       };
     });
     source.onopen = () => {
       client.opens++;
+      settle?.();
     };
-    source.onerror = () => {
+    source.onerror = (ev: any) => {
       client.errors++;
+      if (client.opens === 0 && source.readyState === 2) {
+        settle?.(new Error(`The stream at ${url} failed to open${ev?.code ? ` (HTTP ${ev.code})` : ''}: ${ev?.message ?? ''}`));
+      }
     };
+    await opening;
     return client;
   }
 
@@ -129,24 +137,19 @@ export class SseTestClient {
    * Resolves with the first event (already received or still to come) that has this name or
    * passes this predicate; rejects after the timeout with what did arrive.
    */
-  waitFor(match: string | ((event: SseTestEvent) => boolean), options: SseWaitOptions = {}): Promise<SseTestEvent> {
-    const test = typeof match === 'string' ? (e: SseTestEvent) => e.event === match : match;
-    const found = this.events.find(test);
-    if (found) return Promise.resolve(found);
-    return this.wait(test, options.timeout ?? 5000, typeof match === 'string' ? `event '${match}'` : 'a matching event');
+  async waitFor(match: SseEventMatch, options: SseWaitOptions = {}): Promise<SseTestEvent> {
+    const what = typeof match === 'string' ? `event '${match}'` : 'a matching event';
+    const [first] = await this.wait(toTest(match), 1, options.timeout ?? 5000, what);
+    return first;
   }
 
-  /** Resolves once `count` events pass `match` (all events when omitted). */
-  async waitForCount(count: number, match?: string | ((event: SseTestEvent) => boolean), options: SseWaitOptions = {}): Promise<SseTestEvent[]> {
-    const test = match === undefined ? () => true : typeof match === 'string' ? (e: SseTestEvent) => e.event === match : match;
-    const deadline = Date.now() + (options.timeout ?? 5000);
-    for (;;) {
-      const got = this.events.filter(test);
-      if (got.length >= count) return got;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`Expected ${count} events, got ${got.length} from ${this.url}`);
-      await this.wait(() => true, left, 'more events').catch(() => undefined);
-    }
+  /**
+   * Resolves with the events that pass `match` (all events when omitted) once there are `count`
+   * of them; rejects after the timeout, or when the client closes.
+   */
+  waitForCount(count: number, match?: SseEventMatch, options: SseWaitOptions = {}): Promise<SseTestEvent[]> {
+    const what = `${count} ${match === undefined ? '' : typeof match === 'string' ? `'${match}' ` : 'matching '}events`;
+    return this.wait(toTest(match), count, options.timeout ?? 5000, what);
   }
 
   /** Closes the connection; pending waits reject. */
@@ -159,16 +162,21 @@ export class SseTestClient {
     this.waiters.clear();
   }
 
-  private wait(match: (event: SseTestEvent) => boolean, timeout: number, what: string): Promise<SseTestEvent> {
+  /** Resolves with the events (received or still to come) that pass `test` once there are `count`. */
+  private wait(test: (event: SseTestEvent) => boolean, count: number, timeout: number, what: string): Promise<SseTestEvent[]> {
+    const got = this.events.filter(test);
+    if (got.length >= count) return Promise.resolve(got);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        match,
+        test,
+        count,
+        got,
         resolve,
         reject,
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
           const seen = this.events.map((e) => e.event).join(', ') || 'nothing';
-          reject(new Error(`Timed out after ${timeout} ms waiting for ${what} from ${this.url}; received: ${seen}`));
+          reject(new Error(`Timed out after ${timeout} ms waiting for ${what} (got ${waiter.got.length}) from ${this.url}; received: ${seen}`));
         }, timeout),
       };
       this.waiters.add(waiter);
@@ -178,11 +186,18 @@ export class SseTestClient {
   private push(event: SseTestEvent): void {
     this.events.push(event);
     for (const waiter of this.waiters) {
-      if (waiter.match(event)) {
-        this.waiters.delete(waiter);
-        clearTimeout(waiter.timer);
-        waiter.resolve(event);
-      }
+      if (!waiter.test(event)) continue;
+      waiter.got.push(event);
+      if (waiter.got.length < waiter.count) continue;
+      this.waiters.delete(waiter);
+      clearTimeout(waiter.timer);
+      waiter.resolve(waiter.got);
     }
   }
+}
+
+/** An event name or a predicate as a predicate; every event passes when there is none. */
+function toTest(match: SseEventMatch | undefined): (event: SseTestEvent) => boolean {
+  if (match === undefined) return () => true;
+  return typeof match === 'string' ? (event) => event.event === match : match;
 }
