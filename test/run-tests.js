@@ -3,16 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { prepareMachine } from './utils/prepare.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const prepare = join(root, 'test', 'utils', 'prepare.js');
-try {
-  const { prepareMachine } = await import(pathToFileURL(prepare).href);
-  await prepareMachine();
-} catch (err) {
-  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
-}
+// NEST_SSE_SKIP_PREPARE=1 skips the machine preparation (test/utils/prepare.js), for a machine
+// set up by hand or by an earlier run.
+if (process.env.NEST_SSE_SKIP_PREPARE !== '1') await prepareMachine();
 
 const dir = mkdtempSync(join(tmpdir(), 'nest-sse-jest-'));
 const report = join(dir, 'report.json');
@@ -23,6 +20,8 @@ const run = spawnSync(process.execPath, args, {
   stdio: 'inherit',
   env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' ') },
 });
+// jest's own status; a run with no tests or no readable report fails even when jest says 0
+process.exitCode = run.status ?? 1;
 let summary = 'tests: 0 passed, 0 failed';
 try {
   const result = JSON.parse(readFileSync(report, 'utf8'));
@@ -33,4 +32,3 @@ try {
 }
 rmSync(dir, { recursive: true, force: true });
 console.log(summary);
-process.exitCode = run.status ?? 1;
