@@ -30,30 +30,46 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Sends one inline command and resolves with the first reply line (or rejects on a socket error). */
-export function rawCommand(port: number, command: string, timeout = 1000): Promise<string> {
+/**
+ * Sends one inline command and resolves with the reply text once `complete` says it is whole;
+ * rejects on a socket error, on a close before that, or after `timeout` ms.
+ */
+function readReply(port: number, command: string, complete: (data: string) => string | undefined, timeout = 1000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
-    const timer = setTimeout(() => {
+    let settled = false;
+    const settle = (err: Error | undefined, reply?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       socket.destroy();
-      reject(new Error(`no reply to ${command} within ${timeout} ms`));
-    }, timeout);
+      if (err) reject(err);
+      else resolve(reply!);
+    };
+    const timer = setTimeout(() => settle(new Error(`no reply to ${command} within ${timeout} ms`)), timeout);
     socket.on('connect', () => socket.write(`${command}\r\n`));
     socket.on('data', (chunk) => {
       data += chunk.toString('utf8');
-      const end = data.indexOf('\r\n');
-      if (end !== -1) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(data.slice(0, end));
-      }
+      const reply = complete(data);
+      if (reply !== undefined) settle(undefined, reply);
     });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+    socket.on('error', (err) => settle(err));
+    socket.on('close', () => settle(new Error(`connection closed before the whole reply to ${command}`)));
   });
+}
+
+/** Sends one inline command and resolves with the first reply line. */
+export function rawCommand(port: number, command: string, timeout = 1000): Promise<string> {
+  return readReply(
+    port,
+    command,
+    (data) => {
+      const end = data.indexOf('\r\n');
+      return end === -1 ? undefined : data.slice(0, end);
+    },
+    timeout,
+  );
 }
 
 export interface RedisServerOptions {
@@ -76,10 +92,6 @@ export class RedisServer {
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
   }
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
@@ -138,12 +150,6 @@ export class RedisServer {
       child.kill('SIGKILL');
       await exited;
     }
-  }
-
-  /** Kills it and starts it again on the same port with the same data. */
-  async restart(): Promise<void> {
-    await this.kill();
-    await this.launch();
   }
 
   /** Stops the server and removes its folder. */
@@ -218,27 +224,9 @@ export class RedisCluster {
 
 /** `CLUSTER INFO` of one node, as text (a bulk reply read whole). */
 function clusterInfo(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let data = '';
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error('no reply to CLUSTER INFO'));
-    }, 1000);
-    socket.on('connect', () => socket.write('CLUSTER INFO\r\n'));
-    socket.on('data', (chunk) => {
-      data += chunk.toString('utf8');
-      const header = /^\$(\d+)\r\n/.exec(data);
-      if (header && data.length >= header[0].length + Number(header[1])) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(data.slice(header[0].length));
-      }
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+  return readReply(port, 'CLUSTER INFO', (data) => {
+    const header = /^\$(\d+)\r\n/.exec(data);
+    return header && data.length >= header[0].length + Number(header[1]) ? data.slice(header[0].length) : undefined;
   });
 }
 
@@ -300,19 +288,10 @@ export class RedisSentinelSetup {
 
   /** The port of the master the sentinel names now. */
   async masterPort(): Promise<number> {
-    const reply = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(this.sentinelPort, '127.0.0.1');
-      let data = '';
-      socket.on('connect', () => socket.write(`SENTINEL GET-MASTER-ADDR-BY-NAME ${this.name}\r\n`));
-      socket.on('data', (chunk) => {
-        data += chunk.toString('utf8');
-        if (data.split('\r\n').length >= 6) {
-          socket.destroy();
-          resolve(data);
-        }
-      });
-      socket.on('error', reject);
-    });
+    // a two-element array reply: *2, $len, host, $len, port
+    const reply = await readReply(this.sentinelPort, `SENTINEL GET-MASTER-ADDR-BY-NAME ${this.name}`, (data) =>
+      data.split('\r\n').length >= 6 ? data : undefined,
+    );
     return Number(reply.split('\r\n')[4]);
   }
 
