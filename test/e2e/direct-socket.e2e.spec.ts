@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Test } from '@nestjs/testing';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
-import { ADAPTERS, eventually, rawGet, sleep, startApp, type TestApp } from '../utils/app.js';
+import { ADAPTERS, collectUntil, eventually, rawGet, startApp, type TestApp } from '../utils/app.js';
 
 // Requests seen by the connect hooks, by endpoint; collected ones leave their count.
 const alive = { '/direct': 0, '/through': 0 };
@@ -76,15 +76,7 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     const streams = await Promise.all(Array.from({ length: 20 }, () => rawGet(`${t.url}/direct`)));
     const through = await Promise.all(Array.from({ length: 5 }, () => rawGet(`${t.url}/through`)));
     await Promise.all([...streams, ...through].map((s) => s.until((text) => text.includes('event: hello'))));
-    await eventually(
-      async () => {
-        global.gc?.();
-        await sleep(20);
-        return alive['/direct'] === 0;
-      },
-      5000,
-      'the requests of open streams to be collected',
-    );
+    await collectUntil(() => alive['/direct'] === 0, 5000, 'the requests of open streams to be collected');
     // the requests of streams that write through the response stay as long as the stream
     expect(alive['/through']).toBe(5);
     await hub.broadcast({ event: 'later', data: 'still here' });
@@ -194,11 +186,7 @@ describe('streams that take their socket, over TLS', () => {
       });
       req.on('error', () => undefined);
       await eventually(() => text.includes('event: hello'));
-      await eventually(async () => {
-        global.gc?.();
-        await sleep(20);
-        return alive['/direct'] === 0;
-      });
+      await collectUntil(() => alive['/direct'] === 0, 5000, 'the request of the open stream to be collected');
       await hub.broadcast({ event: 'secure', data: 'over tls' });
       await eventually(() => text.includes('event: secure\ndata: over tls\n\n'));
       [...hub.streams('/direct')][0].close();

@@ -320,6 +320,7 @@ describe('the app-wide connection limit', () => {
     try {
       const a = await rawGet(`${t.url}/small`);
       const b = await rawGet(`${t.url}/feed`);
+      expect([a.status, b.status]).toEqual([200, 200]);
       const refused = await request(`${t.url}/feed`);
       expect(refused.status).toBe(429);
       expect(refused.body.message).toMatch(/in this app \(limit 2\)/);

@@ -30,30 +30,36 @@ describe('the package READMEs', () => {
   it('core: the hello event and a filtered alert from a service', async () => {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
-    await app.listen(0, '127.0.0.1');
-    const ops = await SseTestClient.connect(app, '/events?room=ops', { EventSource, events: ['hello', 'alert'] });
-    const hello = JSON.parse((await ops.waitFor('hello')).data);
-    expect(hello.room).toBe('ops');
-    expect(typeof hello.id).toBe('string');
-    expect(await app.get(Alerts).raise('disk full')).toBe(1);
-    expect(JSON.parse((await ops.waitFor('alert')).data)).toEqual({ text: 'disk full' });
-    ops.close();
-    await app.close();
+    try {
+      await app.listen(0, '127.0.0.1');
+      const ops = await SseTestClient.connect(app, '/events?room=ops', { EventSource, events: ['hello', 'alert'] });
+      const hello = JSON.parse((await ops.waitFor('hello')).data);
+      expect(hello.room).toBe('ops');
+      expect(typeof hello.id).toBe('string');
+      expect(await app.get(Alerts).raise('disk full')).toBe(1);
+      expect(JSON.parse((await ops.waitFor('alert')).data)).toEqual({ text: 'disk full' });
+      ops.close();
+    } finally {
+      await app.close();
+    }
   });
 
   it('sends the alert to the ops room only', async () => {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
     const app = moduleRef.createNestApplication();
-    await app.listen(0);
-    const ops = await SseTestClient.connect(app, '/events?room=ops', { EventSource, events: ['alert'] });
-    const lobby = await SseTestClient.connect(app, '/events?room=lobby', { EventSource, events: ['alert'] });
+    try {
+      await app.listen(0);
+      const ops = await SseTestClient.connect(app, '/events?room=ops', { EventSource, events: ['alert'] });
+      const lobby = await SseTestClient.connect(app, '/events?room=lobby', { EventSource, events: ['alert'] });
 
-    await app.get(SseHub).broadcast({ event: 'alert', data: 'disk full', filter: { room: 'ops' } });
+      await app.get(SseHub).broadcast({ event: 'alert', data: 'disk full', filter: { room: 'ops' } });
 
-    expect((await ops.waitFor('alert', { timeout: 2000 })).data).toBe('disk full');
-    expect(lobby.named('alert')).toHaveLength(0);
-    ops.close();
-    lobby.close();
-    await app.close();
+      expect((await ops.waitFor('alert', { timeout: 2000 })).data).toBe('disk full');
+      expect(lobby.named('alert')).toHaveLength(0);
+      ops.close();
+      lobby.close();
+    } finally {
+      await app.close();
+    }
   });
 });

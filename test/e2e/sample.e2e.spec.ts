@@ -1,25 +1,21 @@
 import { describe, it, expect, afterEach } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect, postJson, rawGet, request } from '../utils/app.js';
+import { freePort } from '../utils/redis-server.js';
 
 const MAIN = fileURLToPath(new URL('../../sample/01-basic/dist/main.js', import.meta.url));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 /** The compiled sample, as `npm start` runs it. */
-async function startSample(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null> }> {
+async function startSample(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; exited: Promise<Exit> }> {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], { env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the sample did not start within 15 s')), 15_000);
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -70,9 +66,11 @@ describe('sample/01-basic', () => {
     const started = Date.now();
     sample.child.kill('SIGTERM');
     await Promise.all(streams.map((s) => s.ended));
-    await sample.exited;
+    const exit = await sample.exited;
     const took = Date.now() - started;
     expect(took).toBeLessThan(1000 + 2000);
+    // Nest's shutdown hooks end a clean shutdown by raising the signal again (a failed one exits with code 1)
+    expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
     expect(streams.every((s) => /retry: \d+\n\n$/.test(s.text()))).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { describe, it, expect, beforeAll, afterAll, afterEach } from '@jest/globals';
 import { SseHub, SseModule } from '@nest-sse/core';
 import { ADAPTERS, connect, eventually, postJson, rawGet, request, startApp, type TestApp } from '../utils/app.js';
 import { AUTH, CONTROLLERS, NewsService } from './fixtures.js';
@@ -18,6 +18,11 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
 
   afterAll(async () => {
     await t?.close();
+  });
+
+  // the counts below (clients reached, stats) assume no stream of an earlier test is still open
+  afterEach(async () => {
+    await eventually(() => hub.registry.size === 0, 5000, 'the streams of the test to close');
   });
 
   it('serves the stream with SSE headers, a retry field and the welcome event', async () => {
@@ -183,6 +188,7 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
   it('counts connections in stats as they come and go', async () => {
     const before = (await request(`${t.url}/events/stats`, { headers: AUTH })).body;
     expect(before.backend).toBe('memory');
+    expect(before.connected_clients).toBe(0);
     const clients = await Promise.all([connect(t.url, '/events'), connect(t.url, '/events'), connect(t.url, '/channels')]);
     const during = (await request(`${t.url}/events/stats`, { headers: AUTH })).body;
     expect(during.connected_clients).toBe(before.connected_clients + 3);

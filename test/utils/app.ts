@@ -46,7 +46,22 @@ export interface RawStream {
   /** Resolves when the server ends the response. */
   ended: Promise<void>;
   destroy(): void;
-  req: http.ClientRequest;
+}
+
+/**
+ * `connect`, then waits for the endpoint's `connection` welcome event; the client is added to
+ * `clients` (when given) for the test to close.
+ */
+export async function connectWelcomed(
+  url: string,
+  path: string,
+  options: Omit<SseTestClientOptions, 'EventSource'> = {},
+  clients?: SseTestClient[],
+): Promise<SseTestClient> {
+  const client = await connect(url, path, options);
+  clients?.push(client);
+  await client.waitFor('connection');
+  return client;
 }
 
 /** A raw `http.get` of a stream, to see bytes the EventSource API hides (comments, retry). */
@@ -87,7 +102,6 @@ export function rawGet(url: string, headers: Record<string, string> = {}): Promi
         },
         ended,
         destroy: () => req.destroy(),
-        req,
       });
     });
     req.on('error', reject);
@@ -128,4 +142,23 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await sleep(20);
   }
   throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
+}
+
+/** A full garbage collection; fails when the process runs without --expose-gc (test/run-tests.js passes it). */
+export function collectGarbage(): void {
+  if (global.gc === undefined) throw new Error('global.gc is missing: run the tests with node --expose-gc (test/run-tests.js does)');
+  global.gc();
+}
+
+/** Collects garbage until `check` returns true (a FinalizationRegistry callback has run) or the timeout passes. */
+export async function collectUntil(check: () => boolean, timeout = 5000, what = 'objects to be collected'): Promise<void> {
+  await eventually(
+    async () => {
+      collectGarbage();
+      await sleep(20);
+      return check();
+    },
+    timeout,
+    what,
+  );
 }

@@ -1,15 +1,11 @@
 import { describe, it, expect, beforeEach } from '@jest/globals';
 import { ConnectionRegistry } from '../../src/connection/connection-registry.js';
-import type { SseStream } from '@nest-sse/core';
 import { makeStream } from './streams.js';
 
 describe('ConnectionRegistry', () => {
   let registry: ConnectionRegistry;
   const add = (id: string, metadata: Record<string, string | string[]>, endpoint = '/events') => {
-    const { stream } = makeStream(id, metadata, {
-      endpoint,
-      host: { reindex: (s, key, before) => registry.reindex(s, key, before) },
-    });
+    const stream = makeStream(id, metadata, endpoint, { reindex: (s, key, before) => registry.reindex(s, key, before) });
     registry.add(stream);
     return stream;
   };
@@ -71,7 +67,6 @@ describe('ConnectionRegistry', () => {
   it('walks only the smallest candidate set: cost grows with the matches', () => {
     registry = new ConnectionRegistry();
     const checks = { count: 0 };
-    const streams: SseStream[] = [];
     for (let i = 0; i < 10_000; i++) {
       const s = add(`s${i}`, { channel: i % 100 === 0 ? 'rare' : 'common', region: i % 2 ? 'eu' : 'us' });
       const original = s.getMetadataValues.bind(s);
@@ -79,7 +74,6 @@ describe('ConnectionRegistry', () => {
         checks.count++;
         return original(key);
       };
-      streams.push(s);
     }
     const matched = ids('/events', { channel: ['rare'], region: ['us'] });
     expect(matched).toHaveLength(100);

@@ -9,22 +9,23 @@ class SomeGuard {
   }
 }
 
+/** Method and path of the stream, stats and broadcast handlers the decorator generates. */
+function generatedRoutes(controller: abstract new (...args: never[]) => unknown): Array<[RequestMethod, string]> {
+  const proto = controller.prototype as any;
+  return [proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => [Reflect.getMetadata(METHOD_METADATA, fn), Reflect.getMetadata(PATH_METADATA, fn)]);
+}
+const GENERATED_ROUTES = [
+  [RequestMethod.GET, '/'],
+  [RequestMethod.GET, 'stats'],
+  [RequestMethod.POST, 'broadcast'],
+];
+
 describe('@SseEndpoint', () => {
   it('makes a controller with the three routes', () => {
     @SseEndpoint('/events/')
     class EventsController {}
-    const proto = EventsController.prototype as any;
     expect(Reflect.getMetadata(PATH_METADATA, EventsController)).toBe('/events');
-    expect([proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => Reflect.getMetadata(METHOD_METADATA, fn))).toEqual([
-      RequestMethod.GET,
-      RequestMethod.GET,
-      RequestMethod.POST,
-    ]);
-    expect([proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => Reflect.getMetadata(PATH_METADATA, fn))).toEqual([
-      '/',
-      'stats',
-      'broadcast',
-    ]);
+    expect(generatedRoutes(EventsController)).toEqual(GENERATED_ROUTES);
     expect(getSseEndpoint(EventsController)).toMatchObject({ path: '/events' });
   });
 
@@ -81,6 +82,9 @@ describe('@SseEndpoint', () => {
         return [];
       }
     }
-    expect(Reflect.getMetadata(PATH_METADATA, (WithExtras.prototype as any).history)).toBe('history');
+    const proto = WithExtras.prototype as any;
+    expect(Reflect.getMetadata(PATH_METADATA, proto.history)).toBe('history');
+    expect(Reflect.getMetadata(METHOD_METADATA, proto.history)).toBe(RequestMethod.GET);
+    expect(generatedRoutes(WithExtras)).toEqual(GENERATED_ROUTES);
   });
 });

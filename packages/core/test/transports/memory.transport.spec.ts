@@ -24,9 +24,11 @@ describe('MemoryTransport', () => {
   });
 
   it('assigns ordered ids and delivers synchronously', async () => {
-    const a = await transport.publish(draft('a'));
-    const b = await transport.publish(draft('b'));
+    const publishedA = transport.publish(draft('a'));
+    expect(delivered.map((e) => e.data)).toEqual(['a']);
+    const publishedB = transport.publish(draft('b'));
     expect(delivered.map((e) => e.data)).toEqual(['a', 'b']);
+    const [a, b] = await Promise.all([publishedA, publishedB]);
     expect(a).toMatch(/^[0-9a-z]+-1$/);
     expect(b).toMatch(/^[0-9a-z]+-2$/);
   });
