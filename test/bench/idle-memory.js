@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const self = fileURLToPath(import.meta.url);
 const KINDS = ['node', 'express', 'nest-sse-express', 'nest-sse-fastify'];
+const OK = 'HTTP/1.1 200';
 
 if (process.argv[2] === '--serve') await serve(process.argv[3]);
 else await main();
@@ -66,15 +67,26 @@ async function main() {
     child.send('measure');
     const before = await next();
     const sockets = [];
+    let opened = 0;
     for (let i = 0; i < n; i++) {
       const socket = net.connect(port, '127.0.0.1');
+      let head = '';
       socket.on('error', () => undefined);
-      socket.on('data', () => undefined);
+      socket.on('data', (chunk) => {
+        if (head.length >= OK.length) return;
+        head += chunk.toString('latin1');
+        if (head.length >= OK.length && head.startsWith(OK)) opened++;
+      });
       socket.write('GET /s HTTP/1.1\r\nHost: localhost\r\n\r\n');
       sockets.push(socket);
       if (i % 200 === 199) await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await new Promise((resolve) => setTimeout(resolve, 1500));
+    if (opened < n) {
+      for (const socket of sockets) socket.destroy();
+      child.kill();
+      throw new Error(`${kind}: ${opened} of ${n} streams opened (answered 200); raise the file limit (ulimit -n) or lower --n`);
+    }
     child.send('measure');
     const after = await next();
     rows.push({ kind, heap: (after.heapUsed - before.heapUsed) / n / 1024, rss: (after.rss - before.rss) / n / 1024 });

@@ -2,8 +2,9 @@
 // connections on raw sockets and reads them with an incremental scan that costs far less than
 // any server: it looks for the `#s<seq> <micros>.` marker every subject puts in its event data
 // (however the subject frames or quotes it), so it never splits lines or builds strings.
-// Per connection it checks that events arrive once and in order; per event it counts the
-// recipients still owed, and tells the runner how far every event has been fully delivered.
+// Per connection it checks that events arrive once and in order (a repeat or an event it was
+// not owed is counted, not delivered); per event it counts the recipients still owed, and tells
+// the runner how far every event has been fully delivered.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 
@@ -18,12 +19,12 @@ const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 /** @type {Conn[]} */
 let conns = [];
+/** Kept streams the server closed (the runner fails a phase that saw any). */
 let unexpectedCloses = 0;
 
 /**
  * @typedef {object} Conn
  * @property {net.Socket} socket
- * @property {number} group
  * @property {boolean} open
  * @property {boolean} closing
  * @property {Buffer | null} rest
@@ -104,6 +105,7 @@ function endPhase(published) {
     delivered: p.delivered,
     missing: owed - p.delivered,
     outOfOrder: p.outOfOrder,
+    unexpectedCloses,
     stale: p.stale,
     frontier: p.frontier,
     p50: pick(0.5),
@@ -122,10 +124,14 @@ function onEvent(conn, seq, sentAt, now) {
     return;
   }
   const j = seq - p.start;
-  if (j >= p.count || seq !== conn.expect) {
+  if (j >= p.count || seq < conn.expect || (seq - conn.expect) % p.groups !== 0) {
+    // past the phase, a repeat, one older than an event already received, or another group's:
+    // none is owed to this connection, so none is a delivery
     p.outOfOrder++;
-    if (j >= p.count) return;
+    return;
   }
+  // a later event than the next one owed: a delivery, out of order; the skipped ones stay missing
+  if (seq !== conn.expect) p.outOfOrder++;
   conn.expect = seq + p.groups;
   p.delivered++;
   if (p.firstAt === 0) p.firstAt = now;
@@ -206,10 +212,10 @@ function request(path) {
 }
 
 /** Opens one stream; resolves once its response head (200) arrived. */
-function openOne(port, path, group, keep) {
+function openOne(port, path, keep) {
   return new Promise((resolve, reject) => {
     /** @type {Conn} */
-    const conn = { socket: null, group, open: false, closing: false, rest: null, expect: 0 };
+    const conn = { socket: null, open: false, closing: false, rest: null, expect: 0 };
     // Reads land in one buffer shared by every socket (handled before the next read), which
     // spares a Buffer and a 'data' event per read.
     const socket = net.connect({
@@ -230,7 +236,7 @@ function openOne(port, path, group, keep) {
     socket.on('error', (err) => conn.failed?.(err));
     socket.on('close', () => {
       conn.failed?.(new Error('closed before the response head'));
-      if (keep && !conn.closing) unexpectedCloses++;
+      if (keep && conn.open && !conn.closing) unexpectedCloses++;
     });
     socket.write(request(path));
   });
@@ -255,16 +261,16 @@ async function pool(total, concurrency, job) {
   return { failed, firstError };
 }
 
-async function connect({ ports, path, count, concurrency }) {
+async function connect({ ports, path, count, concurrency, groups }) {
   const started = performance.now();
   const from = conns.length;
   const slots = new Array(count - from);
   const result = await pool(count - from, concurrency, async (k) => {
     const i = from + k;
-    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % 100}`, i % 100, true);
+    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % groups}`, true);
     slots[k] = conn;
   });
-  // keep connection indices stable: group = index % 100, node = index % ports
+  // keep connection indices stable: group = index % groups, node = index % ports
   for (const conn of slots) if (conn) conns.push(conn);
   return { type: 'connected', count: conns.length, ms: performance.now() - started, ...result };
 }
@@ -279,10 +285,10 @@ function closeTo(keep) {
   return { type: 'closed', count: conns.length };
 }
 
-async function churn({ ports, path, total, concurrency }) {
+async function churn({ ports, path, total, concurrency, groups }) {
   const started = performance.now();
   const result = await pool(total, concurrency, async (i) => {
-    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % 100}`, i % 100, false);
+    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % groups}`, false);
     conn.closing = true;
     conn.socket.destroy();
   });
@@ -307,9 +313,6 @@ process.on('message', async (message) => {
       break;
     case 'churn':
       reply = await churn(message);
-      break;
-    case 'status':
-      reply = { type: 'status', count: conns.length, unexpectedCloses, cpu: process.cpuUsage() };
       break;
     case 'exit':
       closeTo(0);

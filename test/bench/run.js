@@ -74,6 +74,11 @@ const SUBJECTS = [
 const only = option('only')?.split(',');
 const profileSubject = option('profile');
 
+/** A subject is named by its name, or (except the Redis one, which shares its file) by its file name. */
+function named(subject, name) {
+  return subject.name === name || (!subject.redis && subject.script === `${name}.js`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // processes
 
@@ -230,6 +235,8 @@ async function startRedis() {
   }
   return {
     url: `redis://127.0.0.1:${port}`,
+    // taskset execs redis-server, so the pid is redis-server's either way
+    pid: proc.pid,
     stop: () =>
       new Promise((resolve) => {
         if (proc.exitCode !== null) return resolve();
@@ -239,29 +246,56 @@ async function startRedis() {
   };
 }
 
-/** One or two servers (the Redis subject runs two nodes); the first one publishes. */
+/**
+ * One or two servers (the Redis subject runs two nodes); the first one publishes. `pids` are the
+ * other processes on the server core whose CPU counts as the subject's (its redis-server).
+ */
 async function startSubject(subject) {
-  if (!subject.redis) return { servers: [await startServer(subject, {})], stop: async () => {} };
+  if (!subject.redis) return { servers: [await startServer(subject, {})], pids: [], stop: async () => {} };
   const redis = await startRedis();
   const env = { BENCH_REDIS_URL: redis.url };
   const servers = [await startServer({ ...subject, name: 'redis node A' }, env), await startServer({ ...subject, name: 'redis node B' }, env)];
-  return { servers, stop: redis.stop };
+  return { servers, pids: [redis.pid], stop: redis.stop };
 }
 
 // ---------------------------------------------------------------------------------------------
 // measurements
 
-async function stats(servers, gc = false) {
+/** Clock ticks per second, the unit of the CPU times in /proc/<pid>/stat. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+let procWarned = false;
+
+/** User + system CPU of a process that is not a Node child (redis-server), in µs, from /proc. */
+function processCpuMicros(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the fields after the command name, which is in brackets and may hold spaces: utime and stime are the 12th and 13th
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  } catch (err) {
+    if (!procWarned) console.error(`the CPU of process ${pid} is not counted (${err.message})`);
+    procWarned = true;
+    return 0;
+  }
+}
+
+/** The subject's servers together; `cpuMicros` also counts its other processes (redis-server). */
+async function stats({ servers, pids }, gc = false) {
   const all = await Promise.all(servers.map((s) => s.call({ cmd: 'stats', gc }, 30_000)));
   return {
     rss: sum(all, (s) => s.rss),
     heapUsed: sum(all, (s) => s.heapUsed),
     handles: sum(all, (s) => s.handles),
     connections: sum(all, (s) => s.connections),
-    cpuMicros: sum(all, (s) => s.cpu.user + s.cpu.system),
+    cpuMicros: sum(all, (s) => s.cpu.user + s.cpu.system) + sum(pids, processCpuMicros),
     eluActive: sum(all, (s) => s.elu.active),
     eluIdle: sum(all, (s) => s.elu.idle),
-    each: all,
   };
 }
 
@@ -275,11 +309,11 @@ function serverCost(before, after) {
   return { cpuMs: (after.cpuMicros - before.cpuMicros) / 1000, elu: active / Math.max(1e-9, active + idle) };
 }
 
-async function waitConnections(servers, n, timeoutMs = 20_000) {
+async function waitConnections(subject, n, timeoutMs = 20_000) {
   const deadline = performance.now() + timeoutMs;
   let last;
   while (performance.now() < deadline) {
-    last = await stats(servers);
+    last = await stats(subject);
     if (last.connections === n) return last;
     await sleep(100);
   }
@@ -288,11 +322,11 @@ async function waitConnections(servers, n, timeoutMs = 20_000) {
 
 async function connectTo(ctx, n) {
   const result = await ctx.load.call(
-    { cmd: 'connect', ports: ctx.servers.map((s) => s.port), path: '/stream', count: n, concurrency: CONNECT_CONCURRENCY },
+    { cmd: 'connect', ports: ctx.servers.map((s) => s.port), path: '/stream', count: n, concurrency: CONNECT_CONCURRENCY, groups: GROUPS },
     180_000,
   );
   if (result.failed > 0) throw new Error(`${result.failed} of ${n} connections failed: ${result.firstError}`);
-  await waitConnections(ctx.servers, n);
+  await waitConnections(ctx, n);
   ctx.connections = n;
   await sleep(200);
   return result;
@@ -312,7 +346,7 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
   const { load } = ctx;
   const publisher = ctx.servers[0];
   await load.call({ cmd: 'phase', start, count: capacity, groups });
-  const before = await stats(ctx.servers);
+  const before = await stats(ctx);
   const t0 = performance.now();
   let published = 0;
   let timedOut = false;
@@ -345,9 +379,10 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
     issue(window);
   });
   const elapsed = performance.now() - t0;
-  const after = await stats(ctx.servers);
+  const after = await stats(ctx);
   const phase = await load.call({ cmd: 'end-phase', published });
   ctx.seq = start + published;
+  checkPhase(`${groups ? 'filtered' : 'fan-out'} at ${ctx.connections} connections`, phase, { timedOut });
   const cost = serverCost(before, after);
   return {
     events: published,
@@ -363,8 +398,23 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
     p99: phase.p99,
     missing: phase.missing,
     outOfOrder: phase.outOfOrder,
+    unexpectedCloses: phase.unexpectedCloses,
     timedOut,
   };
+}
+
+/**
+ * Fails a measured phase whose figures cannot be trusted: it timed out, deliveries are missing,
+ * came twice or out of order, or the server closed streams. A steady-rate phase may end with
+ * deliveries missing: that is its `behind` result.
+ */
+function checkPhase(what, phase, { timedOut = false, missingAllowed = false } = {}) {
+  const problems = [];
+  if (timedOut) problems.push('timed out');
+  if (phase.missing > 0 && !missingAllowed) problems.push(`${phase.missing} of ${phase.owed} deliveries missing`);
+  if (phase.outOfOrder > 0) problems.push(`${phase.outOfOrder} events repeated or out of order`);
+  if (phase.unexpectedCloses > 0) problems.push(`${phase.unexpectedCloses} streams closed by the server`);
+  if (problems.length > 0) throw new Error(`${what}: ${problems.join(', ')}`);
 }
 
 /** One event to every stream, which must arrive within `timeoutMs`: a subject that delivers nothing fails fast. */
@@ -385,6 +435,7 @@ async function probe(ctx, timeoutMs = 10_000) {
   const phase = await ctx.load.call({ cmd: 'end-phase', published: 1 });
   ctx.seq = start + 1;
   if (!delivered) throw new Error(`a probe event reached ${phase.delivered} of ${phase.owed} streams within ${timeoutMs} ms`);
+  checkPhase('probe', phase);
 }
 
 async function throughput(ctx, seconds) {
@@ -399,7 +450,7 @@ async function steady(ctx, { hz, seconds }) {
   const { load } = ctx;
   const publisher = ctx.servers[0];
   await load.call({ cmd: 'phase', start, count, groups: 0 });
-  const before = await stats(ctx.servers);
+  const before = await stats(ctx);
   const t0 = performance.now();
   const grace = 3000;
   let done = false;
@@ -419,9 +470,10 @@ async function steady(ctx, { hz, seconds }) {
     publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE });
   });
   const elapsed = performance.now() - t0;
-  const after = await stats(ctx.servers);
+  const after = await stats(ctx);
   const phase = await load.call({ cmd: 'end-phase', published: count });
   ctx.seq = start + count;
+  checkPhase(`${hz}/s at ${ctx.connections} connections`, phase, { missingAllowed: true });
   const cost = serverCost(before, after);
   return {
     hz,
@@ -432,6 +484,7 @@ async function steady(ctx, { hz, seconds }) {
     complete: done,
     missingAtCutoff: phase.missing,
     outOfOrder: phase.outOfOrder,
+    unexpectedCloses: phase.unexpectedCloses,
     serverElu: cost.elu,
     clientCpuPct: (phase.cpuMs / elapsed) * 100,
   };
@@ -439,9 +492,9 @@ async function steady(ctx, { hz, seconds }) {
 
 /** Fan-out at each size, latency at the middle size, the filtered broadcast at the largest. */
 async function partFanOut(subject) {
-  const { servers, stop } = await startSubject(subject);
+  const { servers, pids, stop } = await startSubject(subject);
   const load = await startLoad();
-  const ctx = { servers, load, seq: 1 };
+  const ctx = { servers, pids, load, seq: 1 };
   const out = { throughput: {}, latency: {} };
   try {
     const [small, middle, large] = CONFIG.sizes;
@@ -466,7 +519,7 @@ async function partFanOut(subject) {
     };
     // the heavy rate last: a subject that falls behind leaves a backlog nothing else measures
     await load.call({ cmd: 'close', keep: middle });
-    await waitConnections(servers, middle);
+    await waitConnections(ctx, middle);
     ctx.connections = middle;
     out.latency[CONFIG.rates[1]] = await steady(ctx, { hz: CONFIG.rates[1], seconds: CONFIG.latencySeconds });
   } catch (err) {
@@ -480,36 +533,37 @@ async function partFanOut(subject) {
 
 /** Idle memory per connection, then connect churn on the same fresh server. */
 async function partMemory(subject) {
-  const { servers, stop } = await startSubject(subject);
+  const { servers, pids, stop } = await startSubject(subject);
   const load = await startLoad();
-  const ctx = { servers, load, seq: 1 };
+  const ctx = { servers, pids, load, seq: 1 };
   const out = {};
   const ports = servers.map((s) => s.port);
+  const churn = (total) => load.call({ cmd: 'churn', ports, path: '/stream', total, concurrency: CHURN_CONCURRENCY, groups: GROUPS }, 300_000);
   try {
     const n = CONFIG.idleConnections;
-    const base = await stats(servers, true);
+    const base = await stats(ctx, true);
     await connectTo(ctx, n);
     await sleep(1000);
-    const idle = await stats(servers, true);
+    const idle = await stats(ctx, true);
     out.idle = {
       connections: n,
       rssPerConnKB: (idle.rss - base.rss) / n / 1024,
       heapPerConnKB: (idle.heapUsed - base.heapUsed) / n / 1024,
     };
     await load.call({ cmd: 'close', keep: 0 });
-    await waitConnections(servers, 0);
-    await load.call({ cmd: 'churn', ports, path: '/stream', total: 200, concurrency: CHURN_CONCURRENCY }, 60_000);
-    await waitConnections(servers, 0);
+    await waitConnections(ctx, 0);
+    await churn(200);
+    await waitConnections(ctx, 0);
     await sleep(500);
-    const before = await stats(servers, true);
-    const churn = await load.call({ cmd: 'churn', ports, path: '/stream', total: CONFIG.churn, concurrency: CHURN_CONCURRENCY }, 300_000);
-    await waitConnections(servers, 0);
+    const before = await stats(ctx, true);
+    const churned = await churn(CONFIG.churn);
+    await waitConnections(ctx, 0);
     await sleep(500);
-    const after = await stats(servers, true);
+    const after = await stats(ctx, true);
     out.churn = {
       total: CONFIG.churn,
-      failed: churn.failed,
-      perSecond: CONFIG.churn / (churn.ms / 1000),
+      failed: churned.failed,
+      perSecond: CONFIG.churn / (churned.ms / 1000),
       heapBefore: before.heapUsed,
       heapAfter: after.heapUsed,
       heapDeltaPct: ((after.heapUsed - before.heapUsed) / before.heapUsed) * 100,
@@ -529,9 +583,9 @@ async function partMemory(subject) {
 
 /** The largest fan-out of one subject, profiled; the same without the profiler for comparison. */
 async function profileFanOut(subject, file) {
-  const { servers, stop } = await startSubject(subject);
+  const { servers, pids, stop } = await startSubject(subject);
   const load = await startLoad();
-  const ctx = { servers, load, seq: 1 };
+  const ctx = { servers, pids, load, seq: 1 };
   try {
     await connectTo(ctx, CONFIG.sizes.at(-1));
     await probe(ctx);
@@ -672,7 +726,9 @@ async function main() {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const started = performance.now();
   const skipped = {};
-  let subjects = SUBJECTS.filter((s) => !only || only.includes(s.name) || only.includes(s.script.replace('.js', '')));
+  const unknown = only?.filter((name) => !SUBJECTS.some((s) => named(s, name))) ?? [];
+  if (unknown.length > 0) throw new Error(`no subject named ${unknown.map((name) => `'${name}'`).join(', ')}; the names: ${SUBJECTS.map((s) => s.name).join(', ')}`);
+  let subjects = SUBJECTS.filter((s) => !only || only.some((name) => named(s, name)));
   const redisWhy = redisUnavailable();
   if (redisWhy) {
     for (const s of subjects) if (s.redis) skipped[s.name] = redisWhy;
@@ -684,13 +740,15 @@ async function main() {
   if (saved) {
     // prints the table of a saved run again
     const run = JSON.parse(readFileSync(saved, 'utf8'));
+    // the rows are labelled by the sizes, rates and churn of that run
+    Object.assign(CONFIG, { sizes: run.config.sizes, rates: run.config.rates, churn: run.config.churn });
     const names = Object.keys(run.results);
     console.log(render(summarize(run.results, names), names));
     return;
   }
 
   if (profileSubject) {
-    const subject = SUBJECTS.find((s) => s.name === profileSubject || s.script === `${profileSubject}.js`);
+    const subject = SUBJECTS.find((s) => named(s, profileSubject));
     if (!subject) throw new Error(`no subject '${profileSubject}'`);
     const file = join(resultsDir, `profile-${subject.script.replace('.js', '')}-${stamp}.cpuprofile`);
     const out = await profileFanOut(subject, file);

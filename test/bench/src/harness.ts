@@ -3,7 +3,6 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
-import { writeHeapSnapshot } from 'node:v8';
 
 /** What a subject server does; everything else is the harness's. */
 export interface BenchSubject {
@@ -19,7 +18,6 @@ type Command =
   | { cmd: 'rate'; from: number; count: number; hz: number; size: number }
   | { cmd: 'stats'; gc?: boolean; id: number }
   | { cmd: 'profile'; action: 'start' | 'stop'; file?: string; id: number }
-  | { cmd: 'snapshot'; file: string; id: number }
   | { cmd: 'exit' };
 
 const PAD = 'x'.repeat(1024);
@@ -43,7 +41,7 @@ function send(message: unknown): void {
 }
 
 /**
- * Wires a started subject to the runner. `ports` are the ports it listens on.
+ * Wires a started subject to the runner. `port` is the port it listens on.
  */
 export function serve(subject: BenchSubject, port: number): void {
   let profiler: Session | undefined;
@@ -70,7 +68,6 @@ export function serve(subject: BenchSubject, port: number): void {
               next++;
             }
             if (next < message.count) setTimeout(tick, Math.max(0, started + next * interval - performance.now()));
-            else send({ type: 'rate-done' });
           };
           tick();
           break;
@@ -88,12 +85,10 @@ export function serve(subject: BenchSubject, port: number): void {
             id: message.id,
             rss: memory.rss,
             heapUsed: memory.heapUsed,
-            external: memory.external,
             handles: process.getActiveResourcesInfo().length,
             cpu: process.cpuUsage(),
             elu: performance.eventLoopUtilization(),
             connections: subject.connections(),
-            time: performance.now(),
           });
           break;
         }
@@ -111,10 +106,6 @@ export function serve(subject: BenchSubject, port: number): void {
             profiler = undefined;
           }
           send({ type: 'profile', id: message.id });
-          break;
-        case 'snapshot':
-          writeHeapSnapshot(message.file);
-          send({ type: 'snapshot', id: message.id });
           break;
         case 'exit':
           await Promise.race([subject.close(), new Promise((resolve) => setTimeout(resolve, 2000))]);
