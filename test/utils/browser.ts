@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { CHROMIUM_PATH } from './prepare.js';
 import { freePort } from './redis-server.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -64,23 +65,12 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-/**
- * Where Chromium is, as prepare.js says: that file is plain JavaScript (run-tests.js runs it
- * before jest), so it is loaded through a variable specifier, which TypeScript leaves untyped.
- */
-async function chromiumPath(): Promise<string> {
-  const specifier: string = './prepare.js';
-  const { CHROMIUM_PATH } = (await import(specifier)) as { CHROMIUM_PATH: string };
-  return CHROMIUM_PATH;
-}
-
 /** Debian's Chromium, headless, with a fresh profile that is removed on close. */
 export async function launchChromium(): Promise<TestBrowser> {
-  const executablePath = await chromiumPath();
   const profile = mkdtempSync(join(tmpdir(), 'nest-sse-chromium-'));
   // Playwright refuses --user-data-dir in args: a persistent context is how it takes one.
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath,
+    executablePath: CHROMIUM_PATH,
     headless: true,
     args: [
       '--headless',

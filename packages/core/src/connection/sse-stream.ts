@@ -17,7 +17,7 @@ export interface SseStreamHost {
   /** An error from user code tied to this stream (an attached Observable, a close callback). */
   report(stream: SseStream, error: unknown, where: string): void;
   /** The `drop-oldest` policy just dropped `count` queued events of this stream. */
-  dropped?(stream: SseStream, count: number): void;
+  dropped(stream: SseStream, count: number): void;
 }
 
 /** Why a stream ended. */
@@ -287,7 +287,7 @@ export class SseStream {
       }
       if (dropped > 0) {
         this.droppedCount += dropped;
-        this.host.dropped?.(this, dropped);
+        this.host.dropped(this, dropped);
       }
     }
     this.pending.push(frame);

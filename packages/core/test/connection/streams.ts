@@ -10,6 +10,7 @@ export function makeStream(id: string, metadata: Record<string, string | string[
     checkMetadata: () => undefined,
     closed: () => undefined,
     report: () => undefined,
+    dropped: () => undefined,
     ...host,
   };
   const meta = new Map(Object.entries(metadata).map(([k, v]) => [k, Array.isArray(v) ? v : [v]]));
