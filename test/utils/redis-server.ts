@@ -152,6 +152,12 @@ export class RedisServer {
     }
   }
 
+  /** Sends a signal without waiting for anything: SIGSTOP freezes the server with its connections open, SIGCONT thaws it. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.child === undefined) throw new Error('redis-server is not running');
+    this.child.kill(signal);
+  }
+
   /** Stops the server and removes its folder. */
   async stop(): Promise<void> {
     await this.kill();

@@ -9,11 +9,13 @@ export * from './transports/index.js';
 export { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 export type { SseBroadcastResponse, SseEndpointStatsResponse } from './http/sse-endpoint.runtime.js';
 export { SseHub, normalizeFilter } from './sse.hub.js';
-export type { SseCounters, SseHubStats } from './sse.hub.js';
+export type { SseCounters, SseHubStats, SseStreamCloseMessage, SseStreamOpenMessage } from './sse.hub.js';
 export { SseModule } from './sse.module.js';
 export {
   LAST_EVENT_ID_QUERY,
   SSE_ENDPOINT_METADATA,
   SSE_MODULE_OPTIONS,
   SSE_RESET_EVENT,
+  SSE_STREAM_CLOSE_CHANNEL,
+  SSE_STREAM_OPEN_CHANNEL,
 } from './sse.constants.js';

@@ -12,6 +12,12 @@ export const SSE_BROADCAST_HANDLER = 'sseBroadcast';
 
 /** Query parameter a first connection may use in place of the `Last-Event-ID` header. */
 export const LAST_EVENT_ID_QUERY = 'lastEventId';
+/**
+ * `node:diagnostics_channel` names on which every stream's open and close are published
+ * (`SseStreamOpenMessage`, `SseStreamCloseMessage`), for APM tools to start and end spans.
+ */
+export const SSE_STREAM_OPEN_CHANNEL = 'nest-sse:stream:open';
+export const SSE_STREAM_CLOSE_CHANNEL = 'nest-sse:stream:close';
 /** Event sent when a `Last-Event-ID` cannot be resumed from history. */
 export const SSE_RESET_EVENT = 'sse.reset';
 

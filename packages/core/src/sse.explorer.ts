@@ -1,9 +1,12 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { DiscoveryService } from '@nestjs/core';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
+import { ApplicationConfig, DiscoveryService, HttpAdapterHost } from '@nestjs/core';
 import { getSseEndpoint, type SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
+import { expressBodyReader, fastifyBodyReader, type BroadcastLimit } from './http/sse-body.js';
+import { probeSocketTake } from './http/sse-http.js';
+import type { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import { SseHub } from './sse.hub.js';
-import { duplicateEndpoint, routePublic } from './sse.messages.js';
+import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
 
 /** Every controller class of the app decorated with `@SseEndpoint`, with its definition. */
 export function* sseEndpoints(discovery: DiscoveryService): Generator<[target: Function, definition: SseEndpointDefinition]> {
@@ -19,13 +22,45 @@ export function* sseEndpoints(discovery: DiscoveryService): Generator<[target: F
  * before the first request), refuses two endpoints on one path, and warns about public routes.
  */
 @Injectable()
-export class SseExplorer implements OnModuleInit {
+export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger('SseModule');
+  private readonly runtimes: SseEndpointRuntime[] = [];
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly hub: SseHub,
-  ) {}
+    @Optional() private readonly config?: ApplicationConfig,
+    @Optional() adapterHost?: HttpAdapterHost,
+  ) {
+    // The adapter is there before Nest adds its body parsers (in app.init()): the reader goes first.
+    adapterHost?.init$.subscribe(() => this.installBodyReader(adapterHost.httpAdapter));
+  }
+
+  /**
+   * Broadcast bodies are read by `readBody` (limit by the bytes read and decoded) ahead of the
+   * framework's parser; the route checks that it was (see `SseEndpointRuntime.broadcast`).
+   */
+  private installBodyReader(adapter: any): void {
+    const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
+    const type = adapter?.getType?.();
+    if (type === 'express') adapter.use(expressBodyReader(limitFor));
+    else if (type === 'fastify') adapter.getInstance().addHook('preParsing', fastifyBodyReader(limitFor));
+  }
+
+  /** `maxBodySize` of the endpoint whose broadcast route is at `path` (as Express matches: any case, a trailing slash). */
+  private broadcastLimit(path: string): number | undefined {
+    let key = path.toLowerCase();
+    if (key.length > 1 && key.endsWith('/')) key = key.slice(0, -1);
+    const prefix = (this.config?.getGlobalPrefix() ?? '').replace(/^\/+|\/+$/g, '').toLowerCase();
+    if (prefix !== '') {
+      if (!key.startsWith(`/${prefix}/`)) return undefined;
+      key = key.slice(prefix.length + 1);
+    }
+    for (const runtime of this.runtimes) {
+      if (runtime.sub('broadcast').toLowerCase() === key) return runtime.options.maxBodySize;
+    }
+    return undefined;
+  }
 
   onModuleInit(): void {
     const seen = new Map<string, string>();
@@ -36,7 +71,16 @@ export class SseExplorer implements OnModuleInit {
       }
       seen.set(definition.path, target.name);
       const runtime = this.hub.endpointFor(definition);
+      this.runtimes.push(runtime);
       for (const route of runtime.publicRoutes()) this.logger.warn(routePublic(route));
     }
+  }
+
+  /** Says once which way stream bytes go, and why (see "Where the bytes go" in the README). */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.runtimes.length === 0) return;
+    const through = this.runtimes.filter((runtime) => runtime.options.directSocket === false).map((runtime) => runtime.path);
+    const problem = through.length === this.runtimes.length ? undefined : await probeSocketTake();
+    this.logger.log(writePath(problem, through, this.runtimes.length));
   }
 }

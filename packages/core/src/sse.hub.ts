@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -11,7 +12,7 @@ import { ConnectionRegistry, streamMatches, type NormalizedFilter } from './conn
 import { metadataKeyProblem } from './connection/metadata-key.js';
 import { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
 import { type SseCloseReason, SseStream, type SseStreamHost } from './connection/sse-stream.js';
-import { assertSseField, encodeSseFrame, encodeSseRetry, serializeSseData } from './encoding/sse-encoder.js';
+import { assertSseField, encodeSseFrame, encodeSseRetry, isResumableId, serializeSseData } from './encoding/sse-encoder.js';
 import { SseEventError } from './errors/sse-event.error.js';
 import type { SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
@@ -33,7 +34,14 @@ import {
   type SseNodeStats,
   SseTransport,
 } from './interfaces/sse-transport.interface.js';
-import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_RETRY, MAX_ID_LENGTH, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_RETRY,
+  SSE_MODULE_OPTIONS,
+  SSE_RESET_EVENT,
+  SSE_STREAM_CLOSE_CHANNEL,
+  SSE_STREAM_OPEN_CHANNEL,
+} from './sse.constants.js';
 
 /** Counters since start, per node. */
 export interface SseCounters {
@@ -69,12 +77,26 @@ interface Pending {
   timer?: NodeJS.Timeout;
 }
 
+/** What `nest-sse:stream:open` publishes on `node:diagnostics_channel`. */
+export interface SseStreamOpenMessage {
+  stream: SseStream;
+  /** Where the stream's bytes go: the connection's socket, or the response object. */
+  writePath: 'socket' | 'response';
+}
+
+/** What `nest-sse:stream:close` publishes on `node:diagnostics_channel`. */
+export interface SseStreamCloseMessage {
+  stream: SseStream;
+  reason: SseCloseReason;
+}
+
+const openChannel = channel(SSE_STREAM_OPEN_CHANNEL);
+const closeChannel = channel(SSE_STREAM_CLOSE_CHANNEL);
+
 /** How long a publisher waits for its own node to deliver an accepted event before giving up counting. */
 const ECHO_TIMEOUT = 10_000;
 /** How old the other nodes' counts may be when a connection limit is checked. */
 const OTHERS_TTL = 1000;
-/** A `Last-Event-ID` worth looking up: printable ASCII, no longer than an id the hub hands out. */
-const RESUMABLE_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_ID_LENGTH}}$`);
 
 /**
  * The hub: broadcast to every matching connection on every node, send to one connection,
@@ -353,10 +375,11 @@ export class SseHub<M extends object = SseEventMap>
   }
 
   /** @internal registers an opening stream: it receives live events (held until it opens). */
-  register(stream: SseStream, heartbeatMs: number): void {
+  register(stream: SseStream, heartbeatMs: number, writePath: 'socket' | 'response' = 'response'): void {
     this.registry.add(stream);
     this.heartbeats.add(stream, heartbeatMs);
     this.counters.opened++;
+    if (openChannel.hasSubscribers) openChannel.publish({ stream, writePath } satisfies SseStreamOpenMessage);
   }
 
   /**
@@ -368,7 +391,7 @@ export class SseHub<M extends object = SseEventMap>
     const replayed = new Set<string>();
     let result;
     try {
-      result = RESUMABLE_ID.test(lastEventId)
+      result = isResumableId(lastEventId)
         ? await this.transport.replay(lastEventId, limit)
         : ({ status: 'reset', reason: 'malformed' } as const);
     } catch (err) {
@@ -495,6 +518,7 @@ export class SseHub<M extends object = SseEventMap>
     this.heartbeats.remove(stream);
     this.counters.closed++;
     if (reason === 'slow') this.counters.slowDisconnects++;
+    if (closeChannel.hasSubscribers) closeChannel.publish({ stream, reason } satisfies SseStreamCloseMessage);
     for (const listener of this.closeListeners) {
       try {
         listener(stream, reason);

@@ -13,6 +13,7 @@ import {
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { compareStreamIds, decodeEntry, entriesOf, isStreamId, previousOf, xreadEntries } from './redis-envelope.js';
 import { RedisKeys } from './redis.keys.js';
+import { refusedError, timedOutError } from './redis-failure.js';
 import { POSITION, PUBLISH, READ_STATS, REPLAY, WRITE_STATS, isNoScript, type ScriptClient } from './redis.scripts.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 
@@ -103,6 +104,8 @@ export class RedisTransport implements SseTransport {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly replays = new Map<string, Promise<SseReplayResult>>();
   private outageSince: number | undefined;
+  /** The last error Redis (or the connection to it) gave, until a publish succeeds: says why a broadcast timed out. */
+  private lastFailure: unknown;
   private paused = false;
   private flushQueued = false;
   private readonly queuedFlush = (): void => {
@@ -348,6 +351,7 @@ export class RedisTransport implements SseTransport {
     };
     const onError = (err: Error) => {
       if (this.closed) return;
+      this.lastFailure = err;
       if (this.outageSince === undefined) {
         this.outageSince = Date.now();
         this.outages++;
@@ -452,17 +456,19 @@ export class RedisTransport implements SseTransport {
           this.settle(item);
           item.resolve(String(list[i]));
         });
+        this.lastFailure = undefined;
         if (this.paused) this.resumeIfSettled();
         else if (this.waiting.length > 0) this.flush();
       },
       (err: Error) => {
+        this.lastFailure = err;
         const refused = isReplyError(err) && !TRANSIENT.test(err.message) && !isNoScript(err) && !err.message.startsWith('ORDER');
         for (const item of batch) {
           if (item.state !== 'sent') continue;
           this.sent.delete(item);
           if (refused) {
             this.settle(item);
-            item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
+            item.reject(refusedError(err));
           } else {
             // Sent again once nothing is in flight. If Redis did apply it (the reply was lost), the
             // resend guard returns the id it was given instead of adding it twice.
@@ -530,10 +536,11 @@ export class RedisTransport implements SseTransport {
     this.settle(item);
     this.resumeIfSettled();
     item.reject(
-      new RedisUnavailableError(
+      timedOutError(
         wasSent || item.maybeApplied
           ? `Redis did not confirm this broadcast within ${this.options.publishTimeout} ms (publishTimeout); it may or may not be delivered.`
           : `Redis was unreachable for ${this.options.publishTimeout} ms (publishTimeout); this broadcast was not sent and will not be delivered.`,
+        this.lastFailure,
       ),
     );
   }

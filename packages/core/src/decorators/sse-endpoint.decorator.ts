@@ -70,11 +70,11 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
       stream(req: unknown, res: unknown) {
         return hubOf(this, target).endpointFor(definition).stream(this, req, res);
       },
-      stats(req: unknown) {
-        return hubOf(this, target).endpointFor(definition).stats(req);
+      stats(req: unknown, res: unknown) {
+        return hubOf(this, target).endpointFor(definition).stats(req, res);
       },
-      broadcast(req: unknown, body: unknown) {
-        return hubOf(this, target).endpointFor(definition).broadcast(req, body);
+      broadcast(req: unknown, body: unknown, res: unknown) {
+        return hubOf(this, target).endpointFor(definition).broadcast(req, body, res);
       },
     };
 
@@ -86,11 +86,15 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
       (route.method === RequestMethod.GET ? Get : Post)(route.sub)(proto, route.member, descriptor);
       Req()(proto, route.member, 0);
       if (route.key === 'stream') Res()(proto, route.member, 1);
+      // stats and broadcast answer through Nest (passthrough): the response is for headers and turn
+      if (route.key === 'stats') Res({ passthrough: true })(proto, route.member, 1);
       if (route.key === 'broadcast') {
         Body()(proto, route.member, 1);
+        Res({ passthrough: true })(proto, route.member, 2);
         HttpCode(200)(proto, route.member, descriptor);
       }
-      Reflect.defineMetadata('design:paramtypes', route.key === 'stats' ? [Object] : [Object, Object], proto, route.member);
+      const params = route.key === 'broadcast' ? 3 : 2;
+      Reflect.defineMetadata('design:paramtypes', Array.from({ length: params }, () => Object), proto, route.member);
       const guards = options.guards?.[route.key];
       if (guards?.length) UseGuards(...(guards as any[]))(proto, route.member, descriptor);
       const interceptors = options.interceptors?.[route.key];

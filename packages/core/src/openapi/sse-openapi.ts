@@ -1,6 +1,7 @@
 import { Logger, type Provider } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { SseEndpointRuntime } from '../http/sse-endpoint.runtime.js';
+import { SSE_ID_FORM } from '../encoding/sse-encoder.js';
 import { sseEndpoints } from '../sse.explorer.js';
 import { SseHub } from '../sse.hub.js';
 import {
@@ -34,8 +35,8 @@ export const SSE_BROADCAST_BODY_SCHEMA = {
       maxLength: MAX_EVENT_LENGTH,
     },
     id: {
-      description: 'Event id to send instead of the one the transport assigns; no CR, LF or NUL.',
-      oneOf: [{ type: 'string', maxLength: MAX_ID_LENGTH }, { type: 'number' }],
+      description: `Event id to send instead of the one the transport assigns: ${SSE_ID_FORM}, so that clients can resume from it.`,
+      oneOf: [{ type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH, pattern: '^[!-~]+$' }, { type: 'number' }],
     },
     filter: {
       description:
