@@ -22,6 +22,8 @@ import {
   SSE_STATS_HANDLER,
   SSE_STREAM_HANDLER,
 } from '../sse.constants.js';
+import { describeValue } from '../validation/options-schema.js';
+import { validateEndpointOptions } from '../validation/sse-options.validation.js';
 import { memberClash, missingModule, routeClash } from '../sse.messages.js';
 
 /** What `@SseEndpoint` records on the class. */
@@ -57,6 +59,10 @@ const ROUTES: Array<{ key: RouteKey; member: string; method: RequestMethod; sub:
  */
 export function SseEndpoint(path: string, options: SseEndpointOptions = {}): ClassDecorator {
   return (target: Function) => {
+    if (typeof path !== 'string') {
+      throw new SseConfigurationError(`@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`);
+    }
+    validateEndpointOptions(`@SseEndpoint('${path}') on ${target.name}`, options);
     const normalized = normalizePath(path);
     const definition: SseEndpointDefinition = { path: normalized, options, target };
     const proto = target.prototype;
