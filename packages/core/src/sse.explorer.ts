@@ -1,8 +1,10 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { DiscoveryService } from '@nestjs/core';
+import { DiscoveryService, ModulesContainer } from '@nestjs/core';
 import { getSseEndpoint, type SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
 import { SseHub } from './sse.hub.js';
+import { SseModule } from './sse.module.js';
+import { assertSingleHub } from './sse.single-hub.js';
 import { duplicateEndpoint, routePublic } from './sse.messages.js';
 
 /** Every controller class of the app decorated with `@SseEndpoint`, with its definition. */
@@ -25,9 +27,11 @@ export class SseExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly hub: SseHub,
+    private readonly modules: ModulesContainer,
   ) {}
 
   onModuleInit(): void {
+    assertSingleHub(this.modules, SseModule);
     const seen = new Map<string, string>();
     for (const [target, definition] of sseEndpoints(this.discovery)) {
       const other = seen.get(definition.path);

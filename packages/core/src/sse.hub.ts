@@ -13,6 +13,8 @@ import { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
 import { type SseCloseReason, SseStream, type SseStreamHost } from './connection/sse-stream.js';
 import { assertSseField, encodeSseFrame, encodeSseRetry, serializeSseData } from './encoding/sse-encoder.js';
 import { SseEventError } from './errors/sse-event.error.js';
+import { SseLifecycleError } from './errors/sse-lifecycle.error.js';
+import { hubClosed, hubNotReady, hubStartFailed } from './sse.messages.js';
 import type { SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import type { SseModuleOptions } from './interfaces/sse-module-options.interface.js';
@@ -33,7 +35,7 @@ import {
   type SseNodeStats,
   SseTransport,
 } from './interfaces/sse-transport.interface.js';
-import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_RETRY, MAX_ID_LENGTH, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
+import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_READY_TIMEOUT, DEFAULT_RETRY, MAX_ID_LENGTH, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
 
 /** Counters since start, per node. */
 export interface SseCounters {
@@ -122,6 +124,12 @@ export class SseHub<M extends object = SseEventMap>
   private readyResolve!: () => void;
   private readyReject!: (err: unknown) => void;
   private started = false;
+  /** The transport started: broadcasts flow. */
+  private isReady = false;
+  /** Why the transport failed to start, once it did. */
+  private startError: unknown;
+  /** `app.close()` ran: broadcasts are refused. */
+  private closed = false;
   private draining = false;
   private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
   /**
@@ -290,8 +298,10 @@ export class SseHub<M extends object = SseEventMap>
         deliver: (envelope) => this.deliver(envelope),
         localStats: () => this.localStats(),
       });
+      this.isReady = true;
       this.readyResolve();
     } catch (err) {
+      this.startError = err;
       this.readyReject(err);
       throw err;
     }
@@ -304,6 +314,7 @@ export class SseHub<M extends object = SseEventMap>
 
   async onApplicationShutdown(): Promise<void> {
     this.draining = true;
+    this.closed = true;
     for (const stream of [...this.registry.values()]) stream.end('shutdown');
     this.heartbeats.stop();
     for (const [seq, pending] of this.pending) {
@@ -504,8 +515,30 @@ export class SseHub<M extends object = SseEventMap>
     }
   }
 
+  /**
+   * Resolves once broadcasts can flow; rejects with what to do when they cannot: the app is
+   * closed, the transport failed to start, or the app did not start within `readyTimeout`.
+   */
   private async ensureReady(): Promise<void> {
-    if (!this.started) await this.ready;
+    if (this.closed) throw new SseLifecycleError(hubClosed());
+    if (this.isReady) return;
+    if (this.startError !== undefined) throw this.startFailed();
+    const ms = this.options.readyTimeout ?? DEFAULT_READY_TIMEOUT;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SseLifecycleError(hubNotReady(ms))), ms);
+    });
+    try {
+      await Promise.race([this.ready.catch(() => Promise.reject(this.startFailed())), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.closed) throw new SseLifecycleError(hubClosed());
+  }
+
+  private startFailed(): SseLifecycleError {
+    const err = this.startError as Error | undefined;
+    return new SseLifecycleError(hubStartFailed(err?.message ?? String(err)), { cause: err });
   }
 }
 

@@ -4,6 +4,7 @@ import {
   Get,
   HttpCode,
   Inject,
+  Optional,
   Post,
   Req,
   RequestMethod,
@@ -70,7 +71,11 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
 
     Reflect.defineMetadata(SSE_ENDPOINT_METADATA, definition, target);
     Controller(normalized)(target);
+    // Optional, so that an app without SseModule fails with our message (below), not with Nest's
+    // "can't resolve dependencies" naming this internal property.
     Inject(SseHub)(proto, SSE_HUB_PROPERTY);
+    Optional()(proto, SSE_HUB_PROPERTY);
+    checkHubOnInit(target);
 
     const handlers: Record<RouteKey, (this: any, ...args: any[]) => unknown> = {
       stream(req: unknown, res: unknown) {
@@ -108,6 +113,21 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
 /** The definition `@SseEndpoint` put on a class, if any. */
 export function getSseEndpoint(target: Function): SseEndpointDefinition | undefined {
   return Reflect.getMetadata(SSE_ENDPOINT_METADATA, target);
+}
+
+/** Runs before the class's own `onModuleInit` (if any): the app fails to start without the module. */
+function checkHubOnInit(target: Function): void {
+  const proto = target.prototype;
+  const own = proto.onModuleInit as ((...args: unknown[]) => unknown) | undefined;
+  Object.defineProperty(proto, 'onModuleInit', {
+    value: function onModuleInit(this: any, ...args: unknown[]) {
+      hubOf(this, target);
+      return own?.apply(this, args);
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 }
 
 function hubOf(instance: any, target: Function): SseHub {

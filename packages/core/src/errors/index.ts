@@ -1,2 +1,3 @@
 export * from './sse-configuration.error.js';
 export * from './sse-event.error.js';
+export * from './sse-lifecycle.error.js';
