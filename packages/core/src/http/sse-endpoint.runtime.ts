@@ -36,12 +36,24 @@ import { canTakeSocket, mediaType, rawRequest, releaseRoutingState, takeRawRespo
 const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
 const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
 
-/** Answer of the broadcast route. */
+/**
+ * Answer of the broadcast route. The counts differ in scope: `endpoint_clients` is cluster-wide,
+ * `reached_on_this_node` is this node's share (other nodes deliver on their own and do not report
+ * back). With one node (the memory transport) both are about the same streams.
+ */
 export interface SseBroadcastResponse {
   success: true;
-  /** Open streams of this endpoint, cluster-wide. */
+  /** The endpoint broadcast to (the `@SseEndpoint` path). */
+  endpoint: string;
+  /** Open streams of this endpoint on every node, read just after the broadcast. */
+  endpoint_clients: number;
+  /** Streams of this node (`node`) the event was written to. */
+  reached_on_this_node: number;
+  /** The node that answered. */
+  node: string;
+  /** The same as `endpoint_clients` (the older name). */
   clients: number;
-  /** Streams of this node the event reached. */
+  /** The same as `reached_on_this_node` (the older name). */
   clients_reached: number;
 }
 
@@ -226,7 +238,16 @@ export class SseEndpointRuntime {
       throw err;
     }
     const stats = await this.hub.stats();
-    return { success: true, clients: stats.endpoints[this.path] ?? 0, clients_reached: reached };
+    const clients = stats.endpoints[this.path] ?? 0;
+    return {
+      success: true,
+      endpoint: this.path,
+      endpoint_clients: clients,
+      reached_on_this_node: reached,
+      node: this.hub.nodeId,
+      clients,
+      clients_reached: reached,
+    };
   }
 
   private parseBroadcast(body: unknown): { event: string; data: unknown; id?: string; filter?: SseFilter } {
