@@ -132,6 +132,8 @@ export class SseHub<M extends object = SseEventMap>
   private closed = false;
   private draining = false;
   private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
+  /** Endpoint names `broadcast({ endpoint })` takes (decorator paths and full stream paths) → the decorator path. */
+  private readonly endpointNames = new Map<string, string>();
   /**
    * Each envelope's frame, encoded once: live delivery fills it, and replays of the same envelope
    * (the memory ring keeps it; the Redis transport shares one read among clients resuming from the
@@ -195,6 +197,7 @@ export class SseHub<M extends object = SseEventMap>
   async broadcast(message: SseTypedBroadcast<M>): Promise<number> {
     const draft = this.draft(message as SseBroadcast);
     await this.ensureReady();
+    draft.endpoint = this.endpointOf(draft.endpoint);
     return this.publish(draft);
   }
 
@@ -351,6 +354,33 @@ export class SseHub<M extends object = SseEventMap>
       const wait = next - Date.now();
       if (wait > 0 && i + perBatch < streams.length) await new Promise((resolve) => setTimeout(resolve, wait));
     }
+  }
+
+  /**
+   * @internal records an endpoint's name (the `@SseEndpoint` path) and the full paths its stream
+   * is served at, so `broadcast({ endpoint })` takes either.
+   */
+  nameEndpoint(path: string, streamPaths: readonly string[]): void {
+    this.endpointNames.set(path, path);
+    for (const full of streamPaths) if (!this.endpointNames.has(full)) this.endpointNames.set(full, path);
+  }
+
+  /**
+   * The endpoint a broadcast names, as the registry knows it. An app without endpoints (a node
+   * that only publishes) cannot tell, and passes the name on.
+   */
+  private endpointOf(name: string | undefined): string | undefined {
+    if (name === undefined || this.endpointNames.size === 0) return name;
+    const normalized = `/${name.trim().replace(/^\/+|\/+$/g, '')}`;
+    const path = this.endpointNames.get(normalized);
+    if (path === undefined) {
+      const known = [...new Set(this.endpointNames.values())];
+      throw new SseEventError(
+        `No endpoint '${name}' in this app; its endpoints are ${known.join(', ')} (the @SseEndpoint paths; ` +
+          `the full paths they are served at are accepted too).`,
+      );
+    }
+    return path;
   }
 
   /** @internal the runtime of one endpoint, made on first use. */

@@ -12,7 +12,7 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import { CONTROLLER_WATERMARK, HOST_METADATA, METHOD_METADATA, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
 import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.interface.js';
 import { SseHub } from '../sse.hub.js';
@@ -70,7 +70,14 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
     assertNoClash(target, normalized);
 
     Reflect.defineMetadata(SSE_ENDPOINT_METADATA, definition, target);
-    Controller(normalized)(target);
+    if (Reflect.getMetadata(CONTROLLER_WATERMARK, target) === undefined) {
+      // Controller() writes every controller key; keep a @Version or @Host applied below this one
+      const version = Reflect.getMetadata(VERSION_METADATA, target);
+      const host = Reflect.getMetadata(HOST_METADATA, target);
+      Controller(normalized)(target);
+      if (version !== undefined) Reflect.defineMetadata(VERSION_METADATA, version, target);
+      if (host !== undefined) Reflect.defineMetadata(HOST_METADATA, host, target);
+    }
     // Optional, so that an app without SseModule fails with our message (below), not with Nest's
     // "can't resolve dependencies" naming this internal property.
     Inject(SseHub)(proto, SSE_HUB_PROPERTY);
@@ -90,6 +97,8 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
     };
 
     for (const route of ROUTES) {
+      // a route disabled here is not a route at all: Nest neither maps nor logs it, and answers 404
+      if (route.key !== 'stream' && options.access?.[route.key] === 'disabled') continue;
       const fn = handlers[route.key];
       Object.defineProperty(fn, 'name', { value: route.member });
       Object.defineProperty(proto, route.member, { value: fn, writable: true, configurable: true, enumerable: false });
@@ -107,7 +116,28 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
       const interceptors = options.interceptors?.[route.key];
       if (interceptors?.length) UseInterceptors(...(interceptors as any[]))(proto, route.member, descriptor);
     }
+    placeRoutes(definition);
   };
+}
+
+/**
+ * Where the generated routes go: under the class's controller path. When the class has its own
+ * `@Controller(path)` (applied before or after this decorator), the endpoint's path goes on each
+ * route instead, so `@Controller('admin') @SseEndpoint('events')` serves `/admin/events`,
+ * `/admin/events/stats` and `/admin/events/broadcast`, and the class's own routes stay under
+ * `/admin` as Nest puts them. Called again at start-up, when a `@Controller` applied after this
+ * decorator may have replaced the path; the result depends only on the class's decorators.
+ */
+export function placeRoutes(definition: SseEndpointDefinition): void {
+  const proto = definition.target.prototype;
+  const controllerPath: unknown = Reflect.getMetadata(PATH_METADATA, definition.target);
+  const own = controllerPath !== definition.path;
+  for (const route of ROUTES) {
+    const fn = Object.getOwnPropertyDescriptor(proto, route.member)?.value;
+    if (typeof fn !== 'function') continue;
+    const base = own && definition.path !== '/' ? definition.path.slice(1) : '';
+    Reflect.defineMetadata(PATH_METADATA, [base, route.sub].filter(Boolean).join('/') || '/', fn);
+  }
 }
 
 /** The definition `@SseEndpoint` put on a class, if any. */

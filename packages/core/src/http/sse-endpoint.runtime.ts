@@ -31,6 +31,7 @@ import {
   SSE_STATS_HANDLER,
 } from '../sse.constants.js';
 import { routeClosed, tooManyConnections } from '../sse.messages.js';
+import type { SseRoutePaths } from './sse-routes.js';
 import { canTakeSocket, mediaType, rawRequest, releaseRoutingState, takeRawResponse, takeSocket, writeSseHead } from './sse-http.js';
 
 const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
@@ -120,9 +121,15 @@ export class SseEndpointRuntime {
     return routes;
   }
 
-  /** The path of one of the endpoint's sub-routes, for example `/events/stats`. */
-  sub(name: string): string {
-    return `${this.path === '/' ? '' : this.path}/${name}`;
+  /** @internal where Nest serves the routes (global prefix, module path, version), once known. */
+  routes: SseRoutePaths | undefined;
+
+  /**
+   * The path one of the endpoint's routes is served at, for messages: `/api/v1/events/stats`
+   * (the first, when URI versioning serves several); before start-up, the decorator's path.
+   */
+  sub(name: 'stats' | 'broadcast'): string {
+    return this.routes?.[name][0] ?? `${this.path === '/' ? '' : this.path}/${name}`;
   }
 
   /** `GET path`: opens a stream. */
