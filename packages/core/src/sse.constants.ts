@@ -31,6 +31,7 @@ export const DEFAULT_METADATA_MAX_VALUE_LENGTH = 256;
 export const DEFAULT_HISTORY_SIZE = 1000;
 export const DEFAULT_HISTORY_MAX_AGE = 5 * 60_000;
 export const DEFAULT_DRAIN_TIMEOUT = 1000;
+export const DEFAULT_READY_TIMEOUT = 30_000;
 
 /** Longest id and event name accepted, in characters; ids travel back in a header. */
 export const MAX_ID_LENGTH = 128;

@@ -14,6 +14,8 @@ import { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
 import { type SseCloseReason, SseStream, type SseStreamHost } from './connection/sse-stream.js';
 import { assertSseField, encodeSseFrame, encodeSseRetry, isResumableId, serializeSseData } from './encoding/sse-encoder.js';
 import { SseEventError } from './errors/sse-event.error.js';
+import { SseLifecycleError } from './errors/sse-lifecycle.error.js';
+import { hubClosed, hubNotReady, hubStartFailed } from './sse.messages.js';
 import type { SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import type { SseModuleOptions } from './interfaces/sse-module-options.interface.js';
@@ -36,6 +38,7 @@ import {
 } from './interfaces/sse-transport.interface.js';
 import {
   DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_READY_TIMEOUT,
   DEFAULT_RETRY,
   SSE_MODULE_OPTIONS,
   SSE_RESET_EVENT,
@@ -144,8 +147,16 @@ export class SseHub<M extends object = SseEventMap>
   private readyResolve!: () => void;
   private readyReject!: (err: unknown) => void;
   private started = false;
+  /** The transport started: broadcasts flow. */
+  private isReady = false;
+  /** Why the transport failed to start, once it did. */
+  private startError: unknown;
+  /** `app.close()` ran: broadcasts are refused. */
+  private closed = false;
   private draining = false;
   private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
+  /** Endpoint names `broadcast({ endpoint })` takes (decorator paths and full stream paths) → the decorator path. */
+  private readonly endpointNames = new Map<string, string>();
   /**
    * Each envelope's frame, encoded once: live delivery fills it, and replays of the same envelope
    * (the memory ring keeps it; the Redis transport shares one read among clients resuming from the
@@ -209,6 +220,7 @@ export class SseHub<M extends object = SseEventMap>
   async broadcast(message: SseTypedBroadcast<M>): Promise<number> {
     const draft = this.draft(message as SseBroadcast);
     await this.ensureReady();
+    draft.endpoint = this.endpointOf(draft.endpoint);
     return this.publish(draft);
   }
 
@@ -312,8 +324,10 @@ export class SseHub<M extends object = SseEventMap>
         deliver: (envelope) => this.deliver(envelope),
         localStats: () => this.localStats(),
       });
+      this.isReady = true;
       this.readyResolve();
     } catch (err) {
+      this.startError = err;
       this.readyReject(err);
       throw err;
     }
@@ -326,6 +340,7 @@ export class SseHub<M extends object = SseEventMap>
 
   async onApplicationShutdown(): Promise<void> {
     this.draining = true;
+    this.closed = true;
     for (const stream of [...this.registry.values()]) stream.end('shutdown');
     this.heartbeats.stop();
     for (const [seq, pending] of this.pending) {
@@ -362,6 +377,33 @@ export class SseHub<M extends object = SseEventMap>
       const wait = next - Date.now();
       if (wait > 0 && i + perBatch < streams.length) await new Promise((resolve) => setTimeout(resolve, wait));
     }
+  }
+
+  /**
+   * @internal records an endpoint's name (the `@SseEndpoint` path) and the full paths its stream
+   * is served at, so `broadcast({ endpoint })` takes either.
+   */
+  nameEndpoint(path: string, streamPaths: readonly string[]): void {
+    this.endpointNames.set(path, path);
+    for (const full of streamPaths) if (!this.endpointNames.has(full)) this.endpointNames.set(full, path);
+  }
+
+  /**
+   * The endpoint a broadcast names, as the registry knows it. An app without endpoints (a node
+   * that only publishes) cannot tell, and passes the name on.
+   */
+  private endpointOf(name: string | undefined): string | undefined {
+    if (name === undefined || this.endpointNames.size === 0) return name;
+    const normalized = `/${name.trim().replace(/^\/+|\/+$/g, '')}`;
+    const path = this.endpointNames.get(normalized);
+    if (path === undefined) {
+      const known = [...new Set(this.endpointNames.values())];
+      throw new SseEventError(
+        `No endpoint '${name}' in this app; its endpoints are ${known.join(', ')} (the @SseEndpoint paths; ` +
+          `the full paths they are served at are accepted too).`,
+      );
+    }
+    return path;
   }
 
   /** @internal the runtime of one endpoint, made on first use. */
@@ -528,8 +570,30 @@ export class SseHub<M extends object = SseEventMap>
     }
   }
 
+  /**
+   * Resolves once broadcasts can flow; rejects with what to do when they cannot: the app is
+   * closed, the transport failed to start, or the app did not start within `readyTimeout`.
+   */
   private async ensureReady(): Promise<void> {
-    if (!this.started) await this.ready;
+    if (this.closed) throw new SseLifecycleError(hubClosed());
+    if (this.isReady) return;
+    if (this.startError !== undefined) throw this.startFailed();
+    const ms = this.options.readyTimeout ?? DEFAULT_READY_TIMEOUT;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SseLifecycleError(hubNotReady(ms))), ms);
+    });
+    try {
+      await Promise.race([this.ready.catch(() => Promise.reject(this.startFailed())), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.closed) throw new SseLifecycleError(hubClosed());
+  }
+
+  private startFailed(): SseLifecycleError {
+    const err = this.startError as Error | undefined;
+    return new SseLifecycleError(hubStartFailed(err?.message ?? String(err)), { cause: err });
   }
 }
 

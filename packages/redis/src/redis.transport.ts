@@ -12,6 +12,8 @@ import {
 } from '@nest-sse/core';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { compareStreamIds, decodeEntry, entriesOf, isStreamId, previousOf, xreadEntries } from './redis-envelope.js';
+import { connectOrExplain } from './redis-connect-errors.js';
+import { validateRedisTransportOptions } from './redis-options.validation.js';
 import { RedisKeys } from './redis.keys.js';
 import { refusedError, timedOutError } from './redis-failure.js';
 import { POSITION, PUBLISH, READ_STATS, REPLAY, WRITE_STATS, isNoScript, type ScriptClient } from './redis.scripts.js';
@@ -127,23 +129,15 @@ export class RedisTransport implements SseTransport {
   private droppedEntries = 0;
 
   constructor(options: RedisTransportOptions = {}) {
+    validateRedisTransportOptions(options);
     const merged = { ...DEFAULTS };
     for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as any)[key] = value;
     this.options = merged;
     this.keys = new RedisKeys(merged.prefix);
     this.retained = Math.max(merged.historySize, MIN_RETAINED);
     this.guardTtl = Math.max(60_000, merged.publishTimeout * 6);
-    positive('cleanupInterval', merged.cleanupInterval);
-    positive('historySize', merged.historySize);
-    positive('historyMaxAge', merged.historyMaxAge);
-    positive('publishTimeout', merged.publishTimeout);
-    positive('maxPendingPublishes', merged.maxPendingPublishes);
-    positive('maxReconnectDelay', merged.maxReconnectDelay);
-    positive('connectTimeout', merged.connectTimeout);
-    positive('readBatchSize', merged.readBatchSize);
     this.leaseMs = Math.round(merged.cleanupInterval * 1000);
     this.statsEvery = options.statsInterval ?? Math.min(1000, Math.floor(this.leaseMs / 3));
-    positive('statsInterval', this.statsEvery);
   }
 
   async start(context: SseTransportContext): Promise<void> {
@@ -377,16 +371,8 @@ export class RedisTransport implements SseTransport {
   }
 
   /** Connects a client (if it is not yet) and waits until it is ready, at most `connectTimeout`. */
-  private async connect(client: Client): Promise<void> {
-    if (client.status === 'ready') return;
-    if (client.status === 'wait') client.connect().catch(() => undefined);
-    const ready = await this.whenReady(client, this.options.connectTimeout);
-    if (!ready) {
-      throw new RedisUnavailableError(
-        `RedisTransport could not reach Redis at ${this.where()} within ${this.options.connectTimeout} ms. ` +
-          `Start redis-server there, or point the transport elsewhere (url, or a client).`,
-      );
-    }
+  private connect(client: Client): Promise<void> {
+    return connectOrExplain(client, this.options.connectTimeout, this.where());
   }
 
   /** Resolves true once `client` is ready, false after `timeout` ms or on close. */
@@ -715,12 +701,6 @@ export class RedisTransport implements SseTransport {
     } catch {
       return 'the configured url';
     }
-  }
-}
-
-function positive(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new SseConfigurationError(`RedisTransport option ${name} must be a positive number; got ${String(value)}.`);
   }
 }
 

@@ -236,7 +236,7 @@ describe('RedisTransport', () => {
 
   it('uses a client the app passed in and leaves it open on close', async () => {
     const client = new Redis(server.url);
-    const a = await transport('a', { client });
+    const a = await transport('a', { client, url: undefined });
     await a.t.publish(draft('via app client'));
     await eventually(() => a.delivered.length === 1);
     await a.t.close();
@@ -282,7 +282,7 @@ describe('RedisTransport', () => {
   it('refuses bad options with a message that says what to change', () => {
     expect(() => new RedisTransport({ prefix: 'has space' })).toThrow(SseConfigurationError);
     expect(() => new RedisTransport({ prefix: 'x}{y' })).toThrow(/letters, digits/);
-    expect(() => new RedisTransport({ historySize: 0 })).toThrow(/historySize must be a positive number/);
+    expect(() => new RedisTransport({ historySize: 0 })).toThrow(/historySize is 0; it must be an integer of at least 1/);
     expect(escapeKeyPart('a:b{c}%')).toBe('a%3Ab%7Bc%7D%25');
     expect(escapeKeyPart('é')).toBe('%u00E9');
     expect(escapeKeyPart('%u00E9')).not.toBe(escapeKeyPart('é'));

@@ -102,7 +102,7 @@ export function renderPage(devToken: string): string {
       })
     }).then(function (res) {
       return res.json().then(function (body) {
-        result.textContent = res.ok ? 'sent to ' + body.clients_reached + ' of ' + body.clients : res.status + ': ' + body.message;
+        result.textContent = res.ok ? 'sent to ' + body.reached_on_this_node + ' of ' + body.endpoint_clients : res.status + ': ' + body.message;
       });
     }).catch(function (err) { result.textContent = String(err); });
   });

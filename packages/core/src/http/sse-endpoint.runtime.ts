@@ -47,16 +47,29 @@ import {
   writeSseHead,
 } from './sse-http.js';
 import { bodyWasRead } from './sse-body.js';
+import type { SseRoutePaths } from './sse-routes.js';
 
 const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
 const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
 
-/** Answer of the broadcast route. */
+/**
+ * Answer of the broadcast route. The counts differ in scope: `endpoint_clients` is cluster-wide,
+ * `reached_on_this_node` is this node's share (other nodes deliver on their own and do not report
+ * back). With one node (the memory transport) both are about the same streams.
+ */
 export interface SseBroadcastResponse {
   success: true;
-  /** Open streams of this endpoint, cluster-wide. */
+  /** The endpoint broadcast to (the `@SseEndpoint` path). */
+  endpoint: string;
+  /** Open streams of this endpoint on every node, read just after the broadcast. */
+  endpoint_clients: number;
+  /** Streams of this node (`node`) the event was written to. */
+  reached_on_this_node: number;
+  /** The node that answered. */
+  node: string;
+  /** The same as `endpoint_clients` (the older name). */
   clients: number;
-  /** Streams of this node the event reached. */
+  /** The same as `reached_on_this_node` (the older name). */
   clients_reached: number;
 }
 
@@ -123,9 +136,15 @@ export class SseEndpointRuntime {
     return routes;
   }
 
-  /** The path of one of the endpoint's sub-routes, for example `/events/stats`. */
-  sub(name: string): string {
-    return `${this.path === '/' ? '' : this.path}/${name}`;
+  /** @internal where Nest serves the routes (global prefix, module path, version), once known. */
+  routes: SseRoutePaths | undefined;
+
+  /**
+   * The path one of the endpoint's routes is served at, for messages: `/api/v1/events/stats`
+   * (the first, when URI versioning serves several); before start-up, the decorator's path.
+   */
+  sub(name: 'stats' | 'broadcast'): string {
+    return this.routes?.[name][0] ?? `${this.path === '/' ? '' : this.path}/${name}`;
   }
 
   /** `GET path`: opens a stream. */
@@ -255,7 +274,16 @@ export class SseEndpointRuntime {
       throw err;
     }
     const stats = await this.hub.stats();
-    return { success: true, clients: stats.endpoints[this.path] ?? 0, clients_reached: reached };
+    const clients = stats.endpoints[this.path] ?? 0;
+    return {
+      success: true,
+      endpoint: this.path,
+      endpoint_clients: clients,
+      reached_on_this_node: reached,
+      node: this.hub.nodeId,
+      clients,
+      clients_reached: reached,
+    };
   }
 
   /**

@@ -1,16 +1,22 @@
 import { SseTransportUnavailableError } from '@nest-sse/core';
+import type { RedisConnectFailure } from '../redis-connect-errors.js';
 
 /**
- * A broadcast (or a replay) could not be done because Redis was not reachable in time, refused
- * the write (out of memory, a read-only replica) or was failing over. The message says why and
- * whether the event may still be delivered; the broadcast route answers it with 503 and
- * `Retry-After` (it is an `SseTransportUnavailableError`).
+ * Redis could not be used. At start-up, `reason` says why (`'refused'`, `'unknown-host'`,
+ * `'auth'`, `'database'`, `'timeout'`, `'closed'`, `'other'`) and `cause` holds the underlying
+ * error. Later, a broadcast (or a replay) could not be done because Redis was not reachable in
+ * time, refused the write (out of memory, a read-only replica) or was failing over: the message
+ * says why and whether the event may still be delivered, and the broadcast route answers it with
+ * 503 and `Retry-After` (it is an `SseTransportUnavailableError`).
  *
  * @publicApi
  */
 export class RedisUnavailableError extends SseTransportUnavailableError {
-  constructor(message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+  readonly reason?: RedisConnectFailure;
+
+  constructor(message: string, options: { retryAfter?: number; cause?: unknown; reason?: RedisConnectFailure } = {}) {
     super(message, options);
     this.name = 'RedisUnavailableError';
+    if (options.reason !== undefined) this.reason = options.reason;
   }
 }
