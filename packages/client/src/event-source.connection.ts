@@ -1,29 +1,8 @@
 import { backoffDelay } from './backoff.js';
-import type {
-  EventSourceConstructor,
-  EventSourceLike,
-  SseBackoffOptions,
-  SseClientError,
-  SseClientState,
-} from './sse-client-options.interface.js';
+import { connectUrl, isFinalStatus, type Connection, type ConnectionOptions, type ConnectionSink } from './connection.js';
+import type { EventSourceLike, SseClientError } from './sse-client-options.interface.js';
 
-/** Query parameter the server reads in place of the `Last-Event-ID` header. */
-export const LAST_EVENT_ID_QUERY = 'lastEventId';
 const CLOSED = 2;
-
-/** Where a connection reports what happens. */
-export interface ConnectionSink {
-  event(name: string, raw: string, id: string): void;
-  state(state: SseClientState): void;
-  error(error: SseClientError): void;
-}
-
-export interface ConnectionOptions {
-  EventSource: EventSourceConstructor;
-  withCredentials: boolean;
-  lastEventId: string | undefined;
-  backoff: SseBackoffOptions | undefined;
-}
 
 /**
  * One `EventSource` kept alive. `EventSource` reconnects by itself after a dropped stream,
@@ -31,8 +10,12 @@ export interface ConnectionOptions {
  * only when that is not enough: when it gave up (an HTTP error, a wrong content type) or its
  * own retry failed too. It then opens a new `EventSource` after an exponential, jittered
  * delay, resuming with `?lastEventId=` since a new `EventSource` sends no `Last-Event-ID`.
+ *
+ * A browser's `EventSource` does not say why it gave up: a 401 looks like a 503 or a dropped
+ * network, so this keeps backing off. Where the status is known (the `eventsource` package
+ * reports it as `code`), a final one (401, 403, other 4xx) stops it as the fetch connection does.
  */
-export class EventSourceConnection {
+export class EventSourceConnection implements Connection {
   lastEventId: string | undefined;
   private source: EventSourceLike | undefined;
   private readonly names = new Set<string>();
@@ -51,10 +34,9 @@ export class EventSourceConnection {
 
   start(names: Iterable<string>): void {
     for (const name of names) this.names.add(name);
-    this.open();
+    void this.open();
   }
 
-  /** Starts listening for one more event name. */
   listen(name: string): void {
     if (this.names.has(name)) return;
     this.names.add(name);
@@ -69,12 +51,17 @@ export class EventSourceConnection {
     this.source = undefined;
   }
 
-  private open(): void {
+  private async open(): Promise<void> {
     this.timer = undefined;
+    let url: string;
+    try {
+      url = await connectUrl(this.url, this.options.query, this.lastEventId);
+    } catch (err) {
+      this.retry({ message: `query failed: ${(err as Error)?.message ?? err}` });
+      return;
+    }
     if (this.closed) return;
-    const source = new this.options.EventSource(resumeUrl(this.url, this.lastEventId), {
-      withCredentials: this.options.withCredentials,
-    });
+    const source = new this.options.EventSource!(url, { withCredentials: this.options.withCredentials });
     this.source = source;
     this.errorsSinceOpen = 0;
     source.onopen = () => {
@@ -89,11 +76,16 @@ export class EventSourceConnection {
       const error: SseClientError = {};
       if (typeof ev?.code === 'number') error.status = ev.code;
       if (typeof ev?.message === 'string' && ev.message) error.message = ev.message;
+      if (error.status !== undefined && isFinalStatus(error.status)) {
+        this.close();
+        this.sink.stop({ ...error, final: true });
+        return;
+      }
       if (source.readyState === CLOSED || this.errorsSinceOpen > 1) {
         source.close();
         this.source = undefined;
-        error.retryIn = backoffDelay(this.attempt++, this.options.backoff);
-        this.timer = setTimeout(() => this.open(), error.retryIn);
+        this.retry(error);
+        return;
       }
       this.sink.state('connecting');
       this.sink.error(error);
@@ -101,16 +93,16 @@ export class EventSourceConnection {
     for (const name of this.names) source.addEventListener(name, this.onEvent);
   }
 
+  /** Schedules a new `EventSource` after the next backoff delay. */
+  private retry(error: SseClientError): void {
+    error.retryIn = backoffDelay(this.attempt++, this.options.backoff);
+    this.timer = setTimeout(() => void this.open(), error.retryIn);
+    this.sink.state('connecting');
+    this.sink.error(error);
+  }
+
   private readonly onEvent = (ev: MessageEvent): void => {
     if (ev.lastEventId) this.lastEventId = ev.lastEventId;
     this.sink.event(ev.type, typeof ev.data === 'string' ? ev.data : String(ev.data), ev.lastEventId ?? '');
   };
-}
-
-/** The URL with `lastEventId` set (or left as it is without an id). */
-export function resumeUrl(url: string, lastEventId: string | undefined): string {
-  if (!lastEventId) return url;
-  const parsed = new URL(url);
-  parsed.searchParams.set(LAST_EVENT_ID_QUERY, lastEventId);
-  return parsed.toString();
 }
