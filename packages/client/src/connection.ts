@@ -1,3 +1,4 @@
+import { backoffDelay } from './backoff.js';
 import type {
   EventSourceConstructor,
   SseBackoffOptions,
@@ -39,6 +40,54 @@ export interface Connection {
   /** Starts listening for one more event name. */
   listen(name: string): void;
   close(): void;
+}
+
+/** What both connections share: the reconnect timer, the backoff steps, closing and stopping. */
+export abstract class ReconnectingConnection implements Connection {
+  lastEventId: string | undefined;
+  /** Failed connects since the last open, for the backoff step. */
+  protected attempt = 0;
+  protected closed = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    protected readonly url: string,
+    protected readonly options: ConnectionOptions,
+    protected readonly sink: ConnectionSink,
+  ) {
+    this.lastEventId = options.lastEventId;
+  }
+
+  abstract start(names: Iterable<string>): void;
+  abstract listen(name: string): void;
+  /** One connect. */
+  protected abstract open(): Promise<void>;
+  /** Ends what the current connect holds. */
+  protected abstract teardown(): void;
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.teardown();
+  }
+
+  /** Reports `error` and connects again after `delay` ms (by default the next backoff step). */
+  protected reconnect(error: SseClientError, delay: number = backoffDelay(this.attempt++, this.options.backoff)): void {
+    error.retryIn = delay;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.open();
+    }, delay);
+    this.sink.state('connecting');
+    this.sink.error(error);
+  }
+
+  /** The server refused the stream for good: closes, and says so. */
+  protected stop(error: SseClientError): void {
+    this.close();
+    this.sink.stop({ ...error, final: true });
+  }
 }
 
 /**

@@ -1,5 +1,4 @@
-import { backoffDelay } from './backoff.js';
-import { connectUrl, isFinalStatus, type Connection, type ConnectionOptions, type ConnectionSink } from './connection.js';
+import { connectUrl, isFinalStatus, ReconnectingConnection } from './connection.js';
 import type { EventSourceLike, SseClientError } from './sse-client-options.interface.js';
 
 const CLOSED = 2;
@@ -15,22 +14,10 @@ const CLOSED = 2;
  * network, so this keeps backing off. Where the status is known (the `eventsource` package
  * reports it as `code`), a final one (401, 403, other 4xx) stops it as the fetch connection does.
  */
-export class EventSourceConnection implements Connection {
-  lastEventId: string | undefined;
+export class EventSourceConnection extends ReconnectingConnection {
   private source: EventSourceLike | undefined;
   private readonly names = new Set<string>();
-  private attempt = 0;
   private errorsSinceOpen = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly url: string,
-    private readonly options: ConnectionOptions,
-    private readonly sink: ConnectionSink,
-  ) {
-    this.lastEventId = options.lastEventId;
-  }
 
   start(names: Iterable<string>): void {
     for (const name of names) this.names.add(name);
@@ -43,21 +30,17 @@ export class EventSourceConnection implements Connection {
     this.source?.addEventListener(name, this.onEvent);
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+  protected teardown(): void {
     this.source?.close();
     this.source = undefined;
   }
 
-  private async open(): Promise<void> {
-    this.timer = undefined;
+  protected async open(): Promise<void> {
     let url: string;
     try {
       url = await connectUrl(this.url, this.options.query, this.lastEventId);
     } catch (err) {
-      this.retry({ message: `query failed: ${(err as Error)?.message ?? err}` });
+      this.reconnect({ message: `query failed: ${(err as Error)?.message ?? err}` });
       return;
     }
     if (this.closed) return;
@@ -77,28 +60,18 @@ export class EventSourceConnection implements Connection {
       if (typeof ev?.code === 'number') error.status = ev.code;
       if (typeof ev?.message === 'string' && ev.message) error.message = ev.message;
       if (error.status !== undefined && isFinalStatus(error.status)) {
-        this.close();
-        this.sink.stop({ ...error, final: true });
+        this.stop(error);
         return;
       }
       if (source.readyState === CLOSED || this.errorsSinceOpen > 1) {
-        source.close();
-        this.source = undefined;
-        this.retry(error);
+        this.teardown();
+        this.reconnect(error);
         return;
       }
       this.sink.state('connecting');
       this.sink.error(error);
     };
     for (const name of this.names) source.addEventListener(name, this.onEvent);
-  }
-
-  /** Schedules a new `EventSource` after the next backoff delay. */
-  private retry(error: SseClientError): void {
-    error.retryIn = backoffDelay(this.attempt++, this.options.backoff);
-    this.timer = setTimeout(() => void this.open(), error.retryIn);
-    this.sink.state('connecting');
-    this.sink.error(error);
   }
 
   private readonly onEvent = (ev: MessageEvent): void => {

@@ -1,5 +1,5 @@
 import { backoffDelay, retryAfterDelay } from './backoff.js';
-import { connectUrl, isFinalStatus, type Connection, type ConnectionOptions, type ConnectionSink } from './connection.js';
+import { connectUrl, isFinalStatus, ReconnectingConnection } from './connection.js';
 import type { SseClientError } from './sse-client-options.interface.js';
 import { SseParser } from './sse-parser.js';
 
@@ -14,22 +14,10 @@ import { SseParser } from './sse-parser.js';
  * 5xx back off, waiting at least what `Retry-After` asks; a network error or a dropped stream
  * backs off as well. `close()` aborts the request.
  */
-export class FetchConnection implements Connection {
-  lastEventId: string | undefined;
-  private attempt = 0;
+export class FetchConnection extends ReconnectingConnection {
   /** The server's `retry:` hint, the delay after a stream that was open drops. */
   private retryHint: number | undefined;
-  private timer: ReturnType<typeof setTimeout> | undefined;
   private abort: AbortController | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly url: string,
-    private readonly options: ConnectionOptions,
-    private readonly sink: ConnectionSink,
-  ) {
-    this.lastEventId = options.lastEventId;
-  }
 
   start(): void {
     void this.open();
@@ -38,16 +26,12 @@ export class FetchConnection implements Connection {
   /** The stream carries every event name; the client picks the ones it has handlers for. */
   listen(): void {}
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+  protected teardown(): void {
     this.abort?.abort();
     this.abort = undefined;
   }
 
-  private async open(): Promise<void> {
-    this.timer = undefined;
+  protected async open(): Promise<void> {
     if (this.closed) return;
     const abort = new AbortController();
     this.abort = abort;
@@ -108,8 +92,7 @@ export class FetchConnection implements Connection {
     }
     if (this.closed) return;
     if (status !== 200 && isFinalStatus(status)) {
-      this.close();
-      this.sink.stop({ status, message, final: true });
+      this.stop({ status, message });
       return;
     }
     const error: SseClientError = { message };
@@ -124,9 +107,6 @@ export class FetchConnection implements Connection {
    */
   private retry(error: SseClientError, wasOpen: boolean, atLeast = 0): void {
     const delay = wasOpen && this.retryHint !== undefined ? this.retryHint : backoffDelay(this.attempt++, this.options.backoff);
-    error.retryIn = Math.max(delay, atLeast);
-    this.timer = setTimeout(() => void this.open(), error.retryIn);
-    this.sink.state('connecting');
-    this.sink.error(error);
+    this.reconnect(error, Math.max(delay, atLeast));
   }
 }
