@@ -20,7 +20,9 @@ type Handler = (data: any, event: SseClientEvent<any, any>) => void;
  *
  * It keeps the stream alive (`EventSource`'s own reconnect, then exponential backoff with
  * jitter), resumes after the last event id it saw, and reports an `sse.reset` from the server
- * (the id could not be resumed: reload what you show) through `onReset`.
+ * (the id could not be resumed: reload what you show) through `onReset`. Given `headers`, it
+ * reads the stream with `fetch` instead, and stops on a final refusal (401, 403, other 4xx)
+ * with the status in `onError` and `stopReason`.
  *
  * @example
  * import type { AppEvents } from '../shared/events';
