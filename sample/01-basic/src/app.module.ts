@@ -6,11 +6,12 @@ import { DemoUserGuard } from './demo-user.guard.js';
 import { EventsController } from './events.controller.js';
 import { NewsService } from './news.service.js';
 import { NotificationsController } from './notifications.controller.js';
+import { NotificationsService } from './notifications.service.js';
 import { PageController } from './page.controller.js';
 
 @Module({
   controllers: [EventsController, ChannelsController, NotificationsController, PageController],
-  providers: [NewsService, BroadcastTokenGuard, DemoUserGuard],
+  providers: [NewsService, NotificationsService, BroadcastTokenGuard, DemoUserGuard],
 })
 export class AppModule {
   /** The app on the given backend (in-memory when omitted). */
