@@ -58,6 +58,48 @@ describe('sample/01-basic', () => {
     client.close();
   });
 
+  it('streams private notifications to the demo user its bearer token names, never by the query', async () => {
+    const sample = await startSample({ NEWS_INTERVAL_MS: '0', SSE_BROADCAST_TOKEN: 'sample-secret', SSE_DEMO_USERS: 'carol:carol-secret-1,dave:dave-secret-2' });
+    child = sample.child;
+    expect((await request(`${sample.url}/notifications`)).status).toBe(401);
+    // the development defaults are not users once SSE_DEMO_USERS is set
+    expect((await request(`${sample.url}/notifications`, { headers: { authorization: 'Bearer alice-token' } })).status).toBe(401);
+    const carol = await connect(sample.url, '/notifications?user_id=dave', { events: ['connection', 'notification'], headers: { authorization: 'Bearer carol-secret-1' } });
+    const dave = await connect(sample.url, '/notifications', { events: ['connection', 'notification'], headers: { authorization: 'Bearer dave-secret-2' } });
+    expect((await carol.waitFor('connection')).data).toBe('Signed in as carol');
+    expect((await dave.waitFor('connection')).data).toBe('Signed in as dave');
+
+    // the broadcast route is guarded like the others'
+    const toDave = { message: 'for dave only', event_type: 'notification', filter: { user_id: 'dave' } };
+    expect((await postJson(`${sample.url}/notifications/broadcast`, toDave, { authorization: 'Bearer dave-secret-2' })).status).toBe(401);
+    const res = await postJson(`${sample.url}/notifications/broadcast`, toDave, { authorization: 'Bearer sample-secret' });
+    expect(res.body).toMatchObject({ success: true, clients: 2, clients_reached: 1 });
+    await dave.waitFor((e) => e.data === 'for dave only');
+    const stats = await request(`${sample.url}/notifications/stats`, { headers: { authorization: 'Bearer sample-secret' } });
+    expect(stats.body.endpoints['/notifications']).toBe(2);
+    expect(carol.named('notification')).toHaveLength(0);
+    carol.close();
+    dave.close();
+
+    const bundle = await fetch(`${sample.url}/client.js`);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(await bundle.text()).toContain('text/event-stream');
+  });
+
+  it('refuses to start with SSE_DEMO_USERS it cannot read, and says the format', async () => {
+    const port = await freePort();
+    const run = spawn(process.execPath, [MAIN], { env: { ...process.env, PORT: String(port), SSE_DEMO_USERS: 'carol:carol-secret-1,dave=dave-secret-2' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    run.stdout!.on('data', (chunk: Buffer) => (output += chunk));
+    run.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => run.on('exit', resolve));
+    expect(code).toBe(1);
+    expect(output).toContain('SSE_DEMO_USERS must be name:token pairs separated by commas');
+    expect(output).toContain('entry 2 is not');
+    expect(output).not.toContain('secret');
+  });
+
   it('drains its streams and exits on SIGTERM within the drain window', async () => {
     const sample = await startSample({ NEWS_INTERVAL_MS: '0' });
     child = sample.child;

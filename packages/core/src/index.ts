@@ -1,3 +1,4 @@
+export * from './auth/index.js';
 export * from './connection/sse-stream.js';
 export * from './decorators/index.js';
 export * from './encoding/index.js';
