@@ -211,13 +211,16 @@ describe('a slow client', () => {
     const hub = t.app.get(SseHub);
     const readers = Array.from({ length: 100 }, () => feedReader(t.url));
     await eventually(() => hub.registry.endpointSize('/feed') === 100);
+    const readerIds = new Set([...hub.streams('/feed')].map((s) => s.id));
     const padding = 'x'.repeat(1000);
     let n = 0;
-    const publish = async (ms: number, maxMs = ms, done = () => true) => {
+    /** Broadcasts for at least `ms`, then until `done()`; `alongside` runs with each broadcast. */
+    const publish = async (ms: number, done = () => true, alongside = () => {}) => {
       const started = Date.now();
-      while (Date.now() - started < ms || (!done() && Date.now() - started < maxMs)) {
+      while (Date.now() - started < ms || !done()) {
         // 200 events/s of about 1 KB
         await hub.broadcast({ event: 'tick', data: `{"n":${n++},"t":${Date.now()},"p":"${padding}"}`, endpoint: '/feed' });
+        alongside();
         await sleep(5);
       }
     };
@@ -232,19 +235,35 @@ describe('a slow client', () => {
       slow.pause();
       slow.on('error', () => undefined);
       await eventually(() => hub.registry.endpointSize('/feed') === 101);
+      const stuck = [...hub.streams('/feed')].find((s) => !readerIds.has(s.id))!;
+      let droppedAt = 0;
+      hub.onStreamClose((stream, reason) => {
+        if (stream === stuck && reason === 'slow') droppedAt = Date.now();
+      });
       const rssBefore = process.memoryUsage().rss;
       let rssPeak = rssBefore;
       const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 100);
       // The kernel takes the first 3-4 MB for a stuck socket on loopback (tcp_wmem) before Node
-      // sees backpressure, so at 200 KB/s the drop comes after about 15-20 s: run until it does.
+      // sees backpressure: at 200 KB/s of broadcasts alone that takes 15-20 s, and longer the busier
+      // the machine. So the stuck client also gets 64 KB of its own with each broadcast: it is
+      // dropped once that much has piled up, however slowly the machine runs. The broadcasts go on
+      // for 10 s at least, to measure the others' latency meanwhile.
+      const filler = 'y'.repeat(64 * 1024);
       const slowStart = Date.now();
-      await publish(10_000, 40_000, () => hub.counters.slowDisconnects > 0);
-      const droppedAfter = Date.now() - slowStart;
+      await publish(
+        10_000,
+        () => hub.counters.slowDisconnects > 0,
+        () => {
+          if (droppedAt === 0) void hub.send(stuck.id, { event: 'fill', data: filler });
+        },
+      );
+      const droppedAfter = droppedAt - slowStart;
       clearInterval(sampler);
       await eventually(() => readers.every((r) => r.seen.length >= n), 10_000, 'every reader to have every event');
       const loaded = p99(readers.flatMap((r) => r.latencies));
 
       expect(hub.counters.slowDisconnects).toBeGreaterThanOrEqual(1);
+      expect(droppedAt).toBeGreaterThan(0);
       expect(hub.registry.endpointSize('/feed')).toBe(100);
       for (const r of readers) {
         expect(r.seen.length).toBe(n);
