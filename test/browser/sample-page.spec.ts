@@ -23,7 +23,7 @@ describe('sample/01-basic page in Chromium', () => {
     page.on('response', (res) => {
       if (res.status() >= 400) pageErrors.push(`${res.status()} ${res.url()}`);
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await chrome?.close();
@@ -64,5 +64,5 @@ describe('sample/01-basic page in Chromium', () => {
     await page.screenshot({ path: artifactPath('sample-page.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
     console.log(`sample page in Chromium: ${Date.now() - started} ms`);
-  }, 60_000);
+  }, 120_000);
 });

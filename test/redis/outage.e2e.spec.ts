@@ -34,7 +34,7 @@ describe('Redis transport through a redis-server crash', () => {
     redis = await RedisServer.start();
     const env = { REDIS_URL: redis.url, SSE_PREFIX: 'outage', SSE_PUBLISH_TIMEOUT: 20_000, SSE_MAX_RECONNECT_DELAY: 300, SSE_STATS_INTERVAL: 500 };
     [a, b] = await Promise.all([NodeProcess.start('a', env), NodeProcess.start('b', env)]);
-  }, 60_000);
+  }, 120_000);
 
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
@@ -69,7 +69,7 @@ describe('Redis transport through a redis-server crash', () => {
       expect(c.opens).toBe(1);
     }
     await a.waitForOutput(/Redis is back after \d+ ms/);
-  }, 30_000);
+  }, 60_000);
 
   it('delivers every accepted event of 1,000 published while redis-server is down for 5 s: in order, none twice, on every node', async () => {
     const receivers = await Promise.all([client(a), client(a), client(b), client(b)]);
@@ -105,7 +105,7 @@ describe('Redis transport through a redis-server crash', () => {
     }
     expect(new Set(order).size).toBe(total);
     for (const node of [a, b]) expect(node.output()).not.toMatch(/were trimmed|was recreated/);
-  }, 60_000);
+  }, 120_000);
 
   it('refuses, after publishTimeout, a broadcast it could not send, and says it will not be delivered', async () => {
     // node c waits only 500 ms for Redis
@@ -132,5 +132,5 @@ describe('Redis transport through a redis-server crash', () => {
     } finally {
       await c.stop();
     }
-  }, 30_000);
+  }, 60_000);
 });

@@ -216,7 +216,7 @@ export class RedisCluster {
     return this.servers.map((s) => ({ host: '127.0.0.1', port: s.port }));
   }
 
-  static async start(masters = 3, timeout = 20_000): Promise<RedisCluster> {
+  static async start(masters = 3, timeout = 60_000): Promise<RedisCluster> {
     const servers: RedisServer[] = [];
     try {
       for (let i = 0; i < masters; i++) {
@@ -285,7 +285,7 @@ export class RedisSentinelSetup {
     return [{ host: '127.0.0.1', port: this.sentinelPort }];
   }
 
-  static async start(name = 'nest-sse', timeout = 20_000): Promise<RedisSentinelSetup> {
+  static async start(name = 'nest-sse', timeout = 60_000): Promise<RedisSentinelSetup> {
     const master = await RedisServer.start();
     const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
     const dir = mkdtempSync(join(tmpdir(), 'nest-sse-sentinel-'));
