@@ -73,7 +73,7 @@ describe('RedisTransport', () => {
     const b = await transport('b');
     const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => a.t.publish(draft(`a${i}`))));
     for (const id of ids) expect(id).toMatch(/^\d+-\d+$/);
-    await eventually(() => a.delivered.length === 300 && b.delivered.length === 300, 5000, 'delivery');
+    await eventually(() => a.delivered.length === 300 && b.delivered.length === 300, 10_000, 'delivery');
     expect(a.delivered.map((e) => e.data)).toEqual(ids.map((_, i) => `a${i}`));
     expect(b.delivered.map((e) => e.id)).toEqual(ids);
     expect(a.delivered[0]).toMatchObject({ origin: 'test', data: 'a0' });
@@ -168,7 +168,7 @@ describe('RedisTransport', () => {
   it('tells a broadcast whose reply was lost with the connection that it may still be delivered', async () => {
     const own = await RedisServer.start();
     try {
-      const a = new RedisTransport({ url: own.url, prefix: 'lost', publishTimeout: 1500 });
+      const a = new RedisTransport({ url: own.url, prefix: 'lost', publishTimeout: 3000 });
       open.push(a);
       await a.start(node('a').context);
       const probe = new Redis(own.url);
@@ -178,7 +178,7 @@ describe('RedisTransport', () => {
       // the connection drops
       process.kill(pid, 'SIGSTOP');
       const publish = a.publish(draft('in doubt'));
-      await eventually(() => a.metrics().unconfirmed_publishes === 1, 5000, 'the broadcast to be on the wire');
+      await eventually(() => a.metrics().unconfirmed_publishes === 1, 10_000, 'the broadcast to be on the wire');
       expect(a.metrics()).toMatchObject({ commands_connected: 1, pending_publishes: 0 });
       process.kill(pid, 'SIGKILL');
       await expect(publish).rejects.toThrow(/may or may not be delivered/);
@@ -195,7 +195,7 @@ describe('RedisTransport', () => {
     await admin.xadd(key, '*', 'e', '{"data": 5, "origin": "x", "seq": 1, "time": 1}');
     await admin.xadd(key, '*', 'e', '{"data": "ok", "origin": "x", "seq": 1, "time": 1, "filter": {"k": [{}]}}');
     await a.t.publish(draft('after junk'));
-    await eventually(() => a.delivered.length === 1, 5000, 'the good event');
+    await eventually(() => a.delivered.length === 1, 10_000, 'the good event');
     expect(a.delivered[0].data).toBe('after junk');
     const dropped = logs.lines.filter((line) => line.includes('Dropped Stream entry'));
     expect(dropped.join('\n')).toMatch(/no 'e' field[\s\S]*not JSON[\s\S]*data is not a string[\s\S]*filter\.k/);
@@ -306,35 +306,35 @@ describe('RedisTransport', () => {
   });
 
   it('holds a broadcast while Redis is down and sends it once Redis is back; refuses it after publishTimeout', async () => {
-    const a = await transport('a', { publishTimeout: 8000 });
+    const a = await transport('a', { publishTimeout: 30_000 });
     const b = await transport('b');
     await a.t.publish(draft('before'));
     await eventually(() => b.delivered.length === 1);
     await server.kill();
     // Broadcast only once the transport has seen the connection go: one made while it still reads
     // ready is written to the dead socket, which is the case of the test above.
-    await eventually(() => a.t.metrics().commands_connected === 0, 5000, 'the transport to notice the outage');
+    await eventually(() => a.t.metrics().commands_connected === 0, 10_000, 'the transport to notice the outage');
     const held = a.t.publish(draft('during'));
     await new Promise((resolve) => setImmediate(resolve));
     expect(a.t.metrics()).toMatchObject({ connected: 0, commands_connected: 0, outages: 1, pending_publishes: 1, unconfirmed_publishes: 0 });
     await server.launch();
     const id = await held;
-    await eventually(() => b.delivered.length === 2 && a.delivered.length === 2, 8000, 'delivery after the restart');
+    await eventually(() => b.delivered.length === 2 && a.delivered.length === 2, 30_000, 'delivery after the restart');
     expect(b.delivered.map((e) => e.data)).toEqual(['before', 'during']);
     expect(b.delivered[1].id).toBe(id);
 
     const quick = await transport('c', { publishTimeout: 300 });
     await server.kill();
-    await eventually(() => quick.t.metrics().commands_connected === 0, 5000, 'the transport to notice the outage');
+    await eventually(() => quick.t.metrics().commands_connected === 0, 10_000, 'the transport to notice the outage');
     const refused = await quick.t.publish(draft('lost')).catch((err) => err);
     expect(refused).toBeInstanceOf(RedisUnavailableError);
     expect(refused.message).toMatch(/was not sent and will not be delivered/);
     await server.launch();
     // and it is not: the node's next broadcast (made once it is back, or it too would wait only
     // 300 ms) arrives, and nothing before it
-    await eventually(() => quick.t.metrics().commands_connected === 1, 8000, 'the transport to reconnect');
+    await eventually(() => quick.t.metrics().commands_connected === 1, 30_000, 'the transport to reconnect');
     await quick.t.publish(draft('after'));
-    await eventually(() => b.delivered.length === 3, 8000, 'the broadcast after the refused one');
+    await eventually(() => b.delivered.length === 3, 30_000, 'the broadcast after the refused one');
     expect(b.delivered.map((e) => e.data)).toEqual(['before', 'during', 'after']);
   });
 });
