@@ -23,7 +23,7 @@ describe('sample/01-basic page in Chromium', () => {
     page.on('response', (res) => {
       if (res.status() >= 400) pageErrors.push(`${res.status()} ${res.url()}`);
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await chrome?.close();
@@ -64,7 +64,7 @@ describe('sample/01-basic page in Chromium', () => {
     await page.screenshot({ path: artifactPath('sample-page.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
     console.log(`sample page in Chromium: ${Date.now() - started} ms`);
-  }, 60_000);
+  }, 120_000);
 
   it('signs users in to their own notifications, shows live connection stats, and stops on a bad token', async () => {
     const tell = (user: string, text: string) =>
@@ -125,5 +125,5 @@ describe('sample/01-basic page in Chromium', () => {
     await wrong.close();
     await alice.close();
     expect(pageErrors).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 });

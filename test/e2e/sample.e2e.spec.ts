@@ -11,20 +11,38 @@ interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-/** The compiled sample, as `npm start` runs it. */
-async function startSample(env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; exited: Promise<Exit> }> {
+type Sample = { child: ChildProcess; url: string; exited: Promise<Exit> };
+
+/** The compiled sample, as `npm start` runs it; on another port when the one found free was taken before the sample bound it. */
+async function startSample(env: Record<string, string> = {}): Promise<Sample> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSampleOnFreePort(env);
+    } catch (err) {
+      if (attempt === 3 || !(err as Error).message.includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startSampleOnFreePort(env: Record<string, string>): Promise<Sample> {
   const port = await freePort();
   const child = spawn(process.execPath, [MAIN], { env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the sample did not start within 15 s')), 15_000);
+    const timer = setTimeout(() => reject(new Error(`the sample did not start within 60 s:\n${output}`)), 60_000);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes(`localhost:${port}`)) {
+      output += chunk.toString();
+      if (output.includes(`localhost:${port}`)) {
         clearTimeout(timer);
         resolve();
       }
     });
-    child.on('exit', (code) => reject(new Error(`the sample exited with ${code}`)));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the sample exited with ${code}:\n${output}`));
+    });
   });
   return { child, url: `http://127.0.0.1:${port}`, exited };
 }
@@ -110,7 +128,10 @@ describe('sample/01-basic', () => {
     await Promise.all(streams.map((s) => s.ended));
     const exit = await sample.exited;
     const took = Date.now() - started;
-    expect(took).toBeLessThan(1000 + 2000);
+    console.log(`sample: 200 streams drained and the process gone ${took} ms after SIGTERM`);
+    // The drain window (1 s) plus generous slack for a busy machine; a shutdown that waited for
+    // the clients to leave would never end (it meets the test's timeout instead).
+    expect(took).toBeLessThan(1000 + 5000);
     // Nest's shutdown hooks end a clean shutdown by raising the signal again (a failed one exits with code 1)
     expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
     expect(streams.every((s) => /retry: \d+\n\n$/.test(s.text()))).toBe(true);

@@ -39,7 +39,7 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
 
   it('sends heartbeat comments to a silent connection', async () => {
     const raw = await rawGet(`${t.url}/events`);
-    await raw.until((s) => s.includes(':\n\n'), 3000);
+    await raw.until((s) => s.includes(':\n\n'));
     raw.destroy();
   });
 

@@ -27,10 +27,11 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
   let t: TestApp;
   let hub: SseHub;
   let stream: RawStream;
+  let transport: RedisTransport;
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const transport = new RedisTransport({ url: redis.url, prefix: `unavailable-${adapter}`, publishTimeout: 1000, maxReconnectDelay: 200 });
+    transport = new RedisTransport({ url: redis.url, prefix: `unavailable-${adapter}`, publishTimeout: 1000, maxReconnectDelay: 200 });
     t = await startApp(adapter, { imports: [SseModule.forRoot({ transport, drainTimeout: 0 })], controllers: [EventsController] });
     hub = t.app.get(SseHub);
     stream = await rawGet(`${t.url}/events`);
@@ -66,6 +67,9 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
   it('answers 503 while Redis is down (SIGKILL), saying it is unreachable', async () => {
     await redis.kill();
     try {
+      // until the transport has seen its connection go, a broadcast is written to the dead socket
+      // and answered 'did not confirm' instead: wait for the situation this case is about
+      await eventually(() => transport.metrics().commands_connected === 0, 10_000, 'the transport to see Redis gone');
       await expectUnavailable(t.url, /unreachable for 1000 ms.*Last failure: Redis is unreachable \(/, '1');
     } finally {
       await redis.launch();

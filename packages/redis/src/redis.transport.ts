@@ -225,6 +225,8 @@ export class RedisTransport implements SseTransport {
     const ready = (client: Client | undefined) => (client?.status === 'ready' ? 1 : 0);
     return {
       connected: ready(this.commands) && ready(this.reader),
+      // broadcasts go out only while this connection is ready; until then they wait (pending_publishes)
+      commands_connected: ready(this.commands),
       outages: this.outages,
       outage_ms: this.outageSince === undefined ? 0 : Date.now() - this.outageSince,
       pending_publishes: this.waiting.length,
