@@ -309,9 +309,11 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
     await connected('/token-feed', 'alice');
     const [, retried, reconnect] = streamRequests.map((r) => new URL(r.url()).searchParams);
     expect(retried.get('stream_token')).toBe(used);
-    expect(reconnect.get('stream_token')).not.toBe(used);
-    expect(reconnect.get('lastEventId')).toBe(lastId);
+    // the reconnect asked for a token of its own (one issued within the same second as the first
+    // is byte-for-byte the same, so the count tells, not the text)
     expect(tokensIssued - issuedBefore).toBe(2);
+    expect(tokens.verify(reconnect.get('stream_token'))?.userId).toBe('alice');
+    expect(reconnect.get('lastEventId')).toBe(lastId);
     await hub.broadcast({ event: 'note', data: 'again', endpoint: '/token-feed', filter: { user_id: 'alice' } });
     await p.waitForFunction(() => (window as any).notes.length === 2);
     expect(await notesOf(p)).toEqual(['for alice', 'again']);
