@@ -6,7 +6,6 @@ export * from './interfaces/index.js';
 export * from './metrics/index.js';
 export * from './openapi/index.js';
 export * from './transports/index.js';
-export { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 export type { SseBroadcastResponse, SseEndpointStatsResponse } from './http/sse-endpoint.runtime.js';
 export { SseHub, normalizeFilter } from './sse.hub.js';
 export type { SseCounters, SseHubStats } from './sse.hub.js';

@@ -5,7 +5,7 @@ import { SseConfigurationError } from './errors/sse-configuration.error.js';
 import { SseHub } from './sse.hub.js';
 import { duplicateEndpoint, routePublic } from './sse.messages.js';
 
-/** Every controller class of the app decorated with `@SseEndpoint`, with its definition. */
+/** @internal Every controller class of the app decorated with `@SseEndpoint`, with its definition. */
 export function* sseEndpoints(discovery: DiscoveryService): Generator<[target: Function, definition: SseEndpointDefinition]> {
   for (const wrapper of discovery.getControllers()) {
     const target = wrapper.metatype as Function | undefined;
@@ -17,6 +17,7 @@ export function* sseEndpoints(discovery: DiscoveryService): Generator<[target: F
 /**
  * Finds every `@SseEndpoint` class at start-up: prepares its runtime (so options are checked
  * before the first request), refuses two endpoints on one path, and warns about public routes.
+ * @internal
  */
 @Injectable()
 export class SseExplorer implements OnModuleInit {

@@ -1,7 +1,7 @@
 import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
-/** The Node request under an Express or Fastify request. */
+/** @internal The Node request under an Express or Fastify request. */
 export function rawRequest(req: any): IncomingMessage {
   return (req && req.raw) || req;
 }
@@ -10,6 +10,7 @@ export function rawRequest(req: any): IncomingMessage {
  * Takes the Node response out of the framework's hands. On Fastify the reply is hijacked and
  * headers already set on it (CORS, for example) are copied, since they live on the reply until
  * it sends.
+ * @internal
  */
 export function takeRawResponse(res: any): ServerResponse {
   if (res && typeof res.hijack === 'function' && res.raw) {
@@ -27,6 +28,7 @@ export function takeRawResponse(res: any): ServerResponse {
 /**
  * Where a stream's bytes go after the head: the response, or the connection's socket itself.
  * Both are Node writables with the same surface.
+ * @internal
  */
 export interface SseSink {
   write(chunk: Buffer | string): boolean;
@@ -42,7 +44,7 @@ export interface SseSink {
   readonly destroyed: boolean;
 }
 
-/** Writes the SSE response head and sends it at once. */
+/** @internal Writes the SSE response head and sends it at once. */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
   res.setHeader('Content-Type', 'text/event-stream');
@@ -83,6 +85,7 @@ interface HttpParserLike {
  * Whether the stream may take the connection's socket once the head is out: a plain HTTP/1.x
  * response of Node's server, the request the connection is on (none pipelined behind it), and
  * `write`/`end` not wrapped by middleware (such a wrapper keeps every write going through it).
+ * @internal
  */
 export function canTakeSocket(req: IncomingMessage, res: ServerResponse): boolean {
   const socket = req.socket as (Socket & { parser?: HttpParserLike; _httpMessage?: unknown }) | null;
@@ -116,6 +119,7 @@ function hasListener(socket: Socket, event: string): boolean {
  * framework's per-request objects can then be collected, and each write goes to the socket
  * with only the chunked framing the head announced. The connection closes when the stream
  * ends. Check `canTakeSocket` first.
+ * @internal
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
   const socket = req.socket as Socket & { parser?: HttpParserLike | null };
@@ -246,7 +250,7 @@ function destroyOnFinish(this: Socket): void {
 
 function noop(): void {}
 
-/** The `Content-Type` essence, lower case, without parameters. */
+/** @internal The `Content-Type` essence, lower case, without parameters. */
 export function mediaType(req: IncomingMessage): string | undefined {
   const header = req.headers['content-type'];
   if (!header) return undefined;
@@ -259,7 +263,7 @@ export function mediaType(req: IncomingMessage): string | undefined {
 // larger) saves about 1 KB of heap per open stream.
 const ROUTING_KEYS = ['next', 'route', '_parsedUrl', '_parsedOriginalUrl'];
 
-/** Lets go of the framework's routing state on a request whose stream is open. */
+/** @internal Lets go of the framework's routing state on a request whose stream is open. */
 export function releaseRoutingState(req: any): void {
   if (req === null || typeof req !== 'object') return;
   for (const key of ROUTING_KEYS) if (req[key] !== undefined) req[key] = undefined;
