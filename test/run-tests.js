@@ -2,8 +2,8 @@
 //
 // The consumer test (test/consumer) packs the packages, and packing rebuilds their dist, which
 // other suites load (samples, Redis node processes): it runs in a jest run of its own, before the
-// others. Arguments are test paths (jest patterns): `node test/run-tests.js test/consumer
-// test/e2e` runs the consumer test, then the e2e suites; none runs everything.
+// others. Arguments are test paths: `node test/run-tests.js test/consumer test/e2e` runs the
+// consumer test, then the e2e suites; none runs everything.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,14 +16,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // set up by hand or by an earlier run.
 if (process.env.NEST_SSE_SKIP_PREPARE !== '1') await prepareMachine();
 
-const CONSUMER = 'test/consumer/';
-const IGNORED = ['/node_modules/', '/dist/'];
-const args = process.argv.slice(2);
-const isConsumer = (arg) => arg.replace(/^\.\//, '').startsWith(CONSUMER.slice(0, -1));
-const runs =
-  args.length === 0
-    ? [[CONSUMER], ['--testPathIgnorePatterns', ...IGNORED, `/${CONSUMER}`]]
-    : [args.filter(isConsumer), args.filter((arg) => !isConsumer(arg))].filter((run) => run.length > 0);
+const CONSUMER = 'test/consumer';
+const args = process.argv.slice(2).map((arg) => arg.replace(/^\.\//, '').replace(/\/$/, ''));
+// a path at or above test/consumer selects the consumer test; the other run always leaves it out
+const selectsConsumer = args.length === 0 || args.some((arg) => CONSUMER.startsWith(arg) || arg.startsWith(CONSUMER));
+const others = args.filter((arg) => !arg.startsWith(CONSUMER));
+const runs = [];
+if (selectsConsumer) runs.push([CONSUMER]);
+if (args.length === 0 || others.length > 0) runs.push([...others, '--testPathIgnorePatterns', '/node_modules/', '/dist/', `/${CONSUMER}/`]);
 
 const dir = mkdtempSync(join(tmpdir(), 'nest-sse-jest-'));
 const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
