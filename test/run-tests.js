@@ -37,6 +37,7 @@ for (const [i, jestArgs] of runs.entries()) {
     env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' ') },
   });
   // jest's own status; a run with no tests or no readable report fails even when jest says 0
+  if (run.signal) console.error(`jest (${jestArgs.join(' ')}) was ended by ${run.signal}`);
   if (run.status !== 0) process.exitCode = run.status ?? 1;
   try {
     const result = JSON.parse(readFileSync(report, 'utf8'));

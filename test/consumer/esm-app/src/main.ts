@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { SseHub, encodeSseFrame } from '@nest-sse/core';
 import { RedisTransport } from '@nest-sse/redis';
+import { backoffDelay } from '@nest-sse/client';
 import { AppModule } from './app.module.js';
 
 const url = process.env.REDIS_URL;
@@ -42,6 +43,7 @@ console.log(JSON.stringify({
   frame,
   backend: (await first.get(SseHub).stats()).backend,
   encoder: encodeSseFrame({ event: 'a', data: 'x\ny' }).toString(),
+  client: typeof backoffDelay,
 }));
 await second.close();
 await first.close();
