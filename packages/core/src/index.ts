@@ -8,7 +8,6 @@ export * from './metrics/index.js';
 export * from './openapi/index.js';
 export * from './transports/index.js';
 export * from './validation/index.js';
-export { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 export type { SseBroadcastResponse, SseEndpointStatsResponse } from './http/sse-endpoint.runtime.js';
 export { SseHub, normalizeFilter } from './sse.hub.js';
 export type { SseCounters, SseHubStats, SseStreamCloseMessage, SseStreamOpenMessage } from './sse.hub.js';

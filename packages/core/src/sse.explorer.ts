@@ -12,7 +12,7 @@ import { SseModule } from './sse.module.js';
 import { assertSingleHub } from './sse.single-hub.js';
 import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
 
-/** Every controller class of the app decorated with `@SseEndpoint`, with its definition and wrapper. */
+/** @internal Every controller class of the app decorated with `@SseEndpoint`, with its definition and wrapper. */
 export function* sseEndpoints(
   discovery: DiscoveryService,
 ): Generator<[target: Function, definition: SseEndpointDefinition, wrapper: InstanceWrapper]> {
@@ -26,6 +26,7 @@ export function* sseEndpoints(
 /**
  * Finds every `@SseEndpoint` class at start-up: prepares its runtime (so options are checked
  * before the first request), refuses two endpoints on one path, and warns about public routes.
+ * @internal
  */
 @Injectable()
 export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {

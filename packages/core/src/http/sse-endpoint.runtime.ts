@@ -87,6 +87,7 @@ export interface SseEndpointStatsResponse {
 /**
  * The behaviour behind one `@SseEndpoint`: its three routes, with the endpoint's options merged
  * over the module's defaults once (`metadata` one level deeper: its limits merge one by one).
+ * @internal
  */
 export class SseEndpointRuntime {
   readonly path: string;

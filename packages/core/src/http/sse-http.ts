@@ -2,7 +2,7 @@ import { createServer, get as httpGet, type IncomingMessage, ServerResponse } fr
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 
-/** The Node request under an Express or Fastify request. */
+/** @internal The Node request under an Express or Fastify request. */
 export function rawRequest(req: any): IncomingMessage {
   return (req && req.raw) || req;
 }
@@ -11,6 +11,7 @@ export function rawRequest(req: any): IncomingMessage {
  * Takes the Node response out of the framework's hands. On Fastify the reply is hijacked and
  * headers already set on it (CORS, for example) are copied, since they live on the reply until
  * it sends.
+ * @internal
  */
 export function takeRawResponse(res: any): ServerResponse {
   if (res && typeof res.hijack === 'function' && res.raw) {
@@ -28,6 +29,7 @@ export function takeRawResponse(res: any): ServerResponse {
 /**
  * Where a stream's bytes go after the head: the response, or the connection's socket itself.
  * Both are Node writables with the same surface.
+ * @internal
  */
 export interface SseSink {
   write(chunk: Buffer | string): boolean;
@@ -43,7 +45,7 @@ export interface SseSink {
   readonly destroyed: boolean;
 }
 
-/** The Node response under an Express response or a Fastify reply, without taking it. */
+/** @internal The Node response under an Express response or a Fastify reply, without taking it. */
 export function rawResponse(res: any): ServerResponse {
   return (res && res.raw) || res;
 }
@@ -52,7 +54,7 @@ export function rawResponse(res: any): ServerResponse {
 const streamConnections = new WeakSet<Socket>();
 
 /**
- * Waits for this request's turn on its connection: HTTP/1.1 answers pipelined requests in
+ * @internal Waits for this request's turn on its connection: HTTP/1.1 answers pipelined requests in
  * order, and Node's server holds a response back (with no socket) until the ones before it are
  * done. Resolves true when the response is the one its connection is writing, false when the
  * connection closed first or is owned by an event stream (a stream never finishes, so nothing
@@ -78,7 +80,7 @@ export function awaitTurn(req: IncomingMessage, res: ServerResponse): boolean | 
 }
 
 /**
- * Marks the connection as the stream's own (see `awaitTurn`), ends it when the response ends,
+ * @internal Marks the connection as the stream's own (see `awaitTurn`), ends it when the response ends,
  * and calls `onClose` when it closes, whichever way: the response's own 'close' does not fire
  * for every way a connection can go.
  */
@@ -91,7 +93,7 @@ export function ownConnection(req: IncomingMessage, res: ServerResponse, onClose
   socket.once('close', onClose);
 }
 
-/** Writes the SSE response head and sends it at once. */
+/** @internal Writes the SSE response head and sends it at once. */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
   res.setHeader('Content-Type', 'text/event-stream');
@@ -134,6 +136,7 @@ interface HttpParserLike {
  * pipelined behind it), `write`/`end` not wrapped by middleware (such a wrapper keeps every write
  * going through it), and every parser field and server listener the take relies on present as
  * this code knows them (another Node version may differ: then the response path is kept).
+ * @internal
  */
 export function socketTakeProblem(req: IncomingMessage, res: ServerResponse): string | undefined {
   if (req.httpVersionMajor !== 1) return `HTTP/${req.httpVersion} (the take is for HTTP/1.x)`;
@@ -163,7 +166,7 @@ function hasListener(socket: Socket, event: string, names: readonly string[]): b
 }
 
 /**
- * Asks a throwaway loopback server of this Node version whether streams can take their socket,
+ * @internal Asks a throwaway loopback server of this Node version whether streams can take their socket,
  * for the log line at start: undefined when they can, otherwise why not.
  */
 export async function probeSocketTake(): Promise<string | undefined> {
@@ -196,6 +199,7 @@ export async function probeSocketTake(): Promise<string | undefined> {
  * framework's per-request objects can then be collected, and each write goes to the socket
  * with only the chunked framing the head announced. The connection closes when the stream
  * ends. Check `socketTakeProblem` first.
+ * @internal
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
   const socket = req.socket as Socket & { parser?: HttpParserLike | null };
@@ -326,7 +330,7 @@ function destroyOnFinish(this: Socket): void {
 
 function noop(): void {}
 
-/** The `Content-Type` essence, lower case, without parameters. */
+/** @internal The `Content-Type` essence, lower case, without parameters. */
 export function mediaType(req: IncomingMessage): string | undefined {
   const header = req.headers['content-type'];
   if (!header) return undefined;
@@ -339,7 +343,7 @@ export function mediaType(req: IncomingMessage): string | undefined {
 // larger) saves about 1 KB of heap per open stream.
 const ROUTING_KEYS = ['next', 'route', '_parsedUrl', '_parsedOriginalUrl'];
 
-/** Lets go of the framework's routing state on a request whose stream is open. */
+/** @internal Lets go of the framework's routing state on a request whose stream is open. */
 export function releaseRoutingState(req: any): void {
   if (req === null || typeof req !== 'object') return;
   for (const key of ROUTING_KEYS) if (req[key] !== undefined) req[key] = undefined;
