@@ -394,8 +394,7 @@ export class SseHub<M extends object = SseEventMap>
    */
   private endpointOf(name: string | undefined): string | undefined {
     if (name === undefined || this.endpointNames.size === 0) return name;
-    const normalized = `/${name.trim().replace(/^\/+|\/+$/g, '')}`;
-    const path = this.endpointNames.get(normalized);
+    const path = this.endpointNames.get(name) ?? this.endpointNames.get(`/${name.trim().replace(/^\/+|\/+$/g, '')}`);
     if (path === undefined) {
       const known = [...new Set(this.endpointNames.values())];
       throw new SseEventError(
