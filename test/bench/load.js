@@ -312,6 +312,8 @@ const COLON = 0x3a;
 
 /** @type {StormClient[]} */
 let stormClients = [];
+/** The first repeated events seen, for the report. */
+let repeatExamples = [];
 /** The first sequence number every storm client is owed; 0 before the runner says. */
 let stormStart = 0;
 
@@ -343,6 +345,10 @@ class StormClient {
     this.opens = 0;
     this.openedAt = 0;
     this.failures = 0;
+    this.refused = 0;
+    this.refusedStatus = 0;
+    this.resumedFrom = undefined;
+    this.ids = [];
     this.onOpen = undefined;
   }
 
@@ -356,7 +362,9 @@ class StormClient {
       onread: { buffer: READ_BUFFER, callback: (nread, buf) => void this.onData(buf.subarray(0, nread)) },
     });
     this.socket = socket;
-    socket.on('error', () => {});
+    socket.on('error', (err) => {
+      if (err.code === 'ECONNREFUSED') this.refused++;
+    });
     socket.on('close', () => {
       if (this.socket !== socket) return;
       if (!this.open) this.failures++;
@@ -384,12 +392,14 @@ class StormClient {
       }
       if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
         // EventSource gives up on a status other than 200; this client counts it and tries again
+        this.refusedStatus++;
         this.socket.destroy();
         return;
       }
       this.open = true;
       this.opens++;
       this.openedAt = epochMs();
+      this.resumedFrom = this.lastId;
       this.event = '';
       this.hasData = false;
       this.seq = -1;
@@ -454,9 +464,13 @@ class StormClient {
     if (stormStart === 0 || seq < stormStart) return;
     if (this.next === 0) this.next = stormStart;
     if (seq < this.next) {
-      this.repeats++;
+      if (this.repeats++ === 0 && repeatExamples.length < 5) {
+        repeatExamples.push({ seq, next: this.next, id: this.pendingId, resumedFrom: this.resumedFrom, opens: this.opens, recent: this.ids.slice(-6) });
+      }
       return;
     }
+    this.ids.push(`${seq}=${this.pendingId}`);
+    if (this.ids.length > 12) this.ids.shift();
     // events skipped after an sse.reset were not in the server's history; any other skip is a loss
     if (seq > this.next) {
       if (this.afterReset) this.lost += seq - this.next;
@@ -494,7 +508,13 @@ function stormStatus({ since }) {
   }
   reopened.sort((a, b) => a - b);
   const at = (q) => (reopened.length ? reopened[Math.min(reopened.length - 1, Math.floor(q * reopened.length))] : null);
-  return { type: 'storm-status', open, reopened: reopened.length, p50: at(0.5), p99: at(0.99), max: reopened.at(-1) ?? null, failures };
+  let refused = 0;
+  let refusedStatus = 0;
+  for (const client of stormClients) {
+    refused += client.refused;
+    refusedStatus += client.refusedStatus;
+  }
+  return { type: 'storm-status', open, reopened: reopened.length, p50: at(0.5), p99: at(0.99), max: reopened.at(-1) ?? null, failures, refused, refusedStatus };
 }
 
 /** Waits (bounded) for every client to have event `last`, then checks every sequence. */
@@ -515,6 +535,8 @@ async function stormEnd({ last, timeoutMs }) {
     out.opens += client.opens;
     if (client.gaps === 0 && client.lost === 0 && client.repeats === 0 && tail === 0) out.complete++;
   }
+  out.repeatExamples = repeatExamples;
+  repeatExamples = [];
   stormClients = [];
   stormStart = 0;
   return out;

@@ -740,6 +740,8 @@ async function partStorm(subject, n) {
         p50: Math.max(...all.map((s) => s.p50 ?? 0)),
         p99: Math.max(...all.map((s) => s.p99 ?? 0)),
         failures: sum(all, (s) => s.failures),
+        refused: sum(all, (s) => s.refused),
+        refusedStatus: sum(all, (s) => s.refusedStatus),
       };
       if ((status.open === n && status.reopened >= affected) || performance.now() > deadline) break;
       await sleep(100);
@@ -759,6 +761,9 @@ async function partStorm(subject, n) {
       reopenP50Ms: status.p50,
       reopenP99Ms: status.p99,
       failedAttempts: status.failures,
+      refusedConnects: status.refused,
+      non200: status.refusedStatus,
+      repeatExamples: ended.flatMap((e) => e.repeatExamples).slice(0, 5),
       complete: total('complete'),
       gaps: total('gaps'),
       repeats: total('repeats'),
@@ -878,7 +883,7 @@ function renderStorms(storms) {
     }
     lines.push(
       `${label}: ${r.restarted} clients of a restarted node; old node closed after ${ms(r.closedMs)}, new one listening after ${ms(r.listeningMs)}; ` +
-        `every client streaming again after ${ms(r.allStreamingMs)} (p50 ${ms(r.reopenP50Ms)}, p99 ${ms(r.reopenP99Ms)}); ${r.failedAttempts} failed connects`,
+        `every client streaming again after ${ms(r.allStreamingMs)} (p50 ${ms(r.reopenP50Ms)}, p99 ${ms(r.reopenP99Ms)}); ${r.failedAttempts} failed connects (${r.refusedConnects} refused, ${r.non200} not 200)`,
     );
     lines.push(
       `  ${r.events} events: ${r.complete} of ${r.clients} clients complete; gaps ${r.gaps}, repeats ${r.repeats}, missing at the end ${r.tailMissing}; ` +
