@@ -7,11 +7,9 @@
 // the runner how far every event has been fully delivered.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { nowMicros, scanMarkers } from './markers.js';
 
-const HASH = 0x23; // '#'
-const S = 0x73; // 's'
 const SPACE = 0x20;
-const DOT = 0x2e;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const OK = Buffer.from('HTTP/1.1 200');
 const LATENCY_CAP = 1 << 22;
@@ -34,10 +32,6 @@ let unexpectedCloses = 0;
 /** The phase being measured: which sequence numbers every connection is owed. */
 let phase = null;
 const latencies = new Float64Array(LATENCY_CAP);
-
-function nowMicros() {
-  return (performance.timeOrigin + performance.now()) * 1000;
-}
 
 function send(message) {
   process.send?.(message);
@@ -138,48 +132,6 @@ function onEvent(conn, seq, sentAt, now) {
   p.lastAt = now;
   if (p.nlat < LATENCY_CAP) latencies[p.nlat++] = now - sentAt;
   if (--p.remaining[j] === 0 && j === p.frontier) advance(p);
-}
-
-/** Scans one chunk for event markers; keeps an unfinished marker for the next chunk. */
-function scan(conn, buf, pos) {
-  const len = buf.length;
-  let now = 0;
-  let m;
-  for (;;) {
-    m = buf.indexOf(HASH, pos);
-    if (m === -1) return;
-    let i = m + 1;
-    if (i >= len) break;
-    if (buf[i] !== S) {
-      pos = i;
-      continue;
-    }
-    i++;
-    let seq = 0;
-    let c = 0;
-    while (i < len && (c = buf[i]) >= 0x30 && c <= 0x39) {
-      seq = seq * 10 + (c - 0x30);
-      i++;
-    }
-    if (i >= len) break;
-    if (c !== SPACE) {
-      pos = i;
-      continue;
-    }
-    i++;
-    let t = 0;
-    while (i < len && (c = buf[i]) >= 0x30 && c <= 0x39) {
-      t = t * 10 + (c - 0x30);
-      i++;
-    }
-    if (i >= len) break;
-    pos = i + 1;
-    if (c !== DOT) continue;
-    if (now === 0) now = nowMicros();
-    onEvent(conn, seq, t, now);
-  }
-  // a copy: the read buffer is shared by every socket and reused on the next read
-  conn.rest = Buffer.from(buf.subarray(m));
 }
 
 function onData(conn, chunk) {
