@@ -241,14 +241,18 @@ async function main() {
   const statuses = [];
   const t1 = performance.now();
   let seq = 0;
+  let late = 0;
   for (let second = 0; second < DURATION; second++) {
     const due = t1 + second * 1000;
+    if (performance.now() > due + 100) late++;
     await sleep(Math.max(0, due - performance.now()));
     seq++;
     const head = `#s${seq} ${Math.round(nowMicros())}.`;
-    // to the servers in turn: any node's broadcast reaches every node's connections
-    const port = servers.ports[seq % servers.ports.length];
-    broadcast(port, head + 'x'.repeat(Math.max(0, EVENT_SIZE - head.length))).then((status) => status !== 200 && statuses.push(status));
+    // One after another through one node, so that Redis has them in sequence order; any node's
+    // broadcast reaches every node's connections. A broadcast answered after its successor was due
+    // delays that one (counted as late).
+    const status = await broadcast(servers.ports[0], head + 'x'.repeat(Math.max(0, EVENT_SIZE - head.length)));
+    if (status !== 200) statuses.push(status);
   }
   const ended = await Promise.all(loads.map((load) => load.call({ cmd: 'end-phase', last: seq, timeoutMs: 10_000 })));
   const cpuAfter = pids.map(usage);
@@ -296,6 +300,7 @@ async function main() {
       repeats: ended.reduce((n, e) => n + e.repeats, 0),
       unexpectedCloses: ended.reduce((n, e) => n + e.unexpectedCloses, 0),
       failedBroadcasts: statuses,
+      lateBroadcasts: late,
       p50: percentile(lat, 0.5),
       p90: percentile(lat, 0.9),
       p99: percentile(lat, 0.99),
@@ -306,7 +311,7 @@ async function main() {
     redis: { cpuPerEventUs: (redisAfter.cpuMicros - redisBefore.cpuMicros) / events, commandsPerEvent: totalCalls / events, calls },
   };
   const d = result.delivery;
-  console.log(`${events} broadcasts to ${open} connections: ${delivered} of ${owed} deliveries; missing ${d.missing}, gaps ${d.gaps}, repeats ${d.repeats}, streams closed by a server ${d.unexpectedCloses}, failed broadcasts ${statuses.length}`);
+  console.log(`${events} broadcasts to ${open} connections: ${delivered} of ${owed} deliveries; missing ${d.missing}, gaps ${d.gaps}, repeats ${d.repeats}, streams closed by a server ${d.unexpectedCloses}, failed broadcasts ${statuses.length}, sent late ${late}`);
   console.log(`latency (broadcast request sent -> event parsed by the client), ms: p50 ${ms(d.p50)}, p90 ${ms(d.p90)}, p99 ${ms(d.p99)}, max ${ms(d.max)}`);
   for (const p of processes) {
     console.log(
