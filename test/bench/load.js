@@ -156,7 +156,7 @@ function onData(conn, chunk) {
     conn.opened?.();
     pos = end + 4;
   }
-  scan(conn, buf, pos);
+  scanMarkers(conn, buf, pos, onEvent);
 }
 
 /** The bearer token the guarded subject checks (test/bench/src/harness.ts); the others ignore it. */
