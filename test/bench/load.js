@@ -7,11 +7,9 @@
 // the runner how far every event has been fully delivered.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { nowMicros, scanMarkers } from './markers.js';
+import { chunkBytes, readChunk, scanMarkers } from './markers.js';
 
 const SPACE = 0x20;
-const HEAD_END = Buffer.from('\r\n\r\n');
-const OK = Buffer.from('HTTP/1.1 200');
 const LATENCY_CAP = 1 << 22;
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
@@ -135,28 +133,16 @@ function onEvent(conn, seq, sentAt, now) {
 }
 
 function onData(conn, chunk) {
-  let buf = chunk;
-  if (conn.rest !== null) {
-    buf = Buffer.concat([conn.rest, chunk]);
-    conn.rest = null;
+  const wasOpen = conn.open;
+  const pos = readChunk(conn, chunk);
+  if (pos === -1) return;
+  if (pos === -2) {
+    conn.failed?.(new Error(`status line: ${conn.statusLine}`));
+    conn.socket.destroy();
+    return;
   }
-  let pos = 0;
-  if (!conn.open) {
-    const end = buf.indexOf(HEAD_END);
-    if (end === -1) {
-      conn.rest = Buffer.from(buf);
-      return;
-    }
-    if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
-      conn.failed?.(new Error(`status line: ${buf.subarray(0, buf.indexOf(13)).toString()}`));
-      conn.socket.destroy();
-      return;
-    }
-    conn.open = true;
-    conn.opened?.();
-    pos = end + 4;
-  }
-  scanMarkers(conn, buf, pos, onEvent);
+  if (!wasOpen) conn.opened?.();
+  scanMarkers(conn, chunkBytes, pos, onEvent);
 }
 
 /** The bearer token the guarded subject checks (test/bench/src/harness.ts); the others ignore it. */
@@ -330,25 +316,17 @@ class StormClient {
   }
 
   onData(chunk) {
-    let buf = chunk;
-    if (this.rest !== null) {
-      buf = Buffer.concat([this.rest, chunk]);
-      this.rest = null;
+    const wasOpen = this.open;
+    let pos = readChunk(this, chunk);
+    if (pos === -1) return;
+    if (pos === -2) {
+      // EventSource gives up on a status other than 200; this client counts it and tries again
+      this.refusedStatus++;
+      this.socket.destroy();
+      return;
     }
-    let pos = 0;
-    if (!this.open) {
-      const end = buf.indexOf(HEAD_END);
-      if (end === -1) {
-        this.rest = Buffer.from(buf);
-        return;
-      }
-      if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
-        // EventSource gives up on a status other than 200; this client counts it and tries again
-        this.refusedStatus++;
-        this.socket.destroy();
-        return;
-      }
-      this.open = true;
+    const buf = chunkBytes;
+    if (!wasOpen) {
       this.opens++;
       this.openedAt = epochMs();
       this.resumedFrom = this.lastId;
@@ -357,7 +335,6 @@ class StormClient {
       this.seq = -1;
       this.onOpen?.();
       this.onOpen = undefined;
-      pos = end + 4;
     }
     // Lines end in LF here (the subjects write LF; the chunk framing's CRLF leaves a CR, which is
     // trimmed). A chunk-size line is a field without a colon, which SSE ignores.

@@ -7,6 +7,38 @@ const HASH = 0x23; // '#'
 const S = 0x73; // 's'
 const SPACE = 0x20;
 const DOT = 0x2e;
+const HEAD_END = Buffer.from('\r\n\r\n');
+const OK = Buffer.from('HTTP/1.1 200');
+
+/** The bytes `readChunk` last read: the kept rest and the new chunk together. */
+export let chunkBytes = Buffer.alloc(0);
+
+/**
+ * A new chunk of a connection's response, after what `conn.rest` kept of the previous ones. Until
+ * the head is in (`conn.open`), keeps it all and returns -1; returns -2 for a status other than
+ * 200 (`conn.statusLine` says which); otherwise sets `conn.open` on the head and returns where the
+ * body starts in `chunkBytes`.
+ */
+export function readChunk(conn, chunk) {
+  let buf = chunk;
+  if (conn.rest !== null) {
+    buf = Buffer.concat([conn.rest, chunk]);
+    conn.rest = null;
+  }
+  chunkBytes = buf;
+  if (conn.open) return 0;
+  const end = buf.indexOf(HEAD_END);
+  if (end === -1) {
+    conn.rest = Buffer.from(buf);
+    return -1;
+  }
+  if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
+    conn.statusLine = buf.subarray(0, buf.indexOf(13)).toString();
+    return -2;
+  }
+  conn.open = true;
+  return end + 4;
+}
 
 /** Microseconds since the epoch, from the monotonic clock (comparable across processes). */
 export function nowMicros() {

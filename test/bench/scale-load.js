@@ -5,10 +5,8 @@
 // every event once, in order, and its latency from the send time in the marker.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { nowMicros, scanMarkers } from './markers.js';
+import { nowMicros, chunkBytes, readChunk, scanMarkers } from './markers.js';
 
-const HEAD_END = Buffer.from('\r\n\r\n');
-const OK = Buffer.from('HTTP/1.1 200');
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 const LATENCY_CAP = 1 << 24;
 
@@ -40,28 +38,16 @@ function onMarker(conn, seq, sentAt, now) {
 }
 
 function onData(conn, chunk) {
-  let buf = chunk;
-  if (conn.rest !== null) {
-    buf = Buffer.concat([conn.rest, chunk]);
-    conn.rest = null;
+  const wasOpen = conn.open;
+  const pos = readChunk(conn, chunk);
+  if (pos === -1) return;
+  if (pos === -2) {
+    conn.fail(new Error(`status line: ${conn.statusLine}`));
+    conn.socket.destroy();
+    return;
   }
-  let pos = 0;
-  if (!conn.open) {
-    const end = buf.indexOf(HEAD_END);
-    if (end === -1) {
-      conn.rest = Buffer.from(buf);
-      return;
-    }
-    if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
-      conn.fail(new Error(`status line: ${buf.subarray(0, buf.indexOf(13)).toString()}`));
-      conn.socket.destroy();
-      return;
-    }
-    conn.open = true;
-    conn.done();
-    pos = end + 4;
-  }
-  scanMarkers(conn, buf, pos, onMarker);
+  if (!wasOpen) conn.done();
+  scanMarkers(conn, chunkBytes, pos, onMarker);
 }
 
 function openOne(port, host, localAddress, path, headers) {
