@@ -618,21 +618,25 @@ async function profileFanOut(subject, file) {
  * Server CPU to open one stream: a fresh subject, a warm-up of connects and closes, then
  * `CONFIG.connectStreams` streams opened (256 at a time) and held; the CPU of every server
  * process (and `redis-server`) from before the first request until each server counts them all
- * (so the `retry` field and the welcome event are in), divided by the streams.
+ * (so the `retry` field and the welcome event are in), divided by the streams. With
+ * `profileFile`, the first server runs under V8's sampling profiler meanwhile.
  */
-async function partConnect(subject) {
+async function partConnect(subject, profileFile) {
   const { servers, pids, stop } = await startSubject(subject);
   const load = await startLoad();
   const ctx = { servers, pids, load, seq: 1 };
   const n = CONFIG.connectStreams;
   try {
     await warmConnect(ctx, n);
+    if (profileFile) await servers[0].call({ cmd: 'profile', action: 'start' });
     const before = await stats(ctx);
     const opened = await connectTo(ctx, n);
     const after = await stats(ctx);
+    if (profileFile) await servers[0].call({ cmd: 'profile', action: 'stop', file: profileFile });
     const cost = serverCost(before, after);
     return { streams: n, cpuPerStreamUs: (cost.cpuMs * 1000) / n, serverElu: cost.elu, perSecond: n / (opened.ms / 1000) };
   } catch (err) {
+    if (profileFile) throw err;
     return { error: err.message };
   } finally {
     await Promise.all([load.stop(), ...servers.map((s) => s.stop())]);
@@ -649,27 +653,6 @@ async function warmConnect(ctx, n) {
     ctx.connections = 0;
   }
   await sleep(300);
-}
-
-/** The connect scenario of one subject under the V8 sampling profiler (the first server's). */
-async function profileConnect(subject, file) {
-  const { servers, pids, stop } = await startSubject(subject);
-  const load = await startLoad();
-  const ctx = { servers, pids, load, seq: 1 };
-  const n = CONFIG.connectStreams;
-  try {
-    await warmConnect(ctx, n);
-    await servers[0].call({ cmd: 'profile', action: 'start' });
-    const before = await stats(ctx);
-    const opened = await connectTo(ctx, n);
-    const after = await stats(ctx);
-    await servers[0].call({ cmd: 'profile', action: 'stop', file });
-    const cost = serverCost(before, after);
-    return { streams: n, profiledCpuPerStreamUs: (cost.cpuMs * 1000) / n, perSecond: n / (opened.ms / 1000) };
-  } finally {
-    await Promise.all([load.stop(), ...servers.map((s) => s.stop())]);
-    await stop();
-  }
 }
 
 /** Streams one storm load generator holds: under a 20,000 open-file limit, with room to spare. */
@@ -969,7 +952,7 @@ async function main() {
     if (!subject) throw new Error(`no subject '${profileSubject}'`);
     const connect = scenarios.length === 1 && scenarios[0] === 'connect';
     const file = join(resultsDir, `profile-${connect ? 'connect-' : ''}${subject.name.replace(/\W+/g, '-')}-${stamp}.cpuprofile`);
-    const out = connect ? await profileConnect(subject, file) : await profileFanOut(subject, file);
+    const out = connect ? await partConnect(subject, file) : await profileFanOut(subject, file);
     console.log(JSON.stringify({ subject: subject.name, ...out }, null, 2));
     if (existsSync(file)) console.log(`\nself time, top functions (${file.replace(root + '/', '')}):\n${summarizeProfile(file)}`);
     return;
