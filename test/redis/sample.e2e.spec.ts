@@ -5,10 +5,10 @@ import { connect, eventually, postJson, request } from '../utils/app.js';
 import { RedisServer, freePort, track } from '../utils/redis-server.js';
 import { within } from './node-process.js';
 
-const CLUSTER = fileURLToPath(new URL('../../sample/02-redis/cluster.js', import.meta.url));
+const CLUSTER = fileURLToPath(new URL('../../sample/02-redis/nodes.js', import.meta.url));
 const AUTH = { authorization: 'Bearer sample-token' };
 
-/** `npm run start:cluster`: two nodes of the Redis sample started by one command. */
+/** `npm run start:nodes`: two nodes of the Redis sample started by one command. */
 describe('sample/02-redis', () => {
   let redis: RedisServer;
   let cluster: ChildProcess;
