@@ -2,7 +2,7 @@
 // built from the compiled modules in dist/ after `tsc -b`; it ships beside them as dist/browser.js.
 import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,10 +16,11 @@ await build({
   platform: 'browser',
   target: 'es2020',
   minify: true,
-  sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
 });
+// the bundle exports what index.js does: its declarations are index.d.ts's
+writeFileSync(join(dist, 'browser.d.ts'), "export * from './index.js';\n");
 const code = readFileSync(outfile);
 if (process.argv.includes('--size')) {
   console.log(`dist/browser.js: ${code.length} bytes, ${gzipSync(code, { level: 9 }).length} bytes gzipped`);

@@ -256,6 +256,17 @@ describe.each(PACKAGES)('the tarball of packages/%s', (dir) => {
     expect(readFileSync(join(pkg().dir, 'LICENSE'), 'utf8')).toMatch(/^MIT License/);
   });
 
+  it('ships every file its exports map names', () => {
+    const paths = new Set(pkg().files.map((f) => f.path));
+    const targets: string[] = [];
+    const collect = (entry: unknown): void => {
+      if (typeof entry === 'string') targets.push(entry.replace(/^\.\//, ''));
+      else if (entry !== null && typeof entry === 'object') Object.values(entry).forEach(collect);
+    };
+    collect(pkg().manifest.exports);
+    expect(targets.filter((target) => !paths.has(target))).toEqual([]);
+  });
+
   it('ships every file its own modules import, and no source map comment', () => {
     const files = new Set(walk(pkg().dir));
     const missing: string[] = [];
