@@ -51,6 +51,12 @@ const BLOCK_MS = 5_000;
 /** Replies Redis sends while it is starting or busy: the command is worth sending again. */
 const TRANSIENT = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)\b/;
 
+/** A replay's answer, and the last Stream id it read (all of the Stream, up to then). */
+interface Replay {
+  result: SseReplayResult;
+  through?: string;
+}
+
 /** One broadcast on its way into the Stream. */
 interface Outgoing {
   /** This transport's own order of publishes; also the key of the resend guard. */
@@ -104,7 +110,7 @@ export class RedisTransport implements SseTransport {
   /** Sent, not yet confirmed; a Set keeps send order and removes in O(1). */
   private readonly sent = new Set<Outgoing>();
   private retryTimer: NodeJS.Timeout | undefined;
-  private readonly replays = new Map<string, Promise<SseReplayResult>>();
+  private readonly replays = new Map<string, Promise<Replay>>();
   private outageSince: number | undefined;
   /** The last error Redis (or the connection to it) gave, until a publish succeeds: says why a broadcast timed out. */
   private lastFailure: unknown;
@@ -199,15 +205,22 @@ export class RedisTransport implements SseTransport {
     });
   }
 
-  replay(afterId: string, limit: number): Promise<SseReplayResult> {
-    // Clients reconnecting together mostly ask for the same id: one script run serves them all.
+  async replay(afterId: string, limit: number): Promise<SseReplayResult> {
+    // The caller's stream was registered before this call: what this node delivered until now did
+    // not reach it, so the history it gets must reach at least that far.
+    const delivered = this.lastId;
+    // Clients reconnecting together mostly ask for the same id: one script run serves them all,
+    // as long as it read the Stream late enough for each of them.
     const key = `${limit}\n${afterId}`;
     let running = this.replays.get(key);
     if (running === undefined) {
       running = this.runReplay(afterId, limit).finally(() => this.replays.delete(key));
       this.replays.set(key, running);
     }
-    return running;
+    const shared = await running;
+    if (shared.through === undefined || compareStreamIds(shared.through, delivered) >= 0) return shared.result;
+    // It read the Stream before this node delivered what this caller missed: read again, for it alone.
+    return (await this.runReplay(afterId, limit)).result;
   }
 
   /** Orders two Stream ids; an id that is not one sorts after everything. */
@@ -636,7 +649,7 @@ export class RedisTransport implements SseTransport {
 
   // ---- replay -----------------------------------------------------------------------------
 
-  private async runReplay(afterId: string, limit: number): Promise<SseReplayResult> {
+  private async runReplay(afterId: string, limit: number): Promise<Replay> {
     const commands = this.commands;
     if (commands === undefined || this.closed) throw new RedisUnavailableError('RedisTransport is not running.');
     if (!(await this.whenReady(commands, this.options.publishTimeout))) {
@@ -650,19 +663,22 @@ export class RedisTransport implements SseTransport {
       [this.keys.events, this.keys.eventId(afterId)],
       [streamId, max + 1, this.options.historyMaxAge],
     )) as [string, string, unknown];
-    if (reply[0] === 'reset') return { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' };
+    if (reply[0] === 'reset') return { result: { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' } };
     const entries = entriesOf(reply[2]);
-    if (entries.length > max) return { status: 'reset', reason: 'expired' };
-    // Live events up to the replay point must reach this node before the stream opens, so that the
-    // hub can skip them (the client had them from the node it came from); see compareIds.
-    await this.readThrough(reply[1]);
+    if (entries.length > max) return { result: { status: 'reset', reason: 'expired' } };
+    // This node's reader must deliver everything up to the end of what was read before the stream
+    // opens: the hub holds those live events and skips the ones replayed, or at or before the replay
+    // point (the client had them from the node it came from; see compareIds). Any later live event
+    // would otherwise write again what the replay wrote.
+    const through = entries.length > 0 ? entries[entries.length - 1][0] : reply[1];
+    await this.readThrough(through);
     const events: SseEnvelope[] = [];
     for (const [id, fields] of entries) {
       const envelope = decodeEntry(id, fields);
       // Junk was already reported by the reader; targeted sends are never replayed.
       if (typeof envelope !== 'string' && envelope.target === undefined) events.push(envelope);
     }
-    return { status: 'ok', events, after: reply[1] };
+    return { result: { status: 'ok', events, after: reply[1] }, through };
   }
 
   // ---- stats ------------------------------------------------------------------------------

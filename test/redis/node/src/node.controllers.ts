@@ -43,9 +43,19 @@ interface BurstBody {
   intervalMs?: number;
 }
 
+interface PumpBody {
+  tag: string;
+  /** Broadcasts published together in one turn (one publish script run, most often). */
+  batch: number;
+  intervalMs: number;
+  endpoint?: string;
+}
+
 /** What the multi-node tests drive: broadcasts from SseHub, targeted sends, and state. */
 @Controller('ctl')
 export class ControlController {
+  private pump: { timer: NodeJS.Timeout; calls: Array<Promise<number>> } | undefined;
+
   constructor(
     private readonly hub: SseHub,
     @Inject(APP_CLOSER) private readonly closer: AppCloser,
@@ -78,6 +88,33 @@ export class ControlController {
       }
     });
     return { resolved, rejected, errors: [...errors].slice(0, 5) };
+  }
+
+  /** Publishes `tag:0`, `tag:1`, ... in batches of `batch` every `intervalMs` until `pump/stop`. */
+  @Post('pump')
+  startPump(@Body() body: PumpBody) {
+    if (this.pump !== undefined) return { started: false };
+    const calls: Array<Promise<number>> = [];
+    const timer = setInterval(() => {
+      for (let i = 0; i < body.batch; i++) {
+        const call = this.hub.broadcast({ data: `${body.tag}:${calls.length}`, endpoint: body.endpoint });
+        call.catch(() => undefined);
+        calls.push(call);
+      }
+    }, body.intervalMs);
+    this.pump = { timer, calls };
+    return { started: true };
+  }
+
+  /** Stops the pump; answers how many it published and which of them failed, once all settled. */
+  @Post('pump/stop')
+  async stopPump() {
+    const pump = this.pump;
+    if (pump === undefined) return { published: 0, rejected: [] };
+    this.pump = undefined;
+    clearInterval(pump.timer);
+    const settled = await Promise.allSettled(pump.calls);
+    return { published: settled.length, rejected: settled.flatMap((result, i) => (result.status === 'rejected' ? [i] : [])) };
   }
 
   @Post('send')
