@@ -3,6 +3,7 @@ import { CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedExceptio
 import net from 'node:net';
 import http from 'node:http';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
+import { LocalStreams } from '@nest-sse/core/internal';
 import { ADAPTERS, connect, eventually, postJson, rawGet, request, sleep, startApp, type TestApp } from '../utils/app.js';
 
 /** Trusts `x-user` as a stand-in for a real authentication guard. */
@@ -99,7 +100,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     const own = await connect(t.url, '/me?channel=private-1', { headers: { 'x-user': '1' } });
     await own.waitFor('connection');
     own.close();
-    await eventually(() => hub.registry.endpointSize('/me') === 0);
+    await eventually(() => (hub.localStats().endpoints['/me'] ?? 0) === 0);
   });
 
   it('answers 429 past the endpoint and per-user connection limits, and keeps serving', async () => {
@@ -111,7 +112,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     expect((await postJson(`${t.url}/small/broadcast`, { message: 'still here' })).body.clients_reached).toBe(2);
     await a.waitFor('message');
     a.close();
-    await eventually(() => hub.registry.endpointSize('/small') === 1);
+    await eventually(() => (hub.localStats().endpoints['/small'] ?? 0) === 1);
     const again = await connect(t.url, '/small');
     b.close();
     again.close();
@@ -160,7 +161,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     await raw.ended;
     expect(raw.text()).not.toContain('hunter2');
     await eventually(() => logged.some((line) => line.includes('hunter2')));
-    expect(hub.registry.endpointSize('/boom')).toBe(0);
+    expect((hub.localStats().endpoints['/boom'] ?? 0)).toBe(0);
   });
 
   it('pairs credentials with the allowed origin only, never with *', async () => {
@@ -171,7 +172,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     const refused = await rawGet(`${t.url}/small`, { origin: 'http://evil.example' });
     expect(refused.headers['access-control-allow-origin']).toBeUndefined();
     refused.destroy();
-    await eventually(() => hub.registry.endpointSize('/small') === 0);
+    await eventually(() => (hub.localStats().endpoints['/small'] ?? 0) === 0);
   });
 });
 
@@ -210,7 +211,7 @@ describe('a slow client', () => {
     const t = await startApp('express', { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [FeedController] });
     const hub = t.app.get(SseHub);
     const readers = Array.from({ length: 100 }, () => feedReader(t.url));
-    await eventually(() => hub.registry.endpointSize('/feed') === 100);
+    await eventually(() => (hub.localStats().endpoints['/feed'] ?? 0) === 100);
     const readerIds = new Set([...hub.streams('/feed')].map((s) => s.id));
     const padding = 'x'.repeat(1000);
     let n = 0;
@@ -234,7 +235,7 @@ describe('a slow client', () => {
       slow.write('GET /feed HTTP/1.1\r\nHost: x\r\n\r\n');
       slow.pause();
       slow.on('error', () => undefined);
-      await eventually(() => hub.registry.endpointSize('/feed') === 101);
+      await eventually(() => (hub.localStats().endpoints['/feed'] ?? 0) === 101);
       const stuck = [...hub.streams('/feed')].find((s) => !readerIds.has(s.id))!;
       let droppedAt = 0;
       hub.onStreamClose((stream, reason) => {
@@ -264,7 +265,7 @@ describe('a slow client', () => {
 
       expect(hub.counters.slowDisconnects).toBeGreaterThanOrEqual(1);
       expect(droppedAt).toBeGreaterThan(0);
-      expect(hub.registry.endpointSize('/feed')).toBe(100);
+      expect((hub.localStats().endpoints['/feed'] ?? 0)).toBe(100);
       for (const r of readers) {
         expect(r.seen.length).toBe(n);
         expect(r.seen.every((value, i) => value === i)).toBe(true);
@@ -292,7 +293,7 @@ describe('graceful drain', () => {
     const hub = t.app.get(SseHub);
     const streams = [];
     for (let i = 0; i < 10; i++) streams.push(...(await Promise.all(Array.from({ length: 100 }, () => rawGet(`${t.url}/feed`)))));
-    await eventually(() => hub.registry.size === 1000);
+    await eventually(() => hub.localStats().connected === 1000);
     const endedAt: number[] = [];
     for (const s of streams) s.ended.then(() => endedAt.push(Date.now()));
     const started = Date.now();
@@ -317,8 +318,8 @@ describe('graceful drain', () => {
     const retries = streams.map((s) => Number(/retry: (\d+)\n\n$/.exec(s.text())?.[1]));
     expect(retries.every((r) => r >= 3000 && r <= 4000)).toBe(true);
     expect(new Set(retries).size).toBeGreaterThan(100);
-    expect(hub.registry.size).toBe(0);
-    expect(hub.heartbeats.timers).toBe(0);
+    expect(hub.localStats().connected).toBe(0);
+    expect(t.app.get(LocalStreams).heartbeats.timers).toBe(0);
   }, 30_000);
 });
 

@@ -2,8 +2,8 @@
 export const SSE_ENDPOINT_METADATA = 'nest-sse:endpoint';
 /** Injection token of the options given to `SseModule.forRoot` / `forRootAsync`. */
 export const SSE_MODULE_OPTIONS = 'SSE_MODULE_OPTIONS';
-/** Property the decorator injects the hub into on the decorated controller. */
-export const SSE_HUB_PROPERTY = '__nestSseHub';
+/** Property the decorator injects the endpoint runtimes into on the decorated controller. */
+export const SSE_RUNTIMES_PROPERTY = '__nestSseRuntimes';
 
 /** Names of the handlers `@SseEndpoint` adds to the decorated class. */
 export const SSE_STREAM_HANDLER = 'sseStream';
