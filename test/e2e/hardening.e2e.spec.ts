@@ -57,7 +57,11 @@ class MetaController implements OnSseConnect {
 @SseEndpoint('/feed', { heartbeatInterval: 0, welcome: false, maxBufferSize: 256 * 1024, access: { broadcast: 'public' } })
 class FeedController {}
 
-const CONTROLLERS = [MeController, SmallController, BoomController, FeedController, MetaController];
+/** Trusted metadata obeys the endpoint's rules too: a value the query could not carry is refused. */
+@SseEndpoint('/trusted', { metadata: { maxValueLength: 8 }, trustedMetadata: (req) => ({ user_id: req.headers['x-user'] }) })
+class TrustedController {}
+
+const CONTROLLERS = [MeController, SmallController, BoomController, FeedController, MetaController, TrustedController];
 
 describe.each(ADAPTERS)('hardening over %s', (adapter) => {
   let t: TestApp;
@@ -89,6 +93,22 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     expect(await hub.broadcast({ event: 'notice', data: 'for 1', filter: { user_id: '1' } })).toBe(1);
     expect((await spoof.waitFor('notice')).data).toBe('for 1');
     spoof.close();
+  });
+
+  it('holds trustedMetadata to the metadata rules: a value over the limit or of no usable type opens no stream', async () => {
+    const fine = await connect(t.url, '/trusted', { headers: { 'x-user': '12345678' } });
+    await fine.waitFor('connection');
+    expect([...hub.streams('/trusted')].map((s) => s.metadata.user_id)).toEqual(['12345678']);
+    fine.close();
+    await eventually(() => (hub.localStats().endpoints['/trusted'] ?? 0) === 0);
+    const long = await request(`${t.url}/trusted`, { headers: { 'x-user': '123456789' } });
+    expect(long.status).toBe(500);
+    expect(long.text).not.toContain('event:');
+    const missing = await request(`${t.url}/trusted`);
+    expect(missing.status).toBe(500);
+    expect(hub.localStats().endpoints['/trusted'] ?? 0).toBe(0);
+    expect(logged.join('\n')).toContain("Metadata 'user_id' is 9 characters long; the limit is 8.");
+    expect(logged.join('\n')).toContain("trustedMetadata: 'user_id' must be a string, number or boolean");
   });
 
   it('refuses with 401/403 before any stream byte', async () => {
