@@ -12,6 +12,8 @@ export const SSE_BROADCAST_HANDLER = 'sseBroadcast';
 
 /** Query parameter a first connection may use in place of the `Last-Event-ID` header. */
 export const LAST_EVENT_ID_QUERY = 'lastEventId';
+/** Header a reconnecting client sends the last id it saw in (as Node lower-cases it). */
+export const LAST_EVENT_ID_HEADER = 'last-event-id';
 /**
  * `node:diagnostics_channel` names on which every stream's open and close are published
  * (`SseStreamOpenMessage`, `SseStreamCloseMessage`), for APM tools to start and end spans.

@@ -13,6 +13,7 @@ import type { OnSseConnect, OnSseDisconnect } from '../interfaces/sse-endpoint-o
 import type { SseModuleOptions } from '../interfaces/sse-module-options.interface.js';
 import type { SseBroadcastResponse, SseEndpointStatsResponse } from '../interfaces/sse-route-responses.interface.js';
 import type { SseHub } from '../sse.hub.js';
+import { LAST_EVENT_ID_HEADER } from '../sse.constants.js';
 import { broadcastThrough, type SseBroadcastRoute } from './broadcast.route.js';
 import { checkConnectionLimits, type SseConnectionLimits } from './connection-limits.js';
 import { resolveEndpointOptions, type SseResolvedEndpointOptions } from './endpoint-options.js';
@@ -117,7 +118,7 @@ export class SseEndpointRuntime {
       if (!(await this.options.authorize(req, view))) throw new ForbiddenException('This stream is not open to you.');
     }
     await checkConnectionLimits(this.limits, this.path, metadata, streams, counts);
-    const header = request.headers['last-event-id'];
+    const header = request.headers[LAST_EVENT_ID_HEADER];
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
 
     const raw = takeRawResponse(res);
