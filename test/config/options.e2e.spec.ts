@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { MemoryTransport, SSE_MODULE_OPTIONS, SseConfigurationError, SseEndpoint, SseHub, SseModule, type SseModuleOptions } from '@nest-sse/core';
+import { MemoryTransport, SSE_MODULE_OPTIONS, SseConfigurationError, SseEndpoint, SseModule, type SseModuleOptions } from '@nest-sse/core';
 import { ADAPTERS, connect, postJson, startApp } from '../utils/app.js';
 
 /** The error `fn` throws, for its fields. */

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException, UseGuards } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, UnauthorizedException, UseGuards } from '@nestjs/common';
 import net from 'node:net';
 import http from 'node:http';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';

@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
-import { ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
+import { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
 import { placeRoutes } from './decorators/sse-endpoint.decorator.js';
 import { sseEndpoints } from './decorators/sse-endpoint.discovery.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
@@ -39,7 +39,7 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
    * Broadcast bodies are read by `readBody` (limit by the bytes read and decoded) ahead of the
    * framework's parser; the route checks that it was (see `SseEndpointRuntime.broadcast`).
    */
-  private installBodyReader(adapter: any): void {
+  private installBodyReader(adapter: AbstractHttpAdapter): void {
     const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
     const type = adapter?.getType?.();
     if (type === 'express') adapter.use(expressBodyReader(limitFor));

@@ -27,7 +27,7 @@ import {
 import { describeValue } from '../validation/options-schema.js';
 import { validateEndpointOptions } from '../validation/sse-options.validation.js';
 import { memberClash, missingModule, routeClash } from '../sse.messages.js';
-import type { SseEndpointDefinition } from './sse-endpoint.definition.js';
+import type { SseEndpointClass, SseEndpointDefinition } from './sse-endpoint.definition.js';
 
 type RouteKey = 'stream' | 'stats' | 'broadcast';
 
@@ -53,7 +53,7 @@ const ROUTES: Array<{ key: RouteKey; member: string; method: RequestMethod; sub:
  * @publicApi
  */
 export function SseEndpoint(path: string, options: SseEndpointOptions = {}): ClassDecorator {
-  return (target: Function) => {
+  return (target: SseEndpointClass) => {
     if (typeof path !== 'string') {
       throw new SseConfigurationError(`@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`);
     }
@@ -78,7 +78,7 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
     Optional()(proto, SSE_RUNTIMES_PROPERTY);
     checkHubOnInit(target);
 
-    const handlers: Record<RouteKey, (this: any, ...args: any[]) => unknown> = {
+    const handlers: Record<RouteKey, (this: object, ...args: never[]) => unknown> = {
       stream(req: FrameworkRequest, res: FrameworkResponse) {
         return runtimesOf(this, target).for(definition).stream(this, req, res);
       },
@@ -110,9 +110,9 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
       const params = route.key === 'broadcast' ? 3 : 2;
       Reflect.defineMetadata('design:paramtypes', Array.from({ length: params }, () => Object), proto, route.member);
       const guards = options.guards?.[route.key];
-      if (guards?.length) UseGuards(...(guards as any[]))(proto, route.member, descriptor);
+      if (guards?.length) UseGuards(...guards)(proto, route.member, descriptor);
       const interceptors = options.interceptors?.[route.key];
-      if (interceptors?.length) UseInterceptors(...(interceptors as any[]))(proto, route.member, descriptor);
+      if (interceptors?.length) UseInterceptors(...interceptors)(proto, route.member, descriptor);
     }
     placeRoutes(definition);
   };
@@ -140,11 +140,11 @@ export function placeRoutes(definition: SseEndpointDefinition): void {
 
 
 /** Runs before the class's own `onModuleInit` (if any): the app fails to start without the module. */
-function checkHubOnInit(target: Function): void {
+function checkHubOnInit(target: SseEndpointClass): void {
   const proto = target.prototype;
   const own = proto.onModuleInit as ((...args: unknown[]) => unknown) | undefined;
   Object.defineProperty(proto, 'onModuleInit', {
-    value: function onModuleInit(this: any, ...args: unknown[]) {
+    value: function onModuleInit(this: object, ...args: unknown[]) {
       runtimesOf(this, target);
       return own?.apply(this, args);
     },
@@ -154,7 +154,7 @@ function checkHubOnInit(target: Function): void {
   });
 }
 
-function runtimesOf(instance: object, target: Function): SseEndpointRuntimes {
+function runtimesOf(instance: object, target: SseEndpointClass): SseEndpointRuntimes {
   const runtimes = (instance as Record<string, SseEndpointRuntimes | undefined>)[SSE_RUNTIMES_PROPERTY];
   if (!runtimes) throw new SseConfigurationError(missingModule(target.name));
   return runtimes;
@@ -165,7 +165,7 @@ function normalizePath(path: string): string {
   return '/' + trimmed;
 }
 
-function assertNoClash(target: Function, path: string): void {
+function assertNoClash(target: SseEndpointClass, path: string): void {
   const proto = target.prototype;
   for (const route of ROUTES) {
     if (route.member in proto) {

@@ -5,6 +5,9 @@ export interface SseEndpointDefinition {
   /** Normalized path, for example `/events`. */
   path: string;
   options: SseEndpointOptions;
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- any class, as Nest's own decorators take it
-  target: Function;
+  target: SseEndpointClass;
 }
+
+/** A class, as Nest's own decorators take it (`ClassDecorator`'s `Function`). */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- the type TypeScript gives a decorated class
+export type SseEndpointClass = Function;

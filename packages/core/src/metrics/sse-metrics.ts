@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- prom-client is an optional peer loaded with import(): core has no types of it */
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
 import type { SseCounters } from '../hub/sse-node.js';

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- @nestjs/swagger is an optional peer loaded with import(): core has no types of it */
 import { Logger, type Provider } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { SseEndpointRuntime } from '../http/sse-endpoint.runtime.js';

@@ -24,8 +24,7 @@ describe('PublishReceipts', () => {
 
   it('resolves with the streams reached when the transport delivers inside publish (memory)', async () => {
     const node = new SseNode();
-    let receipts!: PublishReceipts;
-    receipts = new PublishReceipts(
+    const receipts: PublishReceipts = new PublishReceipts(
       node,
       transport(async (d) => {
         receipts.settle(envelopeOf(d), 3);
