@@ -17,7 +17,6 @@ export { SseHub } from './sse.hub.js';
 export { SseModule } from './sse.module.js';
 export {
   LAST_EVENT_ID_QUERY,
-  SSE_ENDPOINT_METADATA,
   SSE_MODULE_OPTIONS,
   SSE_RESET_EVENT,
   SSE_STREAM_CLOSE_CHANNEL,
