@@ -770,7 +770,7 @@ async function partStorm(subject, n) {
 
 /** The rows of the table: a label, how to read the value from one round, how to print it. */
 function rows() {
-  const [small, middle, large] = CONFIG.sizes;
+  const [, middle, large] = CONFIG.sizes;
   const k = (n) => (n >= 1000 ? `${n / 1000}k` : String(n));
   const [slow, fast] = CONFIG.rates;
   const int = (v) => Math.round(v).toLocaleString('en-US');

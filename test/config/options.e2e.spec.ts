@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { MemoryTransport, SseConfigurationError, SseEndpoint, SseHub, SseModule, type SseModuleOptions } from '@nest-sse/core';
+import { MemoryTransport, SSE_MODULE_OPTIONS, SseConfigurationError, SseEndpoint, SseModule, type SseModuleOptions } from '@nest-sse/core';
 import { ADAPTERS, connect, postJson, startApp } from '../utils/app.js';
 
 /** The error `fn` throws, for its fields. */
@@ -194,7 +194,7 @@ describe.each(ADAPTERS)('a full valid configuration over %s', (adapter) => {
       const res = await postJson(`${t.url}/all/broadcast`, { message: 'm', event_type: 'news' });
       expect(res.status).toBe(200);
       expect((await client.waitFor('news')).data).toBe('m');
-      expect(t.app.get(SseHub).options.readyTimeout).toBe(1000);
+      expect(t.app.get<SseModuleOptions>(SSE_MODULE_OPTIONS).readyTimeout).toBe(1000);
       client.close();
     } finally {
       await t.close();

@@ -82,7 +82,7 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     await hub.broadcast({ event: 'later', data: 'still here' });
     await Promise.all([...streams, ...through].map((s) => s.until((text) => text.includes('data: still here'))));
     for (const s of [...streams, ...through]) s.destroy();
-    await eventually(() => hub.registry.size === 0);
+    await eventually(() => hub.localStats().connected === 0);
   });
 
   it('keeps the chunked keep-alive wire format and closes the connection when the stream ends', async () => {
@@ -102,7 +102,7 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     const chunks = parseChunks(conn.text().slice(conn.text().indexOf('\r\n\r\n') + 4));
     expect(chunks.last).toBe(true);
     expect(chunks.data).toContain(`event: tick\ndata: ${'x'.repeat(20_000)}\n\n`);
-    expect(hub.registry.size).toBe(0);
+    expect(hub.localStats().connected).toBe(0);
   });
 
   it('answers HTTP/1.0 without chunks, ending the body with the connection', async () => {
@@ -112,7 +112,7 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     expect(conn.text()).toMatch(/\r\n\r\nretry: \d+\n\nevent: hello\ndata: direct\n\n$/);
     [...hub.streams('/direct')][0].close();
     await conn.closed;
-    expect(hub.registry.size).toBe(0);
+    expect(hub.localStats().connected).toBe(0);
   });
 
   it('finishes the close of a client that half-closes', async () => {
@@ -120,7 +120,7 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     await eventually(() => conn.text().includes('event: hello'));
     conn.socket.end();
     await conn.closed;
-    await eventually(() => hub.registry.size === 0);
+    await eventually(() => hub.localStats().connected === 0);
   });
 
   it('keeps serving when clients vanish before, during and right after the take', async () => {
@@ -133,11 +133,11 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
       return conn.closed;
     });
     await Promise.all(vanish);
-    await eventually(() => hub.registry.size === 0);
+    await eventually(() => hub.localStats().connected === 0);
     const s = await rawGet(`${t.url}/direct`);
     await s.until((text) => text.includes('event: hello'));
     s.destroy();
-    await eventually(() => hub.registry.size === 0);
+    await eventually(() => hub.localStats().connected === 0);
   });
 
   it("with directSocket: false, the response's close listeners still fire", async () => {
@@ -145,7 +145,7 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     const s = await rawGet(`${t.url}/through`);
     await s.until((text) => text.includes('event: hello'));
     s.destroy();
-    await eventually(() => responseCloses === before + 1 && hub.registry.size === 0);
+    await eventually(() => responseCloses === before + 1 && hub.localStats().connected === 0);
   });
 });
 
@@ -190,7 +190,7 @@ describe('streams that take their socket, over TLS', () => {
       await hub.broadcast({ event: 'secure', data: 'over tls' });
       await eventually(() => text.includes('event: secure\ndata: over tls\n\n'));
       [...hub.streams('/direct')][0].close();
-      await eventually(() => ended && hub.registry.size === 0);
+      await eventually(() => ended && hub.localStats().connected === 0);
     } finally {
       await app.close();
     }
@@ -226,9 +226,9 @@ describe('streams over HTTP/2', () => {
       await hub.broadcast({ event: 'multiplexed', data: 'over h2' });
       await eventually(() => streams.every((s) => s.text.includes('event: multiplexed\ndata: over h2\n\n')));
       streams[0].req.close();
-      await eventually(() => hub.registry.size === 2);
+      await eventually(() => hub.localStats().connected === 2);
       for (const stream of hub.streams('/direct')) stream.close();
-      await eventually(() => streams[1].ended && streams[2].ended && hub.registry.size === 0);
+      await eventually(() => streams[1].ended && streams[2].ended && hub.localStats().connected === 0);
     } finally {
       session.close();
       await app.close();

@@ -1,8 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import { CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException, UseGuards } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, UnauthorizedException, UseGuards } from '@nestjs/common';
 import net from 'node:net';
 import http from 'node:http';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
+import { LocalStreams } from '@nest-sse/core/internal';
 import { ADAPTERS, connect, eventually, postJson, rawGet, request, sleep, startApp, type TestApp } from '../utils/app.js';
 
 /** Trusts `x-user` as a stand-in for a real authentication guard. */
@@ -56,7 +57,11 @@ class MetaController implements OnSseConnect {
 @SseEndpoint('/feed', { heartbeatInterval: 0, welcome: false, maxBufferSize: 256 * 1024, access: { broadcast: 'public' } })
 class FeedController {}
 
-const CONTROLLERS = [MeController, SmallController, BoomController, FeedController, MetaController];
+/** Trusted metadata obeys the endpoint's rules too: a value the query could not carry is refused. */
+@SseEndpoint('/trusted', { metadata: { maxValueLength: 8 }, trustedMetadata: (req) => ({ user_id: req.headers['x-user'] }) })
+class TrustedController {}
+
+const CONTROLLERS = [MeController, SmallController, BoomController, FeedController, MetaController, TrustedController];
 
 describe.each(ADAPTERS)('hardening over %s', (adapter) => {
   let t: TestApp;
@@ -90,6 +95,22 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     spoof.close();
   });
 
+  it('holds trustedMetadata to the metadata rules: a value over the limit or of no usable type opens no stream', async () => {
+    const fine = await connect(t.url, '/trusted', { headers: { 'x-user': '12345678' } });
+    await fine.waitFor('connection');
+    expect([...hub.streams('/trusted')].map((s) => s.metadata.user_id)).toEqual(['12345678']);
+    fine.close();
+    await eventually(() => (hub.localStats().endpoints['/trusted'] ?? 0) === 0);
+    const long = await request(`${t.url}/trusted`, { headers: { 'x-user': '123456789' } });
+    expect(long.status).toBe(500);
+    expect(long.text).not.toContain('event:');
+    const missing = await request(`${t.url}/trusted`);
+    expect(missing.status).toBe(500);
+    expect(hub.localStats().endpoints['/trusted'] ?? 0).toBe(0);
+    expect(logged.join('\n')).toContain("Metadata 'user_id' is 9 characters long; the limit is 8.");
+    expect(logged.join('\n')).toContain("trustedMetadata: 'user_id' must be a string, number or boolean");
+  });
+
   it('refuses with 401/403 before any stream byte', async () => {
     const anonymous = await request(`${t.url}/me`);
     expect(anonymous.status).toBe(401);
@@ -99,7 +120,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     const own = await connect(t.url, '/me?channel=private-1', { headers: { 'x-user': '1' } });
     await own.waitFor('connection');
     own.close();
-    await eventually(() => hub.registry.endpointSize('/me') === 0);
+    await eventually(() => (hub.localStats().endpoints['/me'] ?? 0) === 0);
   });
 
   it('answers 429 past the endpoint and per-user connection limits, and keeps serving', async () => {
@@ -111,7 +132,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     expect((await postJson(`${t.url}/small/broadcast`, { message: 'still here' })).body.clients_reached).toBe(2);
     await a.waitFor('message');
     a.close();
-    await eventually(() => hub.registry.endpointSize('/small') === 1);
+    await eventually(() => (hub.localStats().endpoints['/small'] ?? 0) === 1);
     const again = await connect(t.url, '/small');
     b.close();
     again.close();
@@ -160,7 +181,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     await raw.ended;
     expect(raw.text()).not.toContain('hunter2');
     await eventually(() => logged.some((line) => line.includes('hunter2')));
-    expect(hub.registry.endpointSize('/boom')).toBe(0);
+    expect((hub.localStats().endpoints['/boom'] ?? 0)).toBe(0);
   });
 
   it('pairs credentials with the allowed origin only, never with *', async () => {
@@ -171,7 +192,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     const refused = await rawGet(`${t.url}/small`, { origin: 'http://evil.example' });
     expect(refused.headers['access-control-allow-origin']).toBeUndefined();
     refused.destroy();
-    await eventually(() => hub.registry.endpointSize('/small') === 0);
+    await eventually(() => (hub.localStats().endpoints['/small'] ?? 0) === 0);
   });
 });
 
@@ -210,7 +231,7 @@ describe('a slow client', () => {
     const t = await startApp('express', { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [FeedController] });
     const hub = t.app.get(SseHub);
     const readers = Array.from({ length: 100 }, () => feedReader(t.url));
-    await eventually(() => hub.registry.endpointSize('/feed') === 100);
+    await eventually(() => (hub.localStats().endpoints['/feed'] ?? 0) === 100);
     const readerIds = new Set([...hub.streams('/feed')].map((s) => s.id));
     const padding = 'x'.repeat(1000);
     let n = 0;
@@ -234,7 +255,7 @@ describe('a slow client', () => {
       slow.write('GET /feed HTTP/1.1\r\nHost: x\r\n\r\n');
       slow.pause();
       slow.on('error', () => undefined);
-      await eventually(() => hub.registry.endpointSize('/feed') === 101);
+      await eventually(() => (hub.localStats().endpoints['/feed'] ?? 0) === 101);
       const stuck = [...hub.streams('/feed')].find((s) => !readerIds.has(s.id))!;
       let droppedAt = 0;
       hub.onStreamClose((stream, reason) => {
@@ -264,7 +285,7 @@ describe('a slow client', () => {
 
       expect(hub.counters.slowDisconnects).toBeGreaterThanOrEqual(1);
       expect(droppedAt).toBeGreaterThan(0);
-      expect(hub.registry.endpointSize('/feed')).toBe(100);
+      expect((hub.localStats().endpoints['/feed'] ?? 0)).toBe(100);
       for (const r of readers) {
         expect(r.seen.length).toBe(n);
         expect(r.seen.every((value, i) => value === i)).toBe(true);
@@ -292,7 +313,7 @@ describe('graceful drain', () => {
     const hub = t.app.get(SseHub);
     const streams = [];
     for (let i = 0; i < 10; i++) streams.push(...(await Promise.all(Array.from({ length: 100 }, () => rawGet(`${t.url}/feed`)))));
-    await eventually(() => hub.registry.size === 1000);
+    await eventually(() => hub.localStats().connected === 1000);
     const endedAt: number[] = [];
     for (const s of streams) s.ended.then(() => endedAt.push(Date.now()));
     const started = Date.now();
@@ -317,8 +338,8 @@ describe('graceful drain', () => {
     const retries = streams.map((s) => Number(/retry: (\d+)\n\n$/.exec(s.text())?.[1]));
     expect(retries.every((r) => r >= 3000 && r <= 4000)).toBe(true);
     expect(new Set(retries).size).toBeGreaterThan(100);
-    expect(hub.registry.size).toBe(0);
-    expect(hub.heartbeats.timers).toBe(0);
+    expect(hub.localStats().connected).toBe(0);
+    expect(t.app.get(LocalStreams).heartbeats.timers).toBe(0);
   }, 30_000);
 });
 

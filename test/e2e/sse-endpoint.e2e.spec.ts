@@ -22,7 +22,7 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
 
   // the counts below (clients reached, stats) assume no stream of an earlier test is still open
   afterEach(async () => {
-    await eventually(() => hub.registry.size === 0, 5000, 'the streams of the test to close');
+    await eventually(() => hub.localStats().connected === 0, 5000, 'the streams of the test to close');
   });
 
   it('serves the stream with SSE headers, a retry field and the welcome event', async () => {

@@ -1,6 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
 import { MemoryTransport, SseEndpoint, SseHub, SseModule, SseOptionsFactory, SseTransport } from '@nest-sse/core';
+import { LocalStreams } from '@nest-sse/core/internal';
 import { collectGarbage, connect, eventually, rawGet, startApp } from '../utils/app.js';
 
 @SseEndpoint('/events', { heartbeatInterval: 1 })
@@ -64,13 +65,13 @@ describe('SseModule', () => {
     const t = await startApp('express', { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [EventsController] });
     const hub = t.app.get(SseHub);
     const streams = await Promise.all(Array.from({ length: 20 }, () => rawGet(`${t.url}/events`)));
-    await eventually(() => hub.registry.size === 20);
+    await eventually(() => hub.localStats().connected === 20);
     const started = Date.now();
     await t.close();
     await Promise.all(streams.map((s) => s.ended));
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(hub.registry.size).toBe(0);
-    expect(hub.heartbeats.timers).toBe(0);
+    expect(hub.localStats().connected).toBe(0);
+    expect(t.app.get(LocalStreams).heartbeats.timers).toBe(0);
   });
 
   it('releases every stream, heartbeat timer and the heap they held after 1,000 connects and closes', async () => {
@@ -87,13 +88,13 @@ describe('SseModule', () => {
         }
         const streams = await Promise.all(Array.from({ length: 100 }, () => rawGet(`${t.url}/events`)));
         await Promise.all(streams.map((s) => s.until((text) => text.includes('Connected'))));
-        expect(hub.registry.size).toBe(100);
+        expect(hub.localStats().connected).toBe(100);
         for (const s of streams) s.destroy();
-        await eventually(() => hub.registry.size === 0, 5000, 'streams to be removed');
+        await eventually(() => hub.localStats().connected === 0, 5000, 'streams to be removed');
       }
       expect(hub.counters.opened).toBe(1100);
       expect(hub.counters.closed).toBe(1100);
-      expect(hub.heartbeats.timers).toBe(0);
+      expect(t.app.get(LocalStreams).heartbeats.timers).toBe(0);
       await new Promise((resolve) => setImmediate(resolve));
       collectGarbage();
       collectGarbage();

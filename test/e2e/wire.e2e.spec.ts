@@ -76,7 +76,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       const opened = hub.counters.opened;
       const conn = rawConnect(port, get(path) + get(path) + get(`${path}/stats`) + get(path));
       await eventually(() => conn.text().includes('retry:'));
-      expect(hub.registry.endpointSize(path)).toBe(1);
+      expect((hub.localStats().endpoints[path] ?? 0)).toBe(1);
       const sent = await postJson(`${t.url}${path}/broadcast`, { message: 'to the one stream' });
       expect(sent.body.clients_reached).toBe(1);
       expect(sent.body.clients).toBe(1);
@@ -85,7 +85,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       // only the stream was answered
       expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
       conn.socket.destroy();
-      await eventually(() => hub.registry.endpointSize(path) === 0);
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0);
       expect(hub.counters.opened).toBe(opened + 1);
       expect((await postJson(`${t.url}${path}/broadcast`, { message: 'nobody' })).body.clients_reached).toBe(0);
       expect(hub.counters.opened).toBe(opened + 1);
@@ -93,18 +93,18 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
 
     it('close the connection when the stream ends, leaving what was queued unanswered', async () => {
       const conn = rawConnect(port, get(path) + get(path));
-      await eventually(() => hub.registry.endpointSize(path) === 1);
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 1);
       [...hub.streams(path)][0].close();
       await conn.closed;
       expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
-      expect(hub.registry.endpointSize(path)).toBe(0);
+      expect((hub.localStats().endpoints[path] ?? 0)).toBe(0);
     });
 
     it('are not run: a broadcast pipelined behind the stream is never published', async () => {
       const body = JSON.stringify({ message: 'pipelined' });
       const broadcast = `POST ${path}/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
       const conn = rawConnect(port, get(path) + broadcast);
-      await eventually(() => hub.registry.endpointSize(path) === 1);
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 1);
       const published = hub.counters.published;
       // a later broadcast on its own connection overtakes the pipelined one, which never runs
       await postJson(`${t.url}${path}/broadcast`, { message: 'marker' });
@@ -112,17 +112,17 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       expect(conn.text()).not.toContain('data: pipelined');
       expect(hub.counters.published).toBe(published + 1);
       conn.socket.destroy();
-      await eventually(() => hub.registry.endpointSize(path) === 0);
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0);
     });
 
     it('wait their turn behind a short answer: stats then a stream on one connection are both served', async () => {
       const conn = rawConnect(port, get(`${path}/stats`) + get(path));
-      await eventually(() => hub.registry.endpointSize(path) === 1);
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 1);
       await eventually(() => conn.text().includes('retry:'));
       expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
       expect(conn.text()).toContain('"endpoint":"' + path + '"');
       conn.socket.destroy();
-      await eventually(() => hub.registry.endpointSize(path) === 0);
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0);
     });
   });
 
@@ -137,7 +137,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     // the next bytes are the stats answer: the HEAD carried no body
     expect(rest).toMatch(/^HTTP\/1\.1 200/);
     expect(hub.counters.opened).toBe(opened);
-    expect(hub.registry.size).toBe(0);
+    expect(hub.localStats().connected).toBe(0);
     conn.socket.destroy();
   });
 
@@ -161,7 +161,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       expect(res.body.message).toMatch(/larger than 1024 bytes.*maxBodySize/);
       expect(hub.counters.published).toBe(published);
       s.destroy();
-      await eventually(() => hub.registry.size === 0);
+      await eventually(() => hub.localStats().connected === 0);
     });
 
     it('refuses a compression bomb without inflating it', async () => {
@@ -194,7 +194,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       expect(res.body.clients_reached).toBe(1);
       await s.until((text) => text.includes('event: small\ndata: fits\n\n'));
       s.destroy();
-      await eventually(() => hub.registry.size === 0);
+      await eventually(() => hub.localStats().connected === 0);
     });
 
     it('answers 415 to an encoding it does not decode, and 400 to a corrupt one', async () => {
@@ -225,7 +225,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       await s.until((text) => text.includes('data: second'));
       expect(s.text()).not.toContain('sse.reset');
       s.destroy();
-      await eventually(() => hub.registry.size === 0);
+      await eventually(() => hub.localStats().connected === 0);
     });
   });
 

@@ -52,7 +52,7 @@ export class NodeProcess {
       node.port = Number(match[1] ?? match[2] ?? match[3]);
     } catch (err) {
       child.kill('SIGKILL');
-      throw new Error(`node ${name} did not start: ${(err as Error).message}\n${node.output().slice(-3000)}`);
+      throw new Error(`node ${name} did not start: ${(err as Error).message}\n${node.output().slice(-3000)}`, { cause: err });
     }
     return node;
   }

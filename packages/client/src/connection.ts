@@ -1,4 +1,5 @@
 import { backoffDelay } from './backoff.js';
+import { LAST_EVENT_ID_QUERY } from './protocol.js';
 import type {
   EventSourceConstructor,
   SseBackoffOptions,
@@ -8,8 +9,6 @@ import type {
   SseQuery,
 } from './sse-client-options.interface.js';
 
-/** Query parameter the server reads in place of the `Last-Event-ID` header. */
-export const LAST_EVENT_ID_QUERY = 'lastEventId';
 
 /** Where a connection reports what happens. */
 export interface ConnectionSink {

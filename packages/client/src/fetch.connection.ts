@@ -1,5 +1,6 @@
 import { backoffDelay, retryAfterDelay } from './backoff.js';
 import { connectUrl, isFinalStatus, ReconnectingConnection } from './connection.js';
+import { LAST_EVENT_ID_HEADER } from './protocol.js';
 import type { SseClientError } from './sse-client-options.interface.js';
 import { SseParser } from './sse-parser.js';
 
@@ -40,7 +41,7 @@ export class FetchConnection extends ReconnectingConnection {
       const { headers: given, query, credentials } = this.options;
       const headers = new Headers(typeof given === 'function' ? await given() : given);
       headers.set('Accept', 'text/event-stream');
-      if (this.lastEventId) headers.set('Last-Event-ID', this.lastEventId);
+      if (this.lastEventId) headers.set(LAST_EVENT_ID_HEADER, this.lastEventId);
       const url = await connectUrl(this.url, query);
       if (this.closed) return;
       // `cache: 'no-store'` rather than a Cache-Control header, which would cost a CORS preflight

@@ -1,10 +1,9 @@
 import type { Connection, ConnectionOptions, ConnectionSink } from './connection.js';
 import { EventSourceConnection } from './event-source.connection.js';
 import { FetchConnection } from './fetch.connection.js';
+import { SSE_RESET_EVENT } from './protocol.js';
 import type { SseClientError, SseClientRole, SseClientState } from './sse-client-options.interface.js';
 
-/** Event the server sends when a `Last-Event-ID` cannot be resumed. */
-export const SSE_RESET_EVENT = 'sse.reset';
 
 /** What a `SseClient` hands to the shared source it listens through: what the connection reports, passed on (a stop as an error and the state `closed`). */
 export type Subscriber = Omit<ConnectionSink, 'stop'>;

@@ -1,4 +1,5 @@
-import { canShareTabs, inBrowserPage, SharedSource, sharedSource, SSE_RESET_EVENT, type SharedSourceOptions, type Subscriber } from './shared-source.js';
+import { SSE_RESET_EVENT } from './protocol.js';
+import { canShareTabs, inBrowserPage, SharedSource, sharedSource, type SharedSourceOptions, type Subscriber } from './shared-source.js';
 import type {
   EventSourceConstructor,
   SseClientError,

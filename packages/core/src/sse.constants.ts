@@ -2,8 +2,8 @@
 export const SSE_ENDPOINT_METADATA = 'nest-sse:endpoint';
 /** Injection token of the options given to `SseModule.forRoot` / `forRootAsync`. */
 export const SSE_MODULE_OPTIONS = 'SSE_MODULE_OPTIONS';
-/** Property the decorator injects the hub into on the decorated controller. */
-export const SSE_HUB_PROPERTY = '__nestSseHub';
+/** Property the decorator injects the endpoint runtimes into on the decorated controller. */
+export const SSE_RUNTIMES_PROPERTY = '__nestSseRuntimes';
 
 /** Names of the handlers `@SseEndpoint` adds to the decorated class. */
 export const SSE_STREAM_HANDLER = 'sseStream';
@@ -12,6 +12,8 @@ export const SSE_BROADCAST_HANDLER = 'sseBroadcast';
 
 /** Query parameter a first connection may use in place of the `Last-Event-ID` header. */
 export const LAST_EVENT_ID_QUERY = 'lastEventId';
+/** Header a reconnecting client sends the last id it saw in (as Node lower-cases it). */
+export const LAST_EVENT_ID_HEADER = 'last-event-id';
 /**
  * `node:diagnostics_channel` names on which every stream's open and close are published
  * (`SseStreamOpenMessage`, `SseStreamCloseMessage`), for APM tools to start and end spans.

@@ -1,32 +1,19 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
-import { ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
-import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
-import { getSseEndpoint, placeRoutes, type SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
+import { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
+import { placeRoutes } from './decorators/sse-endpoint.decorator.js';
+import { sseEndpoints } from './decorators/sse-endpoint.discovery.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
 import { expressBodyReader, fastifyBodyReader, type BroadcastLimit } from './http/sse-body.js';
-import { probeSocketTake } from './http/sse-http.js';
 import type { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
+import { SseEndpointRuntimes } from './http/sse-endpoint-runtimes.js';
 import { mappedPaths } from './http/sse-routes.js';
-import { SseHub } from './sse.hub.js';
-import { SseModule } from './sse.module.js';
+import { probeSocketTake } from './http/socket-take.js';
 import { assertSingleHub } from './sse.single-hub.js';
 import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
-
-/** @internal Every controller class of the app decorated with `@SseEndpoint`, with its definition and wrapper. */
-export function* sseEndpoints(
-  discovery: DiscoveryService,
-): Generator<[target: Function, definition: SseEndpointDefinition, wrapper: InstanceWrapper]> {
-  for (const wrapper of discovery.getControllers()) {
-    const target = wrapper.metatype as Function | undefined;
-    const definition = target && getSseEndpoint(target);
-    if (definition) yield [target, definition, wrapper];
-  }
-}
 
 /**
  * Finds every `@SseEndpoint` class at start-up: prepares its runtime (so options are checked
  * before the first request), refuses two endpoints on one path, and warns about public routes.
- * @internal
  */
 @Injectable()
 export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
@@ -35,7 +22,7 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
 
   constructor(
     private readonly discovery: DiscoveryService,
-    private readonly hub: SseHub,
+    private readonly endpoints: SseEndpointRuntimes,
     private readonly modules: ModulesContainer,
     private readonly config: ApplicationConfig,
     @Optional() adapterHost?: HttpAdapterHost,
@@ -52,7 +39,7 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
    * Broadcast bodies are read by `readBody` (limit by the bytes read and decoded) ahead of the
    * framework's parser; the route checks that it was (see `SseEndpointRuntime.broadcast`).
    */
-  private installBodyReader(adapter: any): void {
+  private installBodyReader(adapter: AbstractHttpAdapter): void {
     const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
     const type = adapter?.getType?.();
     if (type === 'express') adapter.use(expressBodyReader(limitFor));
@@ -73,7 +60,7 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
   }
 
   onModuleInit(): void {
-    assertSingleHub(this.modules, SseModule);
+    assertSingleHub(this.modules);
     const seen = new Map<string, string>();
     for (const [target, definition, wrapper] of sseEndpoints(this.discovery)) {
       const other = seen.get(definition.path);
@@ -81,10 +68,9 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
         throw new SseConfigurationError(duplicateEndpoint(definition.path, other, target.name));
       }
       seen.set(definition.path, target.name);
-      const runtime = this.hub.endpointFor(definition);
+      const runtime = this.endpoints.for(definition);
       this.runtimes.push(runtime);
-      runtime.routes = mappedPaths(this.config, this.modules.applicationId, wrapper);
-      this.hub.nameEndpoint(definition.path, runtime.routes.stream);
+      this.endpoints.place(runtime, mappedPaths(this.config, this.modules.applicationId, wrapper));
       for (const route of runtime.publicRoutes()) this.logger.warn(routePublic(route));
     }
   }

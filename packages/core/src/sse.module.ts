@@ -9,6 +9,8 @@ import { SseTransport } from './interfaces/sse-transport.interface.js';
 import { sseOpenApiProvider } from './openapi/sse-openapi.js';
 import { SseExplorer } from './sse.explorer.js';
 import { SseHub } from './sse.hub.js';
+import { HUB_PARTS } from './hub/hub-parts.js';
+import { SseEndpointRuntimes } from './http/sse-endpoint-runtimes.js';
 import { SSE_MODULE_OPTIONS } from './sse.constants.js';
 import { MemoryTransport } from './transports/memory.transport.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
@@ -81,12 +83,15 @@ export class SseModule {
           useFactory: (options: SseModuleOptions) => options.transport ?? new MemoryTransport(),
           inject: [SSE_MODULE_OPTIONS],
         },
+        ...HUB_PARTS,
         SseHub,
+        SseEndpointRuntimes,
         SseExplorer,
         // documents the generated routes when @nestjs/swagger is installed
         sseOpenApiProvider,
       ],
-      exports: [SseHub, SseTransport, SSE_MODULE_OPTIONS],
+      // SseEndpointRuntimes: for the @SseEndpoint controllers of every module (not a package export)
+      exports: [SseHub, SseTransport, SSE_MODULE_OPTIONS, SseEndpointRuntimes],
     };
   }
 }

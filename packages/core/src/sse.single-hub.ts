@@ -1,16 +1,18 @@
 import type { Module } from '@nestjs/core/injector/module.js';
 import type { ModulesContainer } from '@nestjs/core';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
+import { SseHub } from './sse.hub.js';
 import { hubImportedTwice } from './sse.messages.js';
 
 /**
- * Throws when the app holds more than one instance of `sseModule`: each `forRoot()` call is a
- * module of its own to Nest (it tells modules apart by reference), so two calls would make two
- * hubs, and a broadcast on one would never reach the other's streams.
+ * Throws when the app holds more than one module providing `SseHub`: each `SseModule.forRoot()`
+ * call is a module of its own to Nest (it tells modules apart by reference), so two calls would
+ * make two hubs, and a broadcast on one would never reach the other's streams.
  */
-export function assertSingleHub(modules: ModulesContainer, sseModule: Function): void {
-  const instances = [...modules.values()].filter((m) => m.metatype === sseModule);
+export function assertSingleHub(modules: ModulesContainer): void {
+  const instances = [...modules.values()].filter((m) => m.providers.has(SseHub));
   if (instances.length <= 1) return;
+  const sseModule = instances[0].metatype;
   const importers: string[] = [];
   for (const module of modules.values()) {
     for (const entry of declaredImports(module)) {

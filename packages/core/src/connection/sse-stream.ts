@@ -1,8 +1,7 @@
 import { Observable, Subject, Subscription } from 'rxjs';
 import { assertSseField, encodeSseFrame, serializeSseData } from '../encoding/sse-encoder.js';
-import type { SseSlowClientPolicy } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseMessage, SseStreamMessage } from '../interfaces/sse-message.interface.js';
-import type { SseSink } from '../http/sse-http.js';
+import type { SseSink } from './sse-sink.js';
 
 /** @internal What a stream needs from the node that owns it. */
 export interface SseStreamHost {
@@ -89,7 +88,7 @@ export class SseStream {
     private readonly sink: SseSink,
     private readonly host: SseStreamHost,
     private readonly maxBuffer: number,
-    private readonly slowPolicy: SseSlowClientPolicy,
+    private readonly slowPolicy: 'disconnect' | 'drop-oldest',
   ) {
     this.id = id;
     this.endpoint = endpoint;

@@ -14,26 +14,20 @@ import {
 } from '@nestjs/common';
 import { CONTROLLER_WATERMARK, HOST_METADATA, METHOD_METADATA, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
+import type { FrameworkRequest, FrameworkResponse } from '../http/framework-adapter.js';
+import { SseEndpointRuntimes } from '../http/sse-endpoint-runtimes.js';
 import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.interface.js';
-import { SseHub } from '../sse.hub.js';
 import {
   SSE_BROADCAST_HANDLER,
   SSE_ENDPOINT_METADATA,
-  SSE_HUB_PROPERTY,
+  SSE_RUNTIMES_PROPERTY,
   SSE_STATS_HANDLER,
   SSE_STREAM_HANDLER,
 } from '../sse.constants.js';
 import { describeValue } from '../validation/options-schema.js';
 import { validateEndpointOptions } from '../validation/sse-options.validation.js';
 import { memberClash, missingModule, routeClash } from '../sse.messages.js';
-
-/** What `@SseEndpoint` records on the class. */
-export interface SseEndpointDefinition {
-  /** Normalized path, for example `/events`. */
-  path: string;
-  options: SseEndpointOptions;
-  target: Function;
-}
+import type { SseEndpointClass, SseEndpointDefinition } from './sse-endpoint.definition.js';
 
 type RouteKey = 'stream' | 'stats' | 'broadcast';
 
@@ -59,7 +53,7 @@ const ROUTES: Array<{ key: RouteKey; member: string; method: RequestMethod; sub:
  * @publicApi
  */
 export function SseEndpoint(path: string, options: SseEndpointOptions = {}): ClassDecorator {
-  return (target: Function) => {
+  return (target: SseEndpointClass) => {
     if (typeof path !== 'string') {
       throw new SseConfigurationError(`@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`);
     }
@@ -80,19 +74,19 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
     }
     // Optional, so that an app without SseModule fails with our message (below), not with Nest's
     // "can't resolve dependencies" naming this internal property.
-    Inject(SseHub)(proto, SSE_HUB_PROPERTY);
-    Optional()(proto, SSE_HUB_PROPERTY);
+    Inject(SseEndpointRuntimes)(proto, SSE_RUNTIMES_PROPERTY);
+    Optional()(proto, SSE_RUNTIMES_PROPERTY);
     checkHubOnInit(target);
 
-    const handlers: Record<RouteKey, (this: any, ...args: any[]) => unknown> = {
-      stream(req: unknown, res: unknown) {
-        return hubOf(this, target).endpointFor(definition).stream(this, req, res);
+    const handlers: Record<RouteKey, (this: object, ...args: never[]) => unknown> = {
+      stream(req: FrameworkRequest, res: FrameworkResponse) {
+        return runtimesOf(this, target).for(definition).stream(this, req, res);
       },
-      stats(req: unknown, res: unknown) {
-        return hubOf(this, target).endpointFor(definition).stats(req, res);
+      stats(req: FrameworkRequest, res: FrameworkResponse) {
+        return runtimesOf(this, target).for(definition).stats(req, res);
       },
-      broadcast(req: unknown, body: unknown, res: unknown) {
-        return hubOf(this, target).endpointFor(definition).broadcast(req, body, res);
+      broadcast(req: FrameworkRequest, body: unknown, res: FrameworkResponse) {
+        return runtimesOf(this, target).for(definition).broadcast(req, body, res);
       },
     };
 
@@ -116,9 +110,9 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
       const params = route.key === 'broadcast' ? 3 : 2;
       Reflect.defineMetadata('design:paramtypes', Array.from({ length: params }, () => Object), proto, route.member);
       const guards = options.guards?.[route.key];
-      if (guards?.length) UseGuards(...(guards as any[]))(proto, route.member, descriptor);
+      if (guards?.length) UseGuards(...guards)(proto, route.member, descriptor);
       const interceptors = options.interceptors?.[route.key];
-      if (interceptors?.length) UseInterceptors(...(interceptors as any[]))(proto, route.member, descriptor);
+      if (interceptors?.length) UseInterceptors(...interceptors)(proto, route.member, descriptor);
     }
     placeRoutes(definition);
   };
@@ -144,18 +138,14 @@ export function placeRoutes(definition: SseEndpointDefinition): void {
   }
 }
 
-/** The definition `@SseEndpoint` put on a class, if any. */
-export function getSseEndpoint(target: Function): SseEndpointDefinition | undefined {
-  return Reflect.getMetadata(SSE_ENDPOINT_METADATA, target);
-}
 
 /** Runs before the class's own `onModuleInit` (if any): the app fails to start without the module. */
-function checkHubOnInit(target: Function): void {
+function checkHubOnInit(target: SseEndpointClass): void {
   const proto = target.prototype;
   const own = proto.onModuleInit as ((...args: unknown[]) => unknown) | undefined;
   Object.defineProperty(proto, 'onModuleInit', {
-    value: function onModuleInit(this: any, ...args: unknown[]) {
-      hubOf(this, target);
+    value: function onModuleInit(this: object, ...args: unknown[]) {
+      runtimesOf(this, target);
       return own?.apply(this, args);
     },
     writable: true,
@@ -164,10 +154,10 @@ function checkHubOnInit(target: Function): void {
   });
 }
 
-function hubOf(instance: any, target: Function): SseHub {
-  const hub = instance[SSE_HUB_PROPERTY];
-  if (!hub) throw new SseConfigurationError(missingModule(target.name));
-  return hub;
+function runtimesOf(instance: object, target: SseEndpointClass): SseEndpointRuntimes {
+  const runtimes = (instance as Record<string, SseEndpointRuntimes | undefined>)[SSE_RUNTIMES_PROPERTY];
+  if (!runtimes) throw new SseConfigurationError(missingModule(target.name));
+  return runtimes;
 }
 
 function normalizePath(path: string): string {
@@ -175,7 +165,7 @@ function normalizePath(path: string): string {
   return '/' + trimmed;
 }
 
-function assertNoClash(target: Function, path: string): void {
+function assertNoClash(target: SseEndpointClass, path: string): void {
   const proto = target.prototype;
   for (const route of ROUTES) {
     if (route.member in proto) {

@@ -2,7 +2,7 @@ import { BadRequestException, HttpException, PayloadTooLargeException, Unsupport
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { mediaType } from './sse-http.js';
+import { isJsonMediaType, mediaType } from './content-type.js';
 
 const DECODERS: Record<string, () => Transform> = {
   gzip: createGunzip,
@@ -118,8 +118,7 @@ export type BroadcastLimit = (method: string | undefined, path: string) => numbe
 
 /** Whether the body is one this module reads (the broadcast route takes JSON only; others get 415 there). */
 function isJson(req: IncomingMessage): boolean {
-  const type = mediaType(req);
-  return type === 'application/json' || (type?.endsWith('+json') ?? false);
+  return isJsonMediaType(mediaType(req));
 }
 
 /** Answers as Nest answers an `HttpException` (these come before any route code runs). */

@@ -1,3 +1,4 @@
+import type { SseEndpointClass } from '../decorators/sse-endpoint.definition.js';
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, MODULE_PATH, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
@@ -21,7 +22,7 @@ const MEMBERS = { stream: SSE_STREAM_HANDLER, stats: SSE_STATS_HANDLER, broadcas
  * `broadcast({ endpoint })`.
  */
 export function mappedPaths(config: ApplicationConfig, applicationId: string, wrapper: InstanceWrapper): SseRoutePaths {
-  const target = wrapper.metatype as Function;
+  const target = wrapper.metatype as SseEndpointClass;
   const moduleType = wrapper.host?.metatype;
   const modulePath: string | undefined = moduleType
     ? (Reflect.getMetadata(MODULE_PATH + applicationId, moduleType) ?? Reflect.getMetadata(MODULE_PATH, moduleType))

@@ -19,7 +19,10 @@ export type SseSlowClientPolicy =
   /** Drop its oldest unsent events to stay within `maxBufferSize`. */
   | 'drop-oldest';
 
+// `Function` as in Nest's own `UseGuards` and `UseInterceptors`, which this hands them to.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type GuardLike = CanActivate | Type<CanActivate> | Function;
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type InterceptorLike = NestInterceptor | Type<NestInterceptor> | Function;
 
 /** Guards or interceptors for each generated route. */
@@ -72,11 +75,14 @@ export interface SseEndpointOptions {
    * put on `req.user`). Its keys replace any the query string gave.
    * @example (req) => ({ user_id: String(req.user.id) })
    */
+  // `req` is the framework's request (Express or Fastify), with what guards put on it
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   trustedMetadata?: (req: any) => Record<string, string | string[]> | Promise<Record<string, string | string[]>>;
   /**
    * Decides whether a connection may open, after metadata is known; `false` answers 403 before
    * any stream byte. Throw an `HttpException` for another status.
    */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the framework's request
   authorize?: (req: any, metadata: Readonly<Record<string, string | string[]>>) => boolean | Promise<boolean>;
   /** Guards per generated route, on top of the class's own `@UseGuards`. */
   guards?: SseRouteEnhancers<GuardLike>;
@@ -136,6 +142,7 @@ export interface SseEndpointOptions {
  * @publicApi
  */
 export interface OnSseConnect {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the framework's request
   onSseConnect(stream: SseStream, req: any): void | Promise<void>;
 }
 

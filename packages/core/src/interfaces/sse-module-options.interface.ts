@@ -56,6 +56,7 @@ export interface SseOptionsFactory {
  * @publicApi
  */
 export interface SseModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever `inject` lists, as Nest's own factories
   useFactory?: (...args: any[]) => SseModuleOptions | SseTransport | Promise<SseModuleOptions | SseTransport>;
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
   useClass?: Type<SseOptionsFactory>;

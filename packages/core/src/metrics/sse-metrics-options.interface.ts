@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- prom-client is an optional peer: core has no types of it */
 /**
  * The part of a prom-client `Registry` the metrics use; typed here so that core needs no
  * prom-client types.

@@ -1,6 +1,9 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- prom-client is an optional peer loaded with import(): core has no types of it */
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
-import { SseHub, type SseCounters } from '../sse.hub.js';
+import type { SseCounters } from '../hub/sse-node.js';
+import { SseTransport } from '../interfaces/sse-transport.interface.js';
+import { SseHub } from '../sse.hub.js';
 import type { SseMetricsOptions, SseMetricsRegistry, SseTransportMetricsSource } from './sse-metrics-options.interface.js';
 import { metricTaken, promClientMissing } from './sse-metrics.messages.js';
 
@@ -40,8 +43,9 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
   private ready = false;
 
   constructor(
-    private readonly hub: SseHub<any>,
+    private readonly hub: SseHub,
     @Inject(SSE_METRICS_OPTIONS) private readonly options: SseMetricsOptions,
+    @Inject(SseTransport) private readonly transport: SseTransport,
   ) {
     this.hub.ready.then(
       () => (this.ready = true),
@@ -140,7 +144,7 @@ export class SseMetrics implements OnModuleInit, OnModuleDestroy {
         }),
     );
 
-    const transport = hub.transport as Partial<SseTransportMetricsSource> & { backend: string };
+    const transport = this.transport as Partial<SseTransportMetricsSource> & { backend: string };
     const isReady = () => this.ready;
     // transport_up and transport read the same values in one scrape: one call, shared
     const readTransport = oncePerScrape(async (): Promise<Record<string, number>> => {

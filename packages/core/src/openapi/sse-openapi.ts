@@ -1,9 +1,10 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- @nestjs/swagger is an optional peer loaded with import(): core has no types of it */
 import { Logger, type Provider } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { SseEndpointRuntime } from '../http/sse-endpoint.runtime.js';
 import { SSE_ID_FORM } from '../encoding/sse-encoder.js';
-import { sseEndpoints } from '../sse.explorer.js';
-import { SseHub } from '../sse.hub.js';
+import { sseEndpoints } from '../decorators/sse-endpoint.discovery.js';
+import { SseEndpointRuntimes } from '../http/sse-endpoint-runtimes.js';
 import {
   LAST_EVENT_ID_QUERY,
   MAX_EVENT_LENGTH,
@@ -117,14 +118,14 @@ const ERROR_SCHEMA = {
  */
 export const sseOpenApiProvider: Provider = {
   provide: SSE_OPENAPI,
-  inject: [DiscoveryService, SseHub],
-  useFactory: async (discovery: DiscoveryService, hub: SseHub<any>): Promise<boolean> => {
+  inject: [DiscoveryService, SseEndpointRuntimes],
+  useFactory: async (discovery: DiscoveryService, runtimes: SseEndpointRuntimes): Promise<boolean> => {
     const swagger = await loadSwagger();
     if (swagger === undefined) return false;
     for (const [, definition] of sseEndpoints(discovery)) {
       try {
         // the runtime's options: documented as the endpoint behaves
-        documentEndpoint(swagger, hub.endpointFor(definition));
+        documentEndpoint(swagger, runtimes.for(definition));
       } catch (err) {
         new Logger('SseModule').warn(`Could not document ${definition.path} for OpenAPI: ${(err as Error).message}`);
       }

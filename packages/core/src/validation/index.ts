@@ -1,1 +1,1 @@
-export { MAX_TIMER_MS, SseOptionRules, describeValue, nearest, validateOptions, type OptionRule } from './options-schema.js';
+export { MAX_TIMER_MS, SseOptionRules, validateOptions, type OptionRule } from './options-schema.js';

@@ -1,5 +1,5 @@
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
-import { metadataKeyProblem } from '../connection/metadata-key.js';
+import { metadataKeyProblem } from '../connection/metadata-rules.js';
 import { assertSseField } from '../encoding/sse-encoder.js';
 import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseModuleOptions } from '../interfaces/sse-module-options.interface.js';

@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
-import { SseStream, type SseStreamHost } from '@nest-sse/core';
+import { SseStream } from '@nest-sse/core';
+import type { SseStreamHost } from '@nest-sse/core/internal';
 
 /** A stream over an in-memory writable, for tests of what sits above the socket. */
 export function makeStream(id: string, metadata: Record<string, string | string[]>, endpoint: string, host: Partial<SseStreamHost> = {}): SseStream {

@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Inject, Post } from '@nestjs/common';
-import { OnSseConnect, SseEndpoint, SseHub, SseStream, type SseFilter } from '@nest-sse/core';
+import { OnSseConnect, SseEndpoint, SseHub, SseStream, SseTransport, type SseFilter } from '@nest-sse/core';
 
 /** Test routes are on loopback only, so the generated routes are public here. */
 const ACCESS = { access: { stats: 'public', broadcast: 'public' } } as const;
@@ -59,6 +59,7 @@ export class ControlController {
   constructor(
     private readonly hub: SseHub,
     @Inject(APP_CLOSER) private readonly closer: AppCloser,
+    @Inject(SseTransport) private readonly sseTransport: SseTransport,
   ) {}
 
   @Post('broadcast')
@@ -135,7 +136,7 @@ export class ControlController {
   /** What the transport reports about itself (connection state, broadcasts waiting), for tests to wait on. */
   @Get('transport')
   async transport() {
-    return (this.hub.transport as unknown as { metrics(): Record<string, number> }).metrics();
+    return (this.sseTransport as unknown as { metrics(): Record<string, number> }).metrics();
   }
 
   @Post('close')

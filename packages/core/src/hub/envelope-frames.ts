@@ -1,0 +1,40 @@
+import { Injectable } from '@nestjs/common';
+import { assertSseField, encodeSseFrame } from '../encoding/sse-encoder.js';
+import type { SseEnvelope } from '../interfaces/sse-transport.interface.js';
+
+/** What `messages$` subscribers see for an envelope: the publisher's id when it gave one. */
+export interface SseEnvelopeMessage {
+  id: string;
+  event: string | undefined;
+  data: string;
+}
+
+/** The message of an envelope, as streams report it to `messages$`. */
+export function messageOf(envelope: SseEnvelope): SseEnvelopeMessage {
+  return { id: envelope.eventId ?? envelope.id, event: envelope.event, data: envelope.data };
+}
+
+/**
+ * Each envelope's frame, encoded once: live delivery fills it, and replays of the same envelope
+ * (the memory ring keeps it; the Redis transport shares one read among clients resuming from the
+ * same id) write the same bytes instead of encoding again per connection.
+ */
+@Injectable()
+export class EnvelopeFrames {
+  private readonly frames = new WeakMap<SseEnvelope, Buffer>();
+
+  /**
+   * The bytes of one envelope, encoded once. Fields are checked again here because an envelope
+   * may come from the wire (another node, or junk on a shared Redis).
+   */
+  frameOf(envelope: SseEnvelope): Buffer {
+    let frame = this.frames.get(envelope);
+    if (frame === undefined) {
+      if (envelope.event !== undefined) assertSseField('event', envelope.event);
+      if (envelope.eventId !== undefined) assertSseField('id', envelope.eventId);
+      frame = encodeSseFrame(messageOf(envelope));
+      this.frames.set(envelope, frame);
+    }
+    return frame;
+  }
+}

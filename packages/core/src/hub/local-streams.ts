@@ -1,0 +1,91 @@
+import { channel } from 'node:diagnostics_channel';
+import { Injectable } from '@nestjs/common';
+import { ConnectionRegistry } from '../connection/connection-registry.js';
+import { HeartbeatScheduler } from '../connection/heartbeat.scheduler.js';
+import type { SseCloseReason, SseStream, SseStreamHost } from '../connection/sse-stream.js';
+import { SSE_STREAM_CLOSE_CHANNEL, SSE_STREAM_OPEN_CHANNEL } from '../sse.constants.js';
+import { SseNode } from './sse-node.js';
+import { WriteScheduler } from './write-scheduler.js';
+
+/** What `nest-sse:stream:open` publishes on `node:diagnostics_channel`. */
+export interface SseStreamOpenMessage {
+  stream: SseStream;
+  /** Where the stream's bytes go: the connection's socket, or the response object. */
+  writePath: 'socket' | 'response';
+}
+
+/** What `nest-sse:stream:close` publishes on `node:diagnostics_channel`. */
+export interface SseStreamCloseMessage {
+  stream: SseStream;
+  reason: SseCloseReason;
+}
+
+const openChannel = channel(SSE_STREAM_OPEN_CHANNEL);
+const closeChannel = channel(SSE_STREAM_CLOSE_CHANNEL);
+
+/**
+ * The open streams of this node: registered as they open (indexed, given heartbeats, counted,
+ * announced on `diagnostics_channel`) and let go of as they close, whichever way.
+ */
+@Injectable()
+export class LocalStreams {
+  readonly registry = new ConnectionRegistry();
+  readonly heartbeats = new HeartbeatScheduler();
+  /** What every stream needs from this node; an endpoint adds its own `checkMetadata`. */
+  readonly host: SseStreamHost;
+  private readonly closeListeners = new Set<(stream: SseStream, reason: SseCloseReason) => void>();
+
+  constructor(
+    private readonly node: SseNode,
+    scheduler: WriteScheduler,
+  ) {
+    const { counters } = node;
+    const registry = this.registry;
+    this.host = {
+      schedule: scheduler.schedule,
+      reindex: (stream, key, before) => registry.reindex(stream, key, before),
+      checkMetadata: () => undefined,
+      closed: (stream, reason) => this.closed(stream, reason),
+      dropped: (_stream, count) => {
+        counters.dropped += count;
+      },
+      report: (stream, error, where) => node.error(`Error in ${where} of stream ${stream.id} (${stream.endpoint})`, error),
+    };
+  }
+
+  /** Registers an opening stream: it receives live events (held until it opens). */
+  register(stream: SseStream, heartbeatMs: number, writePath: 'socket' | 'response'): void {
+    this.registry.add(stream);
+    this.heartbeats.add(stream, heartbeatMs);
+    this.node.counters.opened++;
+    if (openChannel.hasSubscribers) openChannel.publish({ stream, writePath } satisfies SseStreamOpenMessage);
+  }
+
+  /** Calls `listener` whenever a stream closes; returns a function that removes it. */
+  onClose(listener: (stream: SseStream, reason: SseCloseReason) => void): () => void {
+    this.closeListeners.add(listener);
+    return () => this.closeListeners.delete(listener);
+  }
+
+  /** Ends every stream (at shutdown) and stops the heartbeat timers. */
+  endAll(): void {
+    for (const stream of [...this.registry.values()]) stream.end('shutdown');
+    this.heartbeats.stop();
+  }
+
+  private closed(stream: SseStream, reason: SseCloseReason): void {
+    this.registry.remove(stream);
+    this.heartbeats.remove(stream);
+    const { counters } = this.node;
+    counters.closed++;
+    if (reason === 'slow') counters.slowDisconnects++;
+    if (closeChannel.hasSubscribers) closeChannel.publish({ stream, reason } satisfies SseStreamCloseMessage);
+    for (const listener of this.closeListeners) {
+      try {
+        listener(stream, reason);
+      } catch (err) {
+        this.node.error('A stream close listener threw', err);
+      }
+    }
+  }
+}

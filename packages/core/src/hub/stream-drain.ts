@@ -1,0 +1,57 @@
+import { Injectable } from '@nestjs/common';
+import type { SseStream } from '../connection/sse-stream.js';
+import { encodeSseRetry } from '../encoding/sse-encoder.js';
+import { DEFAULT_RETRY } from '../sse.constants.js';
+import { LocalStreams } from './local-streams.js';
+
+/**
+ * The `retry:` field a stream ends with when the server sends it away (shutdown, or a stream
+ * refused while draining): the endpoint's `retry` plus up to `spread` ms of jitter, so clients
+ * sent away together do not all come back at the same instant.
+ */
+export function retryHint(retry: number, spread: number): Buffer {
+  return encodeSseRetry(retry + Math.random() * spread);
+}
+
+/** Spread of the hint when streams end all at once (`drainTimeout: 0`), and on a refused stream. */
+export const RETRY_SPREAD = 1000;
+
+/** Paces the shutdown: every stream ends within `drainTimeout`, each with its retry hint. */
+@Injectable()
+export class StreamDrain {
+  /** Each endpoint's `retry`, by path. */
+  private readonly retries = new Map<string, number>();
+
+  constructor(private readonly streams: LocalStreams) {}
+
+  /** Records an endpoint's `retry`, which its streams' hints jitter around. */
+  setRetry(endpoint: string, retry: number): void {
+    this.retries.set(endpoint, retry);
+  }
+
+  /**
+   * Ends every stream, spread over `window` ms in batches about 20 ms apart, each with a `retry`
+   * hint jittered over the same window.
+   */
+  async drain(window: number): Promise<void> {
+    const streams = [...this.streams.registry.values()];
+    if (streams.length === 0) return;
+    if (!(window > 0)) {
+      for (const stream of streams) this.end(stream, RETRY_SPREAD);
+      return;
+    }
+    const started = Date.now();
+    const batches = Math.max(1, Math.min(streams.length, Math.ceil(window / 20)));
+    const perBatch = Math.ceil(streams.length / batches);
+    for (let i = 0; i < streams.length; i += perBatch) {
+      for (const stream of streams.slice(i, i + perBatch)) this.end(stream, window);
+      const next = started + ((i / perBatch + 1) * window) / batches;
+      const wait = next - Date.now();
+      if (wait > 0 && i + perBatch < streams.length) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  private end(stream: SseStream, spread: number): void {
+    stream.end('shutdown', retryHint(this.retries.get(stream.endpoint) ?? DEFAULT_RETRY, spread));
+  }
+}
