@@ -23,7 +23,8 @@ const selectsConsumer = args.length === 0 || args.some((arg) => CONSUMER.startsW
 const others = args.filter((arg) => !arg.startsWith(CONSUMER));
 const runs = [];
 if (selectsConsumer) runs.push([CONSUMER]);
-if (args.length === 0 || others.length > 0) runs.push([...others, '--testPathIgnorePatterns', '/node_modules/', '/dist/', `/${CONSUMER}/`]);
+if (args.length === 0 || others.length > 0)
+  runs.push([...others, '--testPathIgnorePatterns', '/node_modules/', '/dist/', `/${CONSUMER}/`]);
 
 const dir = mkdtempSync(join(tmpdir(), 'nest-sse-jest-'));
 const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
@@ -34,7 +35,10 @@ for (const [i, jestArgs] of runs.entries()) {
   const run = spawnSync(process.execPath, ['--experimental-vm-modules', jest, '--json', '--outputFile', report, ...jestArgs], {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' ') },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' '),
+    },
   });
   // jest's own status; a run with no tests or no readable report fails even when jest says 0
   if (run.signal) console.error(`jest (${jestArgs.join(' ')}) was ended by ${run.signal}`);

@@ -5,7 +5,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const main = join(dirname(fileURLToPath(import.meta.url)), 'dist', 'main.js');
-const ports = (process.env.CLUSTER_PORTS || '3000,3001').split(',').map((p) => p.trim()).filter(Boolean);
+const ports = (process.env.CLUSTER_PORTS || '3000,3001')
+  .split(',')
+  .map((p) => p.trim())
+  .filter(Boolean);
 const children = new Map();
 let stopping = false;
 

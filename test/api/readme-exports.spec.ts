@@ -16,7 +16,11 @@ const NOT_EXPORTS = new Set(['SSE_BROADCAST_TOKEN', 'SSE_DEMO_USERS', 'SSE_STREA
 /** Every name (values and types) the package's barrel exports, read by the TypeScript compiler. */
 function exportsOf(name: string): string[] {
   const entry = join(root, 'packages', name, 'src', 'index.ts');
-  const program = ts.createProgram([entry], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, noEmit: true });
+  const program = ts.createProgram([entry], {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+  });
   const checker = program.getTypeChecker();
   const symbol = checker.getSymbolAtLocation(program.getSourceFile(entry)!)!;
   return checker.getExportsOfModule(symbol).map((s) => s.getName());

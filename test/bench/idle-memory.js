@@ -44,7 +44,9 @@ async function serve(kind) {
       const { FastifyAdapter } = await import('@nestjs/platform-fastify');
       adapter = new FastifyAdapter();
     }
-    const app = adapter ? await NestFactory.create(AppModule, adapter, { logger: false }) : await NestFactory.create(AppModule, { logger: false });
+    const app = adapter
+      ? await NestFactory.create(AppModule, adapter, { logger: false })
+      : await NestFactory.create(AppModule, { logger: false });
     await app.listen(0, '127.0.0.1');
     server = app.getHttpServer();
   }

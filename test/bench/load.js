@@ -237,7 +237,6 @@ async function churn({ ports, path, total, concurrency, groups }) {
   return { type: 'churned', total, ms: performance.now() - started, ...result };
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // reconnect storm: clients that behave like EventSource. Each parses the stream into fields,
 // keeps the last event id and the `retry` it was sent, and when the stream ends or a connect
@@ -394,7 +393,14 @@ class StormClient {
     if (this.next === 0) this.next = stormStart;
     if (seq < this.next) {
       if (this.repeats++ === 0 && repeatExamples.length < 5) {
-        repeatExamples.push({ seq, next: this.next, id: this.pendingId, resumedFrom: this.resumedFrom, opens: this.opens, recent: this.ids.slice(-6) });
+        repeatExamples.push({
+          seq,
+          next: this.next,
+          id: this.pendingId,
+          resumedFrom: this.resumedFrom,
+          opens: this.opens,
+          recent: this.ids.slice(-6),
+        });
       }
       return;
     }
@@ -443,14 +449,35 @@ function stormStatus({ since }) {
     refused += client.refused;
     refusedStatus += client.refusedStatus;
   }
-  return { type: 'storm-status', open, reopened: reopened.length, p50: at(0.5), p99: at(0.99), max: reopened.at(-1) ?? null, failures, refused, refusedStatus };
+  return {
+    type: 'storm-status',
+    open,
+    reopened: reopened.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    max: reopened.at(-1) ?? null,
+    failures,
+    refused,
+    refusedStatus,
+  };
 }
 
 /** Waits (bounded) for every client to have event `last`, then checks every sequence. */
 async function stormEnd({ last, timeoutMs }) {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline && stormClients.some((c) => c.next <= last)) await new Promise((r) => setTimeout(r, 50));
-  const out = { type: 'storm-ended', clients: stormClients.length, complete: 0, gaps: 0, lost: 0, repeats: 0, tailMissing: 0, resets: 0, received: 0, opens: 0 };
+  const out = {
+    type: 'storm-ended',
+    clients: stormClients.length,
+    complete: 0,
+    gaps: 0,
+    lost: 0,
+    repeats: 0,
+    tailMissing: 0,
+    resets: 0,
+    received: 0,
+    opens: 0,
+  };
   for (const client of stormClients) {
     client.stopped = true;
     client.socket?.destroy();

@@ -84,7 +84,8 @@ const SUBJECTS = [
 const only = option('only')?.split(',');
 const profileSubject = option('profile');
 const scenarios = option('scenario')?.split(',') ?? SCENARIOS;
-for (const name of scenarios) if (!SCENARIOS.includes(name)) throw new Error(`no scenario '${name}'; the scenarios: ${SCENARIOS.join(', ')}`);
+for (const name of scenarios)
+  if (!SCENARIOS.includes(name)) throw new Error(`no scenario '${name}'; the scenarios: ${SCENARIOS.join(', ')}`);
 const runs = (subject, scenario) => scenarios.includes(scenario) && subject.scenarios.includes(scenario);
 
 /** A subject is named by its name, or (unless it shares its file with another) by its file name. */
@@ -231,7 +232,9 @@ async function startRedis() {
   const port = await freePort();
   const options = { stdio: ['ignore', 'ignore', 'inherit'] };
   const args = ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'];
-  const proc = taskset ? spawn('taskset', ['-c', SERVER_CORE, 'redis-server', ...args], options) : spawn('redis-server', args, options);
+  const proc = taskset
+    ? spawn('taskset', ['-c', SERVER_CORE, 'redis-server', ...args], options)
+    : spawn('redis-server', args, options);
   others.add(proc);
   proc.once('exit', () => others.delete(proc));
   for (let i = 0; i < 100; i++) {
@@ -267,7 +270,10 @@ async function startSubject(subject) {
   if (!subject.redis) return { servers: [await startServer(subject, { ...subject.env })], pids: [], stop: async () => {} };
   const redis = await startRedis();
   const env = { ...subject.env, BENCH_REDIS_URL: redis.url };
-  const servers = [await startServer({ ...subject, name: 'redis node A' }, env), await startServer({ ...subject, name: 'redis node B' }, env)];
+  const servers = [
+    await startServer({ ...subject, name: 'redis node A' }, env),
+    await startServer({ ...subject, name: 'redis node B' }, env),
+  ];
   return { servers, pids: [redis.pid], stop: redis.stop };
 }
 
@@ -335,7 +341,14 @@ async function waitConnections(subject, n, timeoutMs = 20_000) {
 
 async function connectTo(ctx, n) {
   const result = await ctx.load.call(
-    { cmd: 'connect', ports: ctx.servers.map((s) => s.port), path: '/stream', count: n, concurrency: CONNECT_CONCURRENCY, groups: GROUPS },
+    {
+      cmd: 'connect',
+      ports: ctx.servers.map((s) => s.port),
+      path: '/stream',
+      count: n,
+      concurrency: CONNECT_CONCURRENCY,
+      groups: GROUPS,
+    },
     180_000,
   );
   if (result.failed > 0) throw new Error(`${result.failed} of ${n} connections failed: ${result.firstError}`);
@@ -371,10 +384,13 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
       publisher.send({ cmd: 'publish', from, to: from + n - 1, start, groups, size: EVENT_SIZE });
       published += n;
     };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      finish();
-    }, seconds * 1000 + 30_000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        finish();
+      },
+      seconds * 1000 + 30_000,
+    );
     const finish = () => {
       clearTimeout(timer);
       load.onMessage = undefined;
@@ -551,7 +567,8 @@ async function partMemory(subject) {
   const ctx = { servers, pids, load, seq: 1 };
   const out = {};
   const ports = servers.map((s) => s.port);
-  const churn = (total) => load.call({ cmd: 'churn', ports, path: '/stream', total, concurrency: CHURN_CONCURRENCY, groups: GROUPS }, 300_000);
+  const churn = (total) =>
+    load.call({ cmd: 'churn', ports, path: '/stream', total, concurrency: CHURN_CONCURRENCY, groups: GROUPS }, 300_000);
   try {
     const n = CONFIG.idleConnections;
     const base = await stats(ctx, true);
@@ -612,7 +629,6 @@ async function profileFanOut(subject, file) {
     await stop();
   }
 }
-
 
 /**
  * Server CPU to open one stream: a fresh subject, a warm-up of connects and closes, then
@@ -686,7 +702,17 @@ async function partStorm(subject, n) {
     const share = Math.ceil(n / loads.length);
     await Promise.all(
       loads.map((load, i) =>
-        load.call({ cmd: 'storm-open', ports, path: '/stream', count: Math.min(share, n - i * share), offset: i * share, concurrency: CONNECT_CONCURRENCY }, 300_000),
+        load.call(
+          {
+            cmd: 'storm-open',
+            ports,
+            path: '/stream',
+            count: Math.min(share, n - i * share),
+            offset: i * share,
+            concurrency: CONNECT_CONCURRENCY,
+          },
+          300_000,
+        ),
       ),
     );
     await waitConnections({ servers, pids: [] }, n, 60_000);
@@ -754,7 +780,8 @@ async function partStorm(subject, n) {
       resets: total('resets'),
       lostToReset: total('lost'),
     });
-    if (out.allStreamingMs === null) out.error = `${status.open} of ${n} streaming, ${status.reopened} of ${affected} reopened after 180 s`;
+    if (out.allStreamingMs === null)
+      out.error = `${status.open} of ${n} streaming, ${status.reopened} of ${affected} reopened after 180 s`;
   } catch (err) {
     out.error = err.message;
   } finally {
@@ -776,7 +803,11 @@ function rows() {
   const int = (v) => Math.round(v).toLocaleString('en-US');
   const ms = (v) => (v === -1 ? 'behind' : v.toFixed(1));
   return [
-    ...CONFIG.sizes.map((n) => ({ label: `fan-out ${k(n)} conns (deliveries/s)`, get: (r) => r.fan?.throughput?.[n]?.rate, fmt: int })),
+    ...CONFIG.sizes.map((n) => ({
+      label: `fan-out ${k(n)} conns (deliveries/s)`,
+      get: (r) => r.fan?.throughput?.[n]?.rate,
+      fmt: int,
+    })),
     { label: `server CPU per event ${k(large)} (us)`, get: (r) => r.fan?.throughput?.[large]?.serverCpuPerEventUs, fmt: int },
     { label: `load-gen CPU ${k(large)} (% core)`, get: (r) => r.fan?.throughput?.[large]?.clientCpuPct, fmt: int, noRatio: true },
     { label: `latency ${slow}/s ${k(middle)} p50 (ms)`, get: (r) => r.fan?.latency?.[slow]?.p50, fmt: ms },
@@ -787,8 +818,17 @@ function rows() {
     { label: `RSS per idle conn (KB)`, get: (r) => r.mem?.idle?.rssPerConnKB, fmt: (v) => v.toFixed(1) },
     { label: `server CPU per stream opened (us)`, get: (r) => r.connect?.cpuPerStreamUs, fmt: int },
     { label: `streams opened per s (${k(CONFIG.connectStreams)}, 256 at a time)`, get: (r) => r.connect?.perSecond, fmt: int },
-    { label: `filtered 1% of ${k(large)}: all/filtered cost`, get: (r) => r.fan?.filtered?.ratio, fmt: (v) => `${v.toFixed(1)}x` },
-    { label: `churn ${k(CONFIG.churn)}: heap delta (%)`, get: (r) => r.mem?.churn?.heapDeltaPct, fmt: (v) => v.toFixed(1), noRatio: true },
+    {
+      label: `filtered 1% of ${k(large)}: all/filtered cost`,
+      get: (r) => r.fan?.filtered?.ratio,
+      fmt: (v) => `${v.toFixed(1)}x`,
+    },
+    {
+      label: `churn ${k(CONFIG.churn)}: heap delta (%)`,
+      get: (r) => r.mem?.churn?.heapDeltaPct,
+      fmt: (v) => v.toFixed(1),
+      noRatio: true,
+    },
     {
       label: `churn: handles before/after`,
       get: (r) => (r.mem?.churn ? r.mem.churn.handlesAfter - r.mem.churn.handlesBefore : undefined),
@@ -921,14 +961,20 @@ function summarizeProfile(file, top = 25) {
 // main
 
 async function main() {
-  if (!existsSync(join(dist, 'harness.js'))) throw new Error('test/bench/dist is missing: run `npm run build` first (npm run bench does).');
+  if (!existsSync(join(dist, 'harness.js')))
+    throw new Error('test/bench/dist is missing: run `npm run build` first (npm run bench does).');
   mkdirSync(resultsDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const started = performance.now();
   const skipped = {};
   const unknown = only?.filter((name) => !SUBJECTS.some((s) => named(s, name))) ?? [];
-  if (unknown.length > 0) throw new Error(`no subject named ${unknown.map((name) => `'${name}'`).join(', ')}; the names: ${SUBJECTS.map((s) => s.name).join(', ')}`);
-  let subjects = SUBJECTS.filter((s) => (!only || only.some((name) => named(s, name))) && scenarios.some((scenario) => runs(s, scenario)));
+  if (unknown.length > 0)
+    throw new Error(
+      `no subject named ${unknown.map((name) => `'${name}'`).join(', ')}; the names: ${SUBJECTS.map((s) => s.name).join(', ')}`,
+    );
+  let subjects = SUBJECTS.filter(
+    (s) => (!only || only.some((name) => named(s, name))) && scenarios.some((scenario) => runs(s, scenario)),
+  );
   const redisWhy = redisUnavailable();
   if (redisWhy) {
     for (const s of subjects) if (s.redis) skipped[s.name] = redisWhy;
@@ -959,8 +1005,12 @@ async function main() {
   }
 
   const machineInfo = machine();
-  console.log(`nest-sse bench (${QUICK ? 'quick' : 'full'}): ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ')}`);
-  console.log(`machine: ${machineInfo.cpu}, ${machineInfo.memoryGB} GB, ${machineInfo.os}, node ${machineInfo.node}; ${machineInfo.pinned}`);
+  console.log(
+    `nest-sse bench (${QUICK ? 'quick' : 'full'}): ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ')}`,
+  );
+  console.log(
+    `machine: ${machineInfo.cpu}, ${machineInfo.memoryGB} GB, ${machineInfo.os}, node ${machineInfo.node}; ${machineInfo.pinned}`,
+  );
   const results = Object.fromEntries(subjects.map((s) => [s.name, []]));
   const rounded = subjects.filter((s) => ['fanout', 'memory', 'connect'].some((scenario) => runs(s, scenario)));
   let roundsDone = 0;
@@ -994,14 +1044,19 @@ async function main() {
       // a node's sockets and the load generator's each count against the open-file limit
       const perServer = subject.redis ? n / 2 : n;
       if (perServer > fileLimit() - 100) {
-        storms[label] = { clients: n, skipped: `one server process would hold ${perServer} sockets; its open-file limit is ${fileLimit()}` };
+        storms[label] = {
+          clients: n,
+          skipped: `one server process would hold ${perServer} sockets; its open-file limit is ${fileLimit()}`,
+        };
         console.log(`storm: ${label}: skipped, ${storms[label].skipped}`);
         continue;
       }
       const t = performance.now();
       process.stdout.write(`storm: ${label} clients ... `);
       storms[label] = await partStorm(subject, n);
-      console.log(`${((performance.now() - t) / 1000).toFixed(1)} s${storms[label].error ? `  ERROR: ${storms[label].error}` : ''}`);
+      console.log(
+        `${((performance.now() - t) / 1000).toFixed(1)} s${storms[label].error ? `  ERROR: ${storms[label].error}` : ''}`,
+      );
     }
   }
 
@@ -1012,11 +1067,20 @@ async function main() {
     console.log(`\nmedians of ${roundsDone} round(s); (x) = median of the per-round ratio to the baseline\n`);
     console.log(text);
   }
-  if (Object.keys(storms).length > 0) console.log(`\nreconnect storm (a node restarts; ${STORM_HZ} broadcasts/s throughout)\n\n${renderStorms(storms)}`);
+  if (Object.keys(storms).length > 0)
+    console.log(`\nreconnect storm (a node restarts; ${STORM_HZ} broadcasts/s throughout)\n\n${renderStorms(storms)}`);
   for (const [name, why] of Object.entries(skipped)) console.log(`\n${name}: skipped, ${why}`);
   const file = join(resultsDir, `bench-${QUICK ? 'quick' : 'full'}-${stamp}.json`);
-  const config = { ...CONFIG, eventSize: EVENT_SIZE, windows: CONFIG.sizes.map((n) => ({ connections: n, ...windowFor(n) })), groups: GROUPS };
-  writeFileSync(file, JSON.stringify({ machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms }, null, 2));
+  const config = {
+    ...CONFIG,
+    eventSize: EVENT_SIZE,
+    windows: CONFIG.sizes.map((n) => ({ connections: n, ...windowFor(n) })),
+    groups: GROUPS,
+  };
+  writeFileSync(
+    file,
+    JSON.stringify({ machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms }, null, 2),
+  );
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; results in ${file.replace(root + '/', '')}`);
 }
 

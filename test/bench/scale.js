@@ -86,7 +86,10 @@ function freePort() {
 function waitOutput(child, pattern, count, timeoutMs, collected) {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`no ${count}x ${pattern} within ${timeoutMs} ms:\n${out.slice(-2000)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no ${count}x ${pattern} within ${timeoutMs} ms:\n${out.slice(-2000)}`)),
+      timeoutMs,
+    );
     const onData = (chunk) => {
       out += chunk.toString('utf8');
       collected?.(chunk.toString('utf8'));
@@ -103,9 +106,13 @@ function waitOutput(child, pattern, count, timeoutMs, collected) {
 
 async function startRedis() {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--maxclients', '1000'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--maxclients', '1000'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   started.add(child);
   await waitOutput(child, /Ready to accept connections/, 1, 10_000);
   return { port, url: `redis://${HOST}:${port}`, pid: child.pid, child };
@@ -133,7 +140,13 @@ function commandStats(port) {
 
 /** The sample's server processes: `pids` (one per worker), and the ports to connect to. */
 async function startServers(redis) {
-  const env = { REDIS_URL: redis.url, NEWS_INTERVAL_MS: '0', SSE_BROADCAST_TOKEN: TOKEN, SSE_REDIS_PREFIX: 'scale', NO_COLOR: '1' };
+  const env = {
+    REDIS_URL: redis.url,
+    NEWS_INTERVAL_MS: '0',
+    SSE_BROADCAST_TOKEN: TOKEN,
+    SSE_REDIS_PREFIX: 'scale',
+    NO_COLOR: '1',
+  };
   if (USE_CLUSTER) {
     const port = await freePort();
     const primary = spawnNode(CLUSTER, { ...env, PORT: String(port), SSE_WORKERS: String(SERVERS) });
@@ -185,7 +198,18 @@ function broadcast(port, message) {
   const body = JSON.stringify({ message, event_type: 'tick' });
   return new Promise((resolve) => {
     const req = http.request(
-      { host: HOST, port, path: '/events/broadcast', method: 'POST', agent: false, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: HOST,
+        port,
+        path: '/events/broadcast',
+        method: 'POST',
+        agent: false,
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode));
@@ -201,15 +225,22 @@ function percentile(sorted, q) {
 }
 
 async function main() {
-  if (!existsSync(SAMPLE)) throw new Error('sample/02-redis/dist is missing: run `npm run build` first (npm run bench:scale does).');
+  if (!existsSync(SAMPLE))
+    throw new Error('sample/02-redis/dist is missing: run `npm run build` first (npm run bench:scale does).');
   const loadsNeeded = Math.ceil(CONNECTIONS / PER_LOAD);
   const limit = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim());
   console.log(
     `bench:scale: ${CONNECTIONS} connections, ${SERVERS} server processes${USE_CLUSTER ? ' (node:cluster, one port)' : ''}, ` +
       `${loadsNeeded} load processes, ${SOURCES.length} source addresses, one broadcast per second for ${DURATION} s; ` +
-      `open-file limit ${limit} per process; ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+      `open-file limit ${limit} per process; ${os.cpus().length} CPUs, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
-  if (CONNECTIONS / (USE_CLUSTER ? SERVERS : SERVERS) > limit - 200) console.log(`warning: ${Math.ceil(CONNECTIONS / SERVERS)} connections per server process is near its open-file limit (${limit})`);
+  if (CONNECTIONS / (USE_CLUSTER ? SERVERS : SERVERS) > limit - 200)
+    console.log(
+      `warning: ${Math.ceil(CONNECTIONS / SERVERS)} connections per server process is near its open-file limit (${limit})`,
+    );
   const redis = await startRedis();
   const servers = await startServers(redis);
   const loads = Array.from({ length: loadsNeeded }, (_, i) => new Load(`load ${i + 1}`));
@@ -222,13 +253,24 @@ async function main() {
   const t0 = performance.now();
   const connected = await Promise.all(
     loads.map((load, i) =>
-      load.call({ cmd: 'connect', ports: servers.ports, host: HOST, sources: SOURCES, path: '/events', count: Math.min(share, CONNECTIONS - i * share), offset: i * share, concurrency: CONCURRENCY }),
+      load.call({
+        cmd: 'connect',
+        ports: servers.ports,
+        host: HOST,
+        sources: SOURCES,
+        path: '/events',
+        count: Math.min(share, CONNECTIONS - i * share),
+        offset: i * share,
+        concurrency: CONCURRENCY,
+      }),
     ),
   );
   const connectMs = performance.now() - t0;
   const open = connected.reduce((n, c) => n + c.count, 0);
   const failed = connected.reduce((n, c) => n + c.failed, 0);
-  console.log(`connected ${open} of ${CONNECTIONS} in ${(connectMs / 1000).toFixed(1)} s: ${Math.round(open / (connectMs / 1000))} connections/s${failed ? `; ${failed} failed (${connected.find((c) => c.firstError)?.firstError})` : ''}`);
+  console.log(
+    `connected ${open} of ${CONNECTIONS} in ${(connectMs / 1000).toFixed(1)} s: ${Math.round(open / (connectMs / 1000))} connections/s${failed ? `; ${failed} failed (${connected.find((c) => c.firstError)?.firstError})` : ''}`,
+  );
   const primaryConnect = servers.primaryPid ? usage(servers.primaryPid) : undefined;
   await sleep(3000);
   const held = pids.map(usage);
@@ -265,15 +307,16 @@ async function main() {
   const lat = ended.flatMap((e) => e.latencies).sort((a, b) => a - b);
   const ms = (v) => (v === null ? '-' : (v / 1000).toFixed(1));
   const perPort = {};
-  for (const e of ended) for (const [port, entry] of Object.entries(e.perPort)) {
-    perPort[port] ??= { connections: 0, delivered: 0 };
-    perPort[port].connections += entry.connections;
-    perPort[port].delivered += entry.delivered;
-  }
+  for (const e of ended)
+    for (const [port, entry] of Object.entries(e.perPort)) {
+      perPort[port] ??= { connections: 0, delivered: 0 };
+      perPort[port].connections += entry.connections;
+      perPort[port].delivered += entry.delivered;
+    }
   const processes = pids.map((pid, i) => {
     const port = USE_CLUSTER ? undefined : servers.ports[i];
-    const connections = USE_CLUSTER ? open / pids.length : perPort[port]?.connections ?? 0;
-    const deliveries = USE_CLUSTER ? delivered / pids.length : perPort[port]?.delivered ?? 0;
+    const connections = USE_CLUSTER ? open / pids.length : (perPort[port]?.connections ?? 0);
+    const deliveries = USE_CLUSTER ? delivered / pids.length : (perPort[port]?.delivered ?? 0);
     const cpuUs = cpuAfter[i].cpuMicros - cpuBefore[i].cpuMicros;
     return {
       pid,
@@ -285,12 +328,31 @@ async function main() {
       cpuPerDeliveryUs: cpuUs / Math.max(1, deliveries),
     };
   });
-  const calls = Object.fromEntries(Object.keys(statsAfter).map((cmd) => [cmd, statsAfter[cmd] - (statsBefore[cmd] ?? 0)]).filter(([, n]) => n > 0));
+  const calls = Object.fromEntries(
+    Object.keys(statsAfter)
+      .map((cmd) => [cmd, statsAfter[cmd] - (statsBefore[cmd] ?? 0)])
+      .filter(([, n]) => n > 0),
+  );
   const totalCalls = Object.values(calls).reduce((a, b) => a + b, 0);
   const result = {
-    config: { connections: CONNECTIONS, servers: SERVERS, cluster: USE_CLUSTER, duration: DURATION, loads: loads.length, sources: SOURCES, concurrency: CONCURRENCY, eventSize: EVENT_SIZE },
+    config: {
+      connections: CONNECTIONS,
+      servers: SERVERS,
+      cluster: USE_CLUSTER,
+      duration: DURATION,
+      loads: loads.length,
+      sources: SOURCES,
+      concurrency: CONCURRENCY,
+      eventSize: EVENT_SIZE,
+    },
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAverage: os.loadavg() },
-    connect: { open, failed, seconds: connectMs / 1000, perSecond: open / (connectMs / 1000), primaryCpuMs: primaryConnect ? primaryConnect.cpuMicros / 1000 : undefined },
+    connect: {
+      open,
+      failed,
+      seconds: connectMs / 1000,
+      perSecond: open / (connectMs / 1000),
+      primaryCpuMs: primaryConnect ? primaryConnect.cpuMicros / 1000 : undefined,
+    },
     delivery: {
       events,
       owed,
@@ -308,25 +370,37 @@ async function main() {
     },
     processes,
     loadCpuMs: ended.map((e) => e.cpuMs),
-    redis: { cpuPerEventUs: (redisAfter.cpuMicros - redisBefore.cpuMicros) / events, commandsPerEvent: totalCalls / events, calls },
+    redis: {
+      cpuPerEventUs: (redisAfter.cpuMicros - redisBefore.cpuMicros) / events,
+      commandsPerEvent: totalCalls / events,
+      calls,
+    },
   };
   const d = result.delivery;
-  console.log(`${events} broadcasts to ${open} connections: ${delivered} of ${owed} deliveries; missing ${d.missing}, gaps ${d.gaps}, repeats ${d.repeats}, streams closed by a server ${d.unexpectedCloses}, failed broadcasts ${statuses.length}, sent late ${late}`);
-  console.log(`latency (broadcast request sent -> event parsed by the client), ms: p50 ${ms(d.p50)}, p90 ${ms(d.p90)}, p99 ${ms(d.p99)}, max ${ms(d.max)}`);
+  console.log(
+    `${events} broadcasts to ${open} connections: ${delivered} of ${owed} deliveries; missing ${d.missing}, gaps ${d.gaps}, repeats ${d.repeats}, streams closed by a server ${d.unexpectedCloses}, failed broadcasts ${statuses.length}, sent late ${late}`,
+  );
+  console.log(
+    `latency (broadcast request sent -> event parsed by the client), ms: p50 ${ms(d.p50)}, p90 ${ms(d.p90)}, p99 ${ms(d.p99)}, max ${ms(d.max)}`,
+  );
   for (const p of processes) {
     console.log(
       `server pid ${p.pid}${p.port ? ` port ${p.port}` : ''}: ${Math.round(p.connections)} connections, RSS ${p.rssMB.toFixed(0)} MB (${p.rssPerConnKB.toFixed(1)} KB per connection), ` +
         `${p.cpuPctOfCore.toFixed(1)}% of a core while broadcasting, ${p.cpuPerDeliveryUs.toFixed(2)} µs CPU per delivery`,
     );
   }
-  if (result.connect.primaryCpuMs !== undefined) console.log(`cluster primary: ${result.connect.primaryCpuMs.toFixed(0)} ms CPU after the connections were handed out`);
-  console.log(`redis-server: ${result.redis.cpuPerEventUs.toFixed(0)} µs CPU and ${result.redis.commandsPerEvent.toFixed(1)} commands per broadcast (${JSON.stringify(calls)})`);
+  if (result.connect.primaryCpuMs !== undefined)
+    console.log(`cluster primary: ${result.connect.primaryCpuMs.toFixed(0)} ms CPU after the connections were handed out`);
+  console.log(
+    `redis-server: ${result.redis.cpuPerEventUs.toFixed(0)} µs CPU and ${result.redis.commandsPerEvent.toFixed(1)} commands per broadcast (${JSON.stringify(calls)})`,
+  );
   console.log(`load generator CPU over the phase (ms): ${result.loadCpuMs.map((v) => v.toFixed(0)).join(', ')}`);
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `scale-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(result, null, 2));
   console.log(`results in ${file.replace(root + '/', '')}`);
-  const ok = delivered === owed && d.gaps === 0 && d.repeats === 0 && d.unexpectedCloses === 0 && failed === 0 && statuses.length === 0;
+  const ok =
+    delivered === owed && d.gaps === 0 && d.repeats === 0 && d.unexpectedCloses === 0 && failed === 0 && statuses.length === 0;
   if (!ok) {
     console.log('FAILED: not every delivery arrived once and in order');
     process.exitCode = 1;

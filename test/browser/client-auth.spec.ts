@@ -129,7 +129,12 @@ class AppController {
   }
 }
 
-const COMMON = { heartbeatInterval: 0, retry: 100, trustedMetadata: (req: any) => ({ user_id: String(req.user.id) }), access: { stats: 'public' as const, broadcast: 'disabled' as const } };
+const COMMON = {
+  heartbeatInterval: 0,
+  retry: 100,
+  trustedMetadata: (req: any) => ({ user_id: String(req.user.id) }),
+  access: { stats: 'public' as const, broadcast: 'disabled' as const },
+};
 
 @SseEndpoint('/cookie-feed', { ...COMMON, guards: { stream: [SessionGuard] } })
 class CookieFeed {}
@@ -186,9 +191,14 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
   }
 
   const notesOf = (p: Page) => p.evaluate(() => (window as any).notes as string[]);
-  const clientState = (p: Page) => p.evaluate(() => ({ state: (window as any).client.state, stopReason: (window as any).client.stopReason }));
+  const clientState = (p: Page) =>
+    p.evaluate(() => ({ state: (window as any).client.state, stopReason: (window as any).client.stopReason }));
   const connected = async (endpoint: string, user: string) => {
-    await eventually(() => [...hub.streams(endpoint)].some((s) => s.metadata.user_id === user), 10_000, `${user}'s stream on ${endpoint}`);
+    await eventually(
+      () => [...hub.streams(endpoint)].some((s) => s.metadata.user_id === user),
+      10_000,
+      `${user}'s stream on ${endpoint}`,
+    );
   };
   const sendEach = async (endpoint: string) => {
     await hub.broadcast({ event: 'note', data: 'for bob', endpoint, filter: { user_id: 'bob' } });
@@ -198,7 +208,11 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
   it('recipe 1: a session cookie, sent by the native EventSource on the same origin', async () => {
     const p = await openPage();
     const signedIn = await p.evaluate(async () => {
-      const res = await fetch('/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user: 'alice', password: 'alice-pass' }) });
+      const res = await fetch('/session', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user: 'alice', password: 'alice-pass' }),
+      });
       return res.status;
     });
     expect(signedIn).toBe(204);
@@ -262,7 +276,9 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
       w.client.onError((e: unknown) => w.errors.push(e));
     });
     await p.waitForFunction(() => (window as any).client.state === 'closed');
-    expect(await p.evaluate(() => (window as any).errors)).toEqual([{ status: 401, message: '401: Send Authorization: Bearer <token>.', final: true }]);
+    expect(await p.evaluate(() => (window as any).errors)).toEqual([
+      { status: 401, message: '401: Send Authorization: Bearer <token>.', final: true },
+    ]);
     // a retry would come after 25-50 ms: twenty times that passes without one
     await p.waitForTimeout(1000);
     expect(streamRequests).toHaveLength(3);

@@ -74,7 +74,8 @@ describe('@nest-sse/client across the tabs of one origin, in Chromium', () => {
   });
 
   const serverConnections = async () => (await request(`${t.url}/feed/stats`)).body.endpoint_clients as number;
-  const clientOf = (page: Page) => page.evaluate(() => ({ state: (window as any).client.state, role: (window as any).client.role }));
+  const clientOf = (page: Page) =>
+    page.evaluate(() => ({ state: (window as any).client.state, role: (window as any).client.role }));
   const notesOf = (page: Page) => page.evaluate(() => (window as any).notes as string[]);
 
   it('serves seven tabs over one server connection, and hands it on when the leader closes', async () => {
@@ -103,9 +104,14 @@ describe('@nest-sse/client across the tabs of one origin, in Chromium', () => {
     const [leader, ...rest] = pages;
     await leader.close();
     await hub.broadcastEvent('note', 'between');
-    await eventually(async () => (await clientOf(rest[0])).role === 'leader' && (await clientOf(rest[0])).state === 'open', 10_000, 'a new leader');
+    await eventually(
+      async () => (await clientOf(rest[0])).role === 'leader' && (await clientOf(rest[0])).state === 'open',
+      10_000,
+      'a new leader',
+    );
     await hub.broadcastEvent('note', 'two');
-    for (const page of rest) await page.waitForFunction(() => (window as any).notes.includes('two'), undefined, { timeout: 10_000 });
+    for (const page of rest)
+      await page.waitForFunction(() => (window as any).notes.includes('two'), undefined, { timeout: 10_000 });
     for (const page of rest) expect(await notesOf(page)).toEqual(['one', 'between', 'two']);
     await eventually(async () => (await serverConnections()) === 1, 5000, 'one server connection after the hand-over');
     // this hub serves only this test: the one hand-over is the one resume

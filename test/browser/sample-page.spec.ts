@@ -41,10 +41,14 @@ describe('sample/01-basic page in Chromium', () => {
     await expect(events(page, 'connection').first().textContent()).resolves.toContain('Connected to channel: news');
     // the sample's timer sends a headline to the news channel every NEWS_INTERVAL_MS
     await events(page, 'update').first().waitFor({ timeout: 10_000 });
-    expect(await events(page, 'update').first().textContent()).toMatch(/Markets open higher|Local team wins|New library released|Rain expected tomorrow/);
+    expect(await events(page, 'update').first().textContent()).toMatch(
+      /Markets open higher|Local team wins|New library released|Rain expected tomorrow/,
+    );
 
     await page.selectOption('#channel', 'sports');
-    await page.locator('#events li[data-event="connection"]', { hasText: 'Connected to channel: sports' }).waitFor({ timeout: 10_000 });
+    await page
+      .locator('#events li[data-event="connection"]', { hasText: 'Connected to channel: sports' })
+      .waitFor({ timeout: 10_000 });
     await page.waitForSelector('#state[data-state="open"]');
     // news headlines go to the news channel only: a second of ticks must not reach sports
     await page.waitForTimeout(1000);
@@ -97,7 +101,10 @@ describe('sample/01-basic page in Chromium', () => {
     // the sample's timer sends each user reminders of their own
     await alice.locator('#notifications li', { hasText: 'Reminder' }).first().waitFor({ timeout: 10_000 });
     await bob.locator('#notifications li', { hasText: 'Reminder' }).first().waitFor({ timeout: 10_000 });
-    for (const [p, me] of [[alice, 'alice'], [bob, 'bob']] as const) {
+    for (const [p, me] of [
+      [alice, 'alice'],
+      [bob, 'bob'],
+    ] as const) {
       for (const text of await notifications(p)) expect(text).toMatch(new RegExp(`^(only for ${me}|Reminder \\d+ for ${me})$`));
     }
 

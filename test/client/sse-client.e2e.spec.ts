@@ -201,10 +201,12 @@ describe('@nest-sse/client against a real app', () => {
     } finally {
       (globalThis as any).EventSource = saved;
     }
-    expect(() => new SseClient('http://127.0.0.1:1/feed', { EventSource: ES, connection: 'event-source', headers: { a: 'b' } })).toThrow(
-      /EventSource cannot send headers/,
+    expect(
+      () => new SseClient('http://127.0.0.1:1/feed', { EventSource: ES, connection: 'event-source', headers: { a: 'b' } }),
+    ).toThrow(/EventSource cannot send headers/);
+    expect(() => new SseClient('http://127.0.0.1:1/feed', { headers: { a: 'b' }, share: 'tabs' })).toThrow(
+      /cannot be used with headers or query/,
     );
-    expect(() => new SseClient('http://127.0.0.1:1/feed', { headers: { a: 'b' }, share: 'tabs' })).toThrow(/cannot be used with headers or query/);
   });
 
   it('uses one connection of its own in Node by default, even where Node has BroadcastChannel and Web Locks', async () => {
@@ -293,7 +295,8 @@ describe.each(ADAPTERS)('@nest-sse/client fetch connection (%s)', (adapter) => {
   };
   const opened = (client: SseClient<any>) => eventually(() => client.state === 'open', 5000, 'the client to open');
   const privateClients = async () => (await request(`${t.url}/private/stats`)).body.endpoint_clients as number;
-  const toUser = (user: string, text: string) => hub.broadcastEvent('note', text, { endpoint: '/private', filter: { user_id: user } });
+  const toUser = (user: string, text: string) =>
+    hub.broadcastEvent('note', text, { endpoint: '/private', filter: { user_id: user } });
 
   beforeAll(async () => {
     t = await startApp(adapter, {
@@ -410,7 +413,10 @@ describe.each(ADAPTERS)('@nest-sse/client fetch connection (%s)', (adapter) => {
 
   it('backs off after a network error, and close() stops it', async () => {
     const port = await freePort();
-    const client = new SseClient(`http://127.0.0.1:${port}/private`, { headers: { a: 'b' }, backoff: { initialDelay: 20, maxDelay: 40 } });
+    const client = new SseClient(`http://127.0.0.1:${port}/private`, {
+      headers: { a: 'b' },
+      backoff: { initialDelay: 20, maxDelay: 40 },
+    });
     clients.push(client);
     const errors: SseClientError[] = [];
     client.onError((error) => errors.push(error));

@@ -35,7 +35,9 @@ describe('one hub per app', () => {
 
     const err = await initError([AppModule]);
     expect(err).toBeInstanceOf(SseConfigurationError);
-    expect(err.message).toMatch(/^SseModule is configured 2 times in this app \(imported by (AppModule, FeatureModule|FeatureModule, AppModule)\)/);
+    expect(err.message).toMatch(
+      /^SseModule is configured 2 times in this app \(imported by (AppModule, FeatureModule|FeatureModule, AppModule)\)/,
+    );
     expect(err.message).toMatch(/Import SseModule\.forRoot\(\) once, in the root module; it is global/);
   });
 
@@ -98,7 +100,10 @@ describe('without the module', () => {
 
 describe('broadcasts and the app lifecycle', () => {
   it('a broadcast before init() waits for the transport and is delivered once the app starts', async () => {
-    const moduleRef = await Test.createTestingModule({ imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [EventsController] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [EventsController],
+    }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
     const hub = app.get(SseHub);
     const early = hub.broadcast({ data: 'early' });
@@ -113,7 +118,10 @@ describe('broadcasts and the app lifecycle', () => {
   it('a broadcast before init() rejects after readyTimeout, saying what to do', async () => {
     const moduleRef = await Test.createTestingModule({ imports: [SseModule.forRoot({ readyTimeout: 200 })] }).compile();
     const app = moduleRef.createNestApplication({ logger: false });
-    const err = await app.get(SseHub).broadcast({ data: 'x' }).catch((e: Error) => e);
+    const err = await app
+      .get(SseHub)
+      .broadcast({ data: 'x' })
+      .catch((e: Error) => e);
     expect(err).toBeInstanceOf(SseLifecycleError);
     expect((err as Error).message).toBe(
       'The broadcast waited 200 ms (readyTimeout) for the app to start and it did not: call app.init() or app.listen() before broadcasting, ' +
@@ -129,7 +137,9 @@ describe('broadcasts and the app lifecycle', () => {
     await t.close();
     const err = await hub.broadcast({ data: 'late' }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(SseLifecycleError);
-    expect((err as Error).message).toMatch(/^The broadcast was not sent: the application is closed \(app\.close\(\) was called\)/);
+    expect((err as Error).message).toMatch(
+      /^The broadcast was not sent: the application is closed \(app\.close\(\) was called\)/,
+    );
     await expect(hub.send('some-id', { data: 'late' })).resolves.toBe(false);
   });
 

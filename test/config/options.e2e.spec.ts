@@ -1,7 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { MemoryTransport, SSE_MODULE_OPTIONS, SseConfigurationError, SseEndpoint, SseModule, type SseModuleOptions } from '@nest-sse/core';
+import {
+  MemoryTransport,
+  SSE_MODULE_OPTIONS,
+  SseConfigurationError,
+  SseEndpoint,
+  SseModule,
+  type SseModuleOptions,
+} from '@nest-sse/core';
 import { ADAPTERS, connect, postJson, startApp } from '../utils/app.js';
 
 /** The error `fn` throws, for its fields. */
@@ -36,30 +43,73 @@ class EventsController {}
 
 describe('module options', () => {
   it.each([
-    ['retry NaN (an unset variable)', { defaults: { retry: Number(process.env.NEST_SSE_UNSET) } }, 'defaults.retry', /is NaN; it must be an integer from 0 to 2147483647 \(ms\)/],
-    ['a negative heartbeat', { defaults: { heartbeatInterval: -1 } }, 'defaults.heartbeatInterval', /is -1; it must be 0 \(no heartbeats\) or an integer from 1 to 86400 \(seconds\)/],
+    [
+      'retry NaN (an unset variable)',
+      { defaults: { retry: Number(process.env.NEST_SSE_UNSET) } },
+      'defaults.retry',
+      /is NaN; it must be an integer from 0 to 2147483647 \(ms\)/,
+    ],
+    [
+      'a negative heartbeat',
+      { defaults: { heartbeatInterval: -1 } },
+      'defaults.heartbeatInterval',
+      /is -1; it must be 0 \(no heartbeats\) or an integer from 1 to 86400 \(seconds\)/,
+    ],
     ['a NaN heartbeat', { defaults: { heartbeatInterval: NaN } }, 'defaults.heartbeatInterval', /is NaN/],
     ['a heartbeat of a millisecond', { defaults: { heartbeatInterval: 0.001 } }, 'defaults.heartbeatInterval', /is 0\.001/],
     ['a string count', { maxConnections: '100' }, 'maxConnections', /is "100"; it must be an integer of at least 1/],
     ['no connections at all', { maxConnections: 0 }, 'maxConnections', /is 0/],
     ['a fractional drain', { drainTimeout: 1.5 }, 'drainTimeout', /integer from 0 to 2147483647 \(ms\)/],
     ['a negative replay limit', { replayLimit: -1 }, 'replayLimit', /at least 0 \(events\)/],
-    ['an unknown policy', { defaults: { slowClientPolicy: 'drop' } }, 'defaults.slowClientPolicy', /one of "disconnect", "drop-oldest"/],
+    [
+      'an unknown policy',
+      { defaults: { slowClientPolicy: 'drop' } },
+      'defaults.slowClientPolicy',
+      /one of "disconnect", "drop-oldest"/,
+    ],
     ['a metadata limit of zero', { defaults: { metadata: { maxKeys: 0 } } }, 'defaults.metadata.maxKeys', /is 0/],
-    ['a bad allowed key', { defaults: { metadata: { allowedKeys: ['ok', 'not ok'] } } }, 'defaults.metadata.allowedKeys[1]', /"not ok"; it must be a metadata name/],
-    ['an event name with a line break', { defaults: { welcome: { event: 'a\nb', data: 1 } } }, 'defaults.welcome.event', /without CR, LF or NUL/],
+    [
+      'a bad allowed key',
+      { defaults: { metadata: { allowedKeys: ['ok', 'not ok'] } } },
+      'defaults.metadata.allowedKeys[1]',
+      /"not ok"; it must be a metadata name/,
+    ],
+    [
+      'an event name with a line break',
+      { defaults: { welcome: { event: 'a\nb', data: 1 } } },
+      'defaults.welcome.event',
+      /without CR, LF or NUL/,
+    ],
     ['a welcome without data', { defaults: { welcome: { event: 'hi' } } }, 'defaults.welcome.data', /needs data/],
     ['welcome: true', { defaults: { welcome: true } }, 'defaults.welcome', /is true; it must be false, or an object with data/],
-    ['a per-key limit without its max', { defaults: { maxConnectionsPerKey: { key: 'user_id' } } }, 'defaults.maxConnectionsPerKey.max', /needs max/],
-    ['a guard that is a string', { defaults: { guards: { broadcast: ['AdminGuard'] } } }, 'defaults.guards.broadcast[0]', /a guard class or instance/],
-    ['a transport that is not one', { transport: { publish() {} } }, 'transport', /an SseTransport \(backend, start, publish, replay, clusterStats and close\)/],
-  ] as Array<[string, unknown, string, RegExp]>)('refuses %s, naming the option, the value and the rule', (_name, options, option, rule) => {
-    const err = thrown(() => SseModule.forRoot(options as SseModuleOptions));
-    expect(err.option).toBe(option);
-    expect(err.message).toContain(`SseModule.forRoot options: ${option} is`);
-    expect(err.message).toMatch(rule);
-    expect(err.rule).toBeTruthy();
-  });
+    [
+      'a per-key limit without its max',
+      { defaults: { maxConnectionsPerKey: { key: 'user_id' } } },
+      'defaults.maxConnectionsPerKey.max',
+      /needs max/,
+    ],
+    [
+      'a guard that is a string',
+      { defaults: { guards: { broadcast: ['AdminGuard'] } } },
+      'defaults.guards.broadcast[0]',
+      /a guard class or instance/,
+    ],
+    [
+      'a transport that is not one',
+      { transport: { publish() {} } },
+      'transport',
+      /an SseTransport \(backend, start, publish, replay, clusterStats and close\)/,
+    ],
+  ] as Array<[string, unknown, string, RegExp]>)(
+    'refuses %s, naming the option, the value and the rule',
+    (_name, options, option, rule) => {
+      const err = thrown(() => SseModule.forRoot(options as SseModuleOptions));
+      expect(err.option).toBe(option);
+      expect(err.message).toContain(`SseModule.forRoot options: ${option} is`);
+      expect(err.message).toMatch(rule);
+      expect(err.rule).toBeTruthy();
+    },
+  );
 
   it('refuses an unknown key and suggests the nearest known name', () => {
     const top = thrown(() => SseModule.forRoot({ maxConnection: 10 } as any));
@@ -69,7 +119,9 @@ describe('module options', () => {
     );
     expect(top.option).toBe('maxConnection');
     const nested = thrown(() => SseModule.forRoot({ defaults: { heartbeatIntervall: 5 } } as any));
-    expect(nested.message).toMatch(/defaults\.heartbeatIntervall is not a known option; did you mean defaults\.heartbeatInterval\?/);
+    expect(nested.message).toMatch(
+      /defaults\.heartbeatIntervall is not a known option; did you mean defaults\.heartbeatInterval\?/,
+    );
     const access = thrown(() => SseModule.forRoot({ defaults: { access: { stats: 'open' } } } as any));
     expect(access.option).toBe('defaults.access.stats');
     expect(access.message).toMatch(/is "open"; it must be one of "guarded", "global-guards", "public", "disabled"/);
@@ -97,7 +149,9 @@ describe('endpoint options', () => {
       class FeedController {}
       return FeedController;
     });
-    expect(err.message).toMatch(/^@SseEndpoint\('\/feed'\) on FeedController: heartbeatInterval is 0\.5; it must be 0 \(no heartbeats\) or an integer/);
+    expect(err.message).toMatch(
+      /^@SseEndpoint\('\/feed'\) on FeedController: heartbeatInterval is 0\.5; it must be 0 \(no heartbeats\) or an integer/,
+    );
     const typo = thrown(() => {
       @SseEndpoint('/feed', { acess: { stats: 'public' } } as any)
       class FeedController {}
@@ -120,7 +174,9 @@ describe('forRootAsync', () => {
       /useFactory returned "redis:\/\/x"; it takes a transport/,
     );
     const typo = await startupError([SseModule.forRootAsync({ useFactory: async () => ({ defaults: { retyr: 10 } }) as any })]);
-    expect(typo.message).toMatch(/^SseModule\.forRootAsync useFactory options: defaults\.retyr is not a known option; did you mean defaults\.retry\?/);
+    expect(typo.message).toMatch(
+      /^SseModule\.forRootAsync useFactory options: defaults\.retyr is not a known option; did you mean defaults\.retry\?/,
+    );
   });
 
   it('names a useClass factory that returns nothing', async () => {
@@ -136,7 +192,9 @@ describe('forRootAsync', () => {
   });
 
   it('refuses unknown keys and more than one way to make the options', () => {
-    expect(thrown(() => SseModule.forRootAsync({ useFactroy: () => ({}) } as any)).message).toMatch(/useFactroy is not a known option; did you mean useFactory\?/);
+    expect(thrown(() => SseModule.forRootAsync({ useFactroy: () => ({}) } as any)).message).toMatch(
+      /useFactroy is not a known option; did you mean useFactory\?/,
+    );
     @Injectable()
     class Config {
       createSseOptions() {

@@ -43,7 +43,11 @@ class PlainController {}
 class FeatureModule {}
 
 @Module({
-  imports: [SseModule.forRoot({ drainTimeout: 0 }), FeatureModule, RouterModule.register([{ path: 'feature', module: FeatureModule }])],
+  imports: [
+    SseModule.forRoot({ drainTimeout: 0 }),
+    FeatureModule,
+    RouterModule.register([{ path: 'feature', module: FeatureModule }]),
+  ],
   controllers: [PlainController],
 })
 class AppModule {}
@@ -55,7 +59,10 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
 
   beforeAll(async () => {
     const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-    app = adapter === 'fastify' ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: logs }) : moduleRef.createNestApplication({ logger: logs });
+    app =
+      adapter === 'fastify'
+        ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: logs })
+        : moduleRef.createNestApplication({ logger: logs });
     app.setGlobalPrefix('api');
     app.enableVersioning({ type: VersioningType.URI });
     await app.listen(0, '127.0.0.1');
@@ -103,7 +110,9 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
     expect(mapped.filter((line) => line.includes('/events/broadcast'))).toEqual([]);
     expect((await postJson(`${url}/api/v2/feature/admin/events/broadcast`, { message: 'x' })).status).toBe(404);
     // the start-up warning names the path the route is served at
-    expect(logs.lines).toContain('WARN GET /api/v2/feature/admin/events/stats is public (access: \'public\'): anyone who can reach this server may call it.');
+    expect(logs.lines).toContain(
+      "WARN GET /api/v2/feature/admin/events/stats is public (access: 'public'): anyone who can reach this server may call it.",
+    );
   });
 
   it('broadcast({ endpoint }) takes the decorator path or the full path, and refuses an unknown one naming the known ones', async () => {

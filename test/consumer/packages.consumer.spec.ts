@@ -86,7 +86,12 @@ function run(command: string, args: string[], cwd: string, env = userEnv()): Pro
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolvePromise({ stdout, stderr });
-      else reject(new Error(`'${command} ${args.join(' ')}' in ${cwd} failed (${code ?? signal}):\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`));
+      else
+        reject(
+          new Error(
+            `'${command} ${args.join(' ')}' in ${cwd} failed (${code ?? signal}):\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`,
+          ),
+        );
     });
   });
 }
@@ -192,7 +197,8 @@ function report(): void {
   const lines = ['', 'Packed tarballs:'];
   for (const p of packed.values()) {
     lines.push(`  ${p.filename}: ${kB(p.size)} packed, ${kB(p.unpackedSize)} unpacked, ${p.files.length} files`);
-    for (const f of [...p.files].sort((a, b) => a.path.localeCompare(b.path))) lines.push(`    ${String(f.size).padStart(7)}  ${f.path}`);
+    for (const f of [...p.files].sort((a, b) => a.path.localeCompare(b.path)))
+      lines.push(`    ${String(f.size).padStart(7)}  ${f.path}`);
   }
   process.stdout.write(lines.join('\n') + '\n\n');
 }
@@ -317,51 +323,63 @@ describe.each(PACKAGES)('the tarball of packages/%s', (dir) => {
 describe('a TypeScript ES module app (moduleResolution nodenext) on the tarballs', () => {
   const app = (): string => join(work, 'esm-app');
 
-  it('builds against the shipped declarations (its jest test too), then streams what another node broadcasts over Redis', async () => {
-    await esmInstall;
-    // tsconfig.json checks the app and its test, and with skipLibCheck off the shipped
-    // declarations too; tsconfig.build.json emits the app (skipping the declarations just checked)
-    const tsc = join(app(), 'node_modules', 'typescript', 'bin', 'tsc');
-    await run(process.execPath, [tsc, '-p', 'tsconfig.json'], app());
-    await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], app());
-    const { stdout } = await run(process.execPath, ['dist/main.js'], app(), userEnv({ REDIS_URL: redis.url }));
-    const result = JSON.parse(stdout.trim().split('\n').pop()!);
-    expect(result).toEqual({
-      contentType: 'text/event-stream',
-      welcome: true,
-      frame: expect.stringMatching(/^id: \d+-\d+\nevent: score\ndata: \{"home":2,"away":1\}\n\n$/),
-      backend: 'redis',
-      encoder: 'event: a\ndata: x\ndata: y\n\n',
-      client: 'function',
-    });
-  }, SLOW);
+  it(
+    'builds against the shipped declarations (its jest test too), then streams what another node broadcasts over Redis',
+    async () => {
+      await esmInstall;
+      // tsconfig.json checks the app and its test, and with skipLibCheck off the shipped
+      // declarations too; tsconfig.build.json emits the app (skipping the declarations just checked)
+      const tsc = join(app(), 'node_modules', 'typescript', 'bin', 'tsc');
+      await run(process.execPath, [tsc, '-p', 'tsconfig.json'], app());
+      await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], app());
+      const { stdout } = await run(process.execPath, ['dist/main.js'], app(), userEnv({ REDIS_URL: redis.url }));
+      const result = JSON.parse(stdout.trim().split('\n').pop()!);
+      expect(result).toEqual({
+        contentType: 'text/event-stream',
+        welcome: true,
+        frame: expect.stringMatching(/^id: \d+-\d+\nevent: score\ndata: \{"home":2,"away":1\}\n\n$/),
+        backend: 'redis',
+        encoder: 'event: a\ndata: x\ndata: y\n\n',
+        client: 'function',
+      });
+    },
+    SLOW,
+  );
 
-  it("runs its jest test with the ESM config from @nest-sse/testing's README", async () => {
-    await esmInstall;
-    const { file, config, command } = readmeJestSetup();
-    writeFileSync(join(app(), file), config);
-    const { stdout, stderr } = await run('sh', ['-c', command], app());
-    expect(`${stdout}\n${stderr}`).toMatch(/Tests:\s+1 passed, 1 total/);
-  }, SLOW);
+  it(
+    "runs its jest test with the ESM config from @nest-sse/testing's README",
+    async () => {
+      await esmInstall;
+      const { file, config, command } = readmeJestSetup();
+      writeFileSync(join(app(), file), config);
+      const { stdout, stderr } = await run('sh', ['-c', command], app());
+      expect(`${stdout}\n${stderr}`).toMatch(/Tests:\s+1 passed, 1 total/);
+    },
+    SLOW,
+  );
 });
 
 describe('a CommonJS app on the tarballs, with the lowest versions of their peer ranges', () => {
-  it('requires every package and streams what another node broadcasts over Redis', async () => {
-    await cjsInstall;
-    const app = join(work, 'cjs-app');
-    const { stdout } = await run(process.execPath, ['index.js'], app, userEnv({ REDIS_URL: redis.url }));
-    const result = JSON.parse(stdout.trim().split('\n').pop()!);
-    const core = packed.get('core')!.manifest.peerDependencies;
-    const ioredis = packed.get('redis')!.manifest.peerDependencies.ioredis;
-    expect(result).toEqual({
-      alert: true,
-      backend: 'redis',
-      testing: 'function',
-      client: 'function',
-      ioredis: lowest(ioredis),
-      nest: lowest(core['@nestjs/core']),
-    });
-  }, SLOW);
+  it(
+    'requires every package and streams what another node broadcasts over Redis',
+    async () => {
+      await cjsInstall;
+      const app = join(work, 'cjs-app');
+      const { stdout } = await run(process.execPath, ['index.js'], app, userEnv({ REDIS_URL: redis.url }));
+      const result = JSON.parse(stdout.trim().split('\n').pop()!);
+      const core = packed.get('core')!.manifest.peerDependencies;
+      const ioredis = packed.get('redis')!.manifest.peerDependencies.ioredis;
+      expect(result).toEqual({
+        alert: true,
+        backend: 'redis',
+        testing: 'function',
+        client: 'function',
+        ioredis: lowest(ioredis),
+        nest: lowest(core['@nestjs/core']),
+      });
+    },
+    SLOW,
+  );
 });
 
 // the tarballs' names are what `npm pack` prints; keep the list in step with the workspaces

@@ -167,7 +167,10 @@ function parseChunks(text: string): { data: string; last: boolean } {
 describe('streams that take their socket, over TLS', () => {
   it('take the TLS socket: the request is collected, events arrive, the stream ends cleanly', async () => {
     const fixtures = new URL('../fixtures/', import.meta.url);
-    const httpsOptions = { key: readFileSync(new URL('localhost-key.pem', fixtures)), cert: readFileSync(new URL('localhost-cert.pem', fixtures)) };
+    const httpsOptions = {
+      key: readFileSync(new URL('localhost-key.pem', fixtures)),
+      cert: readFileSync(new URL('localhost-cert.pem', fixtures)),
+    };
     const moduleRef = await Test.createTestingModule({
       imports: [SseModule.forRoot({ drainTimeout: 0 })],
       controllers: [DirectController],

@@ -1,4 +1,13 @@
-import { CallHandler, CanActivate, ExecutionContext, Injectable, NestInterceptor, UnauthorizedException, UseGuards, UseInterceptors } from '@nestjs/common';
+import {
+  CallHandler,
+  CanActivate,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+  UnauthorizedException,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import { map } from 'rxjs';
 import { OnSseConnect, SseEndpoint, SseHub, SseStream } from '@nest-sse/core';
 
@@ -67,4 +76,11 @@ export class StampInterceptor implements NestInterceptor {
 @SseEndpoint('/stamped', { access: { stats: 'public' } })
 export class StampedController {}
 
-export const CONTROLLERS = [EventsController, ChannelsController, OpenController, ClassGuardedController, PublicController, StampedController];
+export const CONTROLLERS = [
+  EventsController,
+  ChannelsController,
+  OpenController,
+  ClassGuardedController,
+  PublicController,
+  StampedController,
+];

@@ -21,7 +21,8 @@ class UserGuard implements CanActivate {
 @UseGuards(UserGuard)
 @SseEndpoint('/me', {
   trustedMetadata: (req) => ({ user_id: String(req.user.id) }),
-  authorize: (req, metadata) => metadata.channel === undefined || metadata.channel === `private-${req.user.id}` || metadata.channel === 'public',
+  authorize: (req, metadata) =>
+    metadata.channel === undefined || metadata.channel === `private-${req.user.id}` || metadata.channel === 'public',
   maxConnectionsPerKey: { key: 'user_id', max: 2 },
   allowedEvents: ['notice'],
 })
@@ -41,7 +42,11 @@ class BoomController implements OnSseConnect {
 @SseEndpoint('/meta', { metadata: { maxValueLength: 8 } })
 class MetaController implements OnSseConnect {
   onSseConnect(stream: SseStream): void {
-    for (const [key, value] of [['__proto__', 'x'], ['a[b]', 'x'], ['room', 'far-too-long']] as const) {
+    for (const [key, value] of [
+      ['__proto__', 'x'],
+      ['a[b]', 'x'],
+      ['room', 'far-too-long'],
+    ] as const) {
       try {
         stream.setMetadata(key, value);
         stream.send({ event: 'accepted', data: key });
@@ -161,7 +166,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     expect(client.named('refused').map((e) => e.data)).toEqual([
       "SseEventError: Metadata key '__proto__' is reserved.",
       expect.stringMatching(/^SseEventError: Metadata key 'a\[b\]' is not a valid metadata name/),
-      'SseEventError: Metadata \'room\' is 12 characters long; the limit is 8.',
+      "SseEventError: Metadata 'room' is 12 characters long; the limit is 8.",
     ]);
     expect(client.named('accepted').map((e) => e.data)).toEqual(['lobby']);
     expect(await hub.broadcast({ event: 'accepted', data: 'to the lobby', filter: { room: 'lobby' } })).toBe(1);
@@ -181,7 +186,7 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     await raw.ended;
     expect(raw.text()).not.toContain('hunter2');
     await eventually(() => logged.some((line) => line.includes('hunter2')));
-    expect((hub.localStats().endpoints['/boom'] ?? 0)).toBe(0);
+    expect(hub.localStats().endpoints['/boom'] ?? 0).toBe(0);
   });
 
   it('pairs credentials with the allowed origin only, never with *', async () => {
@@ -285,7 +290,7 @@ describe('a slow client', () => {
 
       expect(hub.counters.slowDisconnects).toBeGreaterThanOrEqual(1);
       expect(droppedAt).toBeGreaterThan(0);
-      expect((hub.localStats().endpoints['/feed'] ?? 0)).toBe(100);
+      expect(hub.localStats().endpoints['/feed'] ?? 0).toBe(100);
       for (const r of readers) {
         expect(r.seen.length).toBe(n);
         expect(r.seen.every((value, i) => value === i)).toBe(true);
@@ -346,9 +351,13 @@ describe('graceful drain', () => {
 describe('behind compression middleware', () => {
   it('streams each event at once, uncompressed', async () => {
     const { default: compression } = await import('compression');
-    const t = await startApp('express', { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [SmallController] }, (app) => {
-      app.use(compression({ threshold: 0 }));
-    });
+    const t = await startApp(
+      'express',
+      { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [SmallController] },
+      (app) => {
+        app.use(compression({ threshold: 0 }));
+      },
+    );
     try {
       const raw = await rawGet(`${t.url}/small`, { 'accept-encoding': 'gzip, deflate, br' });
       expect(raw.headers['content-encoding']).toBeUndefined();
@@ -364,7 +373,10 @@ describe('behind compression middleware', () => {
 
 describe('the app-wide connection limit', () => {
   it('answers 429 across endpoints past SseModule maxConnections', async () => {
-    const t = await startApp('fastify', { imports: [SseModule.forRoot({ drainTimeout: 0, maxConnections: 2 })], controllers: [SmallController, FeedController] });
+    const t = await startApp('fastify', {
+      imports: [SseModule.forRoot({ drainTimeout: 0, maxConnections: 2 })],
+      controllers: [SmallController, FeedController],
+    });
     try {
       const a = await rawGet(`${t.url}/small`);
       const b = await rawGet(`${t.url}/feed`);

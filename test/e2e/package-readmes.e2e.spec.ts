@@ -71,16 +71,26 @@ describe('the package READMEs', () => {
   it('testing: the jest configuration for an ESM Nest 12 app works as copied', async () => {
     const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
     const blocks = labelledBlocks(readFileSync(join(root, 'packages/testing/README.md'), 'utf8'));
-    expect(Object.keys(blocks).sort()).toEqual(['jest.config.mjs', 'package.json (the parts that matter)', 'test/alerts.spec.ts', 'tsconfig.json']);
+    expect(Object.keys(blocks).sort()).toEqual([
+      'jest.config.mjs',
+      'package.json (the parts that matter)',
+      'test/alerts.spec.ts',
+      'tsconfig.json',
+    ]);
     // the app under test is the one of packages/core/README.md
     const core = readFileSync(join(root, 'packages/core/README.md'), 'utf8');
-    const appModule = [...core.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]).find((code) => code.includes('export class AppModule'))!;
+    const appModule = [...core.matchAll(/```ts\n([\s\S]*?)```/g)]
+      .map((m) => m[1])
+      .find((code) => code.includes('export class AppModule'))!;
     // inside the repository, so that the copied project finds the installed packages
     const dir = mkdtempSync(join(root, '.readme-app-'));
     try {
       writeFileSync(join(dir, 'jest.config.mjs'), blocks['jest.config.mjs']);
       writeFileSync(join(dir, 'tsconfig.json'), blocks['tsconfig.json']);
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'readme-app', private: true, ...JSON.parse(blocks['package.json (the parts that matter)']) }));
+      writeFileSync(
+        join(dir, 'package.json'),
+        JSON.stringify({ name: 'readme-app', private: true, ...JSON.parse(blocks['package.json (the parts that matter)']) }),
+      );
       mkdirSync(join(dir, 'src'));
       mkdirSync(join(dir, 'test'));
       writeFileSync(join(dir, 'src/app.module.ts'), appModule);

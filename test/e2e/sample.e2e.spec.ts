@@ -26,7 +26,10 @@ async function startSample(env: Record<string, string> = {}): Promise<Sample> {
 
 async function startSampleOnFreePort(env: Record<string, string>): Promise<Sample> {
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -77,19 +80,31 @@ describe('sample/01-basic', () => {
   });
 
   it('streams private notifications to the demo user its bearer token names, never by the query', async () => {
-    const sample = await startSample({ NEWS_INTERVAL_MS: '0', SSE_BROADCAST_TOKEN: 'sample-secret', SSE_DEMO_USERS: 'carol:carol-secret-1,dave:dave-secret-2' });
+    const sample = await startSample({
+      NEWS_INTERVAL_MS: '0',
+      SSE_BROADCAST_TOKEN: 'sample-secret',
+      SSE_DEMO_USERS: 'carol:carol-secret-1,dave:dave-secret-2',
+    });
     child = sample.child;
     expect((await request(`${sample.url}/notifications`)).status).toBe(401);
     // the development defaults are not users once SSE_DEMO_USERS is set
     expect((await request(`${sample.url}/notifications`, { headers: { authorization: 'Bearer alice-token' } })).status).toBe(401);
-    const carol = await connect(sample.url, '/notifications?user_id=dave', { events: ['connection', 'notification'], headers: { authorization: 'Bearer carol-secret-1' } });
-    const dave = await connect(sample.url, '/notifications', { events: ['connection', 'notification'], headers: { authorization: 'Bearer dave-secret-2' } });
+    const carol = await connect(sample.url, '/notifications?user_id=dave', {
+      events: ['connection', 'notification'],
+      headers: { authorization: 'Bearer carol-secret-1' },
+    });
+    const dave = await connect(sample.url, '/notifications', {
+      events: ['connection', 'notification'],
+      headers: { authorization: 'Bearer dave-secret-2' },
+    });
     expect((await carol.waitFor('connection')).data).toBe('Signed in as carol');
     expect((await dave.waitFor('connection')).data).toBe('Signed in as dave');
 
     // the broadcast route is guarded like the others'
     const toDave = { message: 'for dave only', event_type: 'notification', filter: { user_id: 'dave' } };
-    expect((await postJson(`${sample.url}/notifications/broadcast`, toDave, { authorization: 'Bearer dave-secret-2' })).status).toBe(401);
+    expect(
+      (await postJson(`${sample.url}/notifications/broadcast`, toDave, { authorization: 'Bearer dave-secret-2' })).status,
+    ).toBe(401);
     const res = await postJson(`${sample.url}/notifications/broadcast`, toDave, { authorization: 'Bearer sample-secret' });
     expect(res.body).toMatchObject({ success: true, clients: 2, clients_reached: 1 });
     await dave.waitFor((e) => e.data === 'for dave only');
@@ -107,7 +122,10 @@ describe('sample/01-basic', () => {
 
   it('refuses to start with SSE_DEMO_USERS it cannot read, and says the format', async () => {
     const port = await freePort();
-    const run = spawn(process.execPath, [MAIN], { env: { ...process.env, PORT: String(port), SSE_DEMO_USERS: 'carol:carol-secret-1,dave=dave-secret-2' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn(process.execPath, [MAIN], {
+      env: { ...process.env, PORT: String(port), SSE_DEMO_USERS: 'carol:carol-secret-1,dave=dave-secret-2' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     run.stdout!.on('data', (chunk: Buffer) => (output += chunk));
     run.stderr!.on('data', (chunk: Buffer) => (output += chunk));

@@ -91,7 +91,11 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
   it('broadcasts through the route with the guard, answering the seed shape', async () => {
     const client = await connect(t.url, '/channels?channel=news', { events: ['connection', 'alert'] });
     await client.waitFor('connection');
-    const res = await postJson(`${t.url}/channels/broadcast`, { message: 'line one\nline two', event_type: 'alert', filter: '{"channel":"news"}' }, AUTH);
+    const res = await postJson(
+      `${t.url}/channels/broadcast`,
+      { message: 'line one\nline two', event_type: 'alert', filter: '{"channel":"news"}' },
+      AUTH,
+    );
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       success: true,
@@ -205,6 +209,8 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
     expect(typeof during.timestamp).toBe('string');
     expect(JSON.stringify(during)).not.toMatch(/127\.0\.0\.1/);
     for (const c of clients) c.close();
-    await eventually(async () => (await request(`${t.url}/events/stats`, { headers: AUTH })).body.connected_clients === before.connected_clients);
+    await eventually(
+      async () => (await request(`${t.url}/events/stats`, { headers: AUTH })).body.connected_clients === before.connected_clients,
+    );
   });
 });

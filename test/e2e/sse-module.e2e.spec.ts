@@ -99,7 +99,9 @@ describe('SseModule', () => {
       collectGarbage();
       collectGarbage();
       const heapAfter = process.memoryUsage().heapUsed;
-      console.log(`churn: heap ${(heapBefore / 1e6).toFixed(2)} MB -> ${(heapAfter / 1e6).toFixed(2)} MB after 1,000 connections`);
+      console.log(
+        `churn: heap ${(heapBefore / 1e6).toFixed(2)} MB -> ${(heapAfter / 1e6).toFixed(2)} MB after 1,000 connections`,
+      );
       // a stream holds about 3 KB of heap (its socket, the SseStream, its index entries): 1,000
       // streams kept by a leak would add about 3 MB, twice this bound
       expect(heapAfter - heapBefore).toBeLessThan(1.5 * 1024 * 1024);

@@ -39,14 +39,24 @@ const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
 const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
 
 /** A POST with the exact bytes and headers given, over a fresh connection. */
-function post(url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
+function post(
+  url: string,
+  body: Buffer,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }),
+        );
+      },
+    );
     req.on('error', reject);
     if (headers['transfer-encoding'] === 'chunked') {
       // several chunks, so that the size is known only by reading
@@ -62,7 +72,10 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
   let port: number;
 
   beforeAll(async () => {
-    t = await startApp(adapter, { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [DirectController, ThroughController] });
+    t = await startApp(adapter, {
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [DirectController, ThroughController],
+    });
     hub = t.app.get(SseHub);
     port = Number(new URL(t.url).port);
   });
@@ -76,7 +89,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       const opened = hub.counters.opened;
       const conn = rawConnect(port, get(path) + get(path) + get(`${path}/stats`) + get(path));
       await eventually(() => conn.text().includes('retry:'));
-      expect((hub.localStats().endpoints[path] ?? 0)).toBe(1);
+      expect(hub.localStats().endpoints[path] ?? 0).toBe(1);
       const sent = await postJson(`${t.url}${path}/broadcast`, { message: 'to the one stream' });
       expect(sent.body.clients_reached).toBe(1);
       expect(sent.body.clients).toBe(1);
@@ -97,7 +110,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       [...hub.streams(path)][0].close();
       await conn.closed;
       expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
-      expect((hub.localStats().endpoints[path] ?? 0)).toBe(0);
+      expect(hub.localStats().endpoints[path] ?? 0).toBe(0);
     });
 
     it('are not run: a broadcast pipelined behind the stream is never published', async () => {
@@ -213,7 +226,9 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     it.each(['with space', 'tab\there', 'é', 'x'.repeat(129)])('refuses %j with a 400 naming the allowed form', async (id) => {
       const res = await postJson(`${t.url}/p/broadcast`, { message: 'x', id });
       expect(res.status).toBe(400);
-      expect(res.body.message).toMatch(/^id: (must be 1 to 128 printable ASCII characters \(! to ~, no spaces\)|is 129 characters long)/);
+      expect(res.body.message).toMatch(
+        /^id: (must be 1 to 128 printable ASCII characters \(! to ~, no spaces\)|is 129 characters long)/,
+      );
       await expect(hub.broadcast({ data: 'x', id })).rejects.toThrow(SseEventError);
     });
 
@@ -263,12 +278,24 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
 describe('the write path at start', () => {
   it.each(ADAPTERS)('is logged once, with the reason, over %s', async (adapter) => {
     const lines: string[] = [];
-    const t = await startApp(adapter, { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [DirectController, ThroughController] }, (app) => {
-      app.useLogger({ log: (message: unknown) => void lines.push(String(message)), warn: () => undefined, error: () => undefined } as any);
-    });
+    const t = await startApp(
+      adapter,
+      { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [DirectController, ThroughController] },
+      (app) => {
+        app.useLogger({
+          log: (message: unknown) => void lines.push(String(message)),
+          warn: () => undefined,
+          error: () => undefined,
+        } as any);
+      },
+    );
     try {
       const said = lines.filter((line) => line.startsWith('Streams '));
-      expect(said).toEqual([expect.stringMatching(/^Streams take their connection's socket once the head is sent: Node v\d+\.\d+\.\d+'s HTTP server has every listener and field the take relies on; \/q write through the response \(directSocket: false\)\./)]);
+      expect(said).toEqual([
+        expect.stringMatching(
+          /^Streams take their connection's socket once the head is sent: Node v\d+\.\d+\.\d+'s HTTP server has every listener and field the take relies on; \/q write through the response \(directSocket: false\)\./,
+        ),
+      ]);
     } finally {
       await t.close();
     }

@@ -108,7 +108,11 @@ describe('SseMetricsModule', () => {
     expect(sample(text, 'nest_sse_connections_opened_total')).toBe(opened + 2);
 
     for (const c of [a, b, resumed, reset]) c.close();
-    await eventually(async () => sample(await scrape(), 'nest_sse_connections', '{endpoint="/feed"}') === 0, 5000, 'the gauge to fall');
+    await eventually(
+      async () => sample(await scrape(), 'nest_sse_connections', '{endpoint="/feed"}') === 0,
+      5000,
+      'the gauge to fall',
+    );
     expect(sample(await scrape(), 'nest_sse_connections_closed_total')).toBe(closed + 4);
   });
 

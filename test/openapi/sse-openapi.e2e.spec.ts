@@ -73,7 +73,15 @@ describe.each(ADAPTERS)('OpenAPI document of the generated routes over %s', (ada
     expect(broadcast.description).toContain('Allowed event types: update, alert');
     expect((broadcast.parameters ?? []).length).toBe(0);
     const answer = (broadcast.responses['200'] as any).content['application/json'].schema;
-    expect(Object.keys(answer.properties)).toEqual(['success', 'endpoint', 'endpoint_clients', 'reached_on_this_node', 'node', 'clients', 'clients_reached']);
+    expect(Object.keys(answer.properties)).toEqual([
+      'success',
+      'endpoint',
+      'endpoint_clients',
+      'reached_on_this_node',
+      'node',
+      'clients',
+      'clients_reached',
+    ]);
     for (const status of ['400', '403', '413', '415']) expect(broadcast.responses).toHaveProperty(status);
 
     const stats = built.document.paths['/channels/stats'].get!;
@@ -83,9 +91,13 @@ describe.each(ADAPTERS)('OpenAPI document of the generated routes over %s', (ada
   });
 
   it("documents the query keys the endpoint takes: the defaults' allowedKeys merged with its own metadata options", async () => {
-    const built = await documentOf(adapter, { defaults: { metadata: { allowedKeys: ['room'] } } }, [RoomsController, ChannelsController]);
+    const built = await documentOf(adapter, { defaults: { metadata: { allowedKeys: ['room'] } } }, [
+      RoomsController,
+      ChannelsController,
+    ]);
     app = built.app;
-    const names = (path: string) => ((built.document.paths[path].get!.parameters ?? []) as any[]).map((p) => `${p.in}:${p.name}`).sort();
+    const names = (path: string) =>
+      ((built.document.paths[path].get!.parameters ?? []) as any[]).map((p) => `${p.in}:${p.name}`).sort();
     expect(names('/rooms')).toEqual(['header:Last-Event-ID', 'query:lastEventId', 'query:room']);
     // the endpoint's own allowedKeys replace the defaults' list
     expect(names('/channels')).toEqual(['header:Last-Event-ID', 'query:channel', 'query:lastEventId']);

@@ -83,7 +83,11 @@ describe('Redis transport across nodes', () => {
     const news = await Promise.all([a, b, c].map((n) => client(n, '/channels?channel=news')));
     const sports = await Promise.all([a, b, c].map((n) => client(n, '/channels?channel=sports')));
     await b.post('/ctl/broadcast', { event: 'update', data: 'news only', filter: { channel: 'news' } });
-    const res = await c.post('/channels/broadcast', { message: 'sports alert', event_type: 'alert', filter: { channel: 'sports' } });
+    const res = await c.post('/channels/broadcast', {
+      message: 'sports alert',
+      event_type: 'alert',
+      filter: { channel: 'sports' },
+    });
     expect(res).toMatchObject({ success: true, clients_reached: 1 });
     await Promise.all(news.map((x) => x.waitFor('update')));
     await Promise.all(sports.map((x) => x.waitFor('alert')));
@@ -95,7 +99,7 @@ describe('Redis transport across nodes', () => {
     for (const x of sports) expect(data(x, 'alert')).toEqual(['sports alert']);
   });
 
-  it('keeps each publisher\'s order over 1,000 events, the same total order everywhere, none twice', async () => {
+  it("keeps each publisher's order over 1,000 events, the same total order everywhere, none twice", async () => {
     const receivers = await Promise.all([a, a, b, c].map((n) => client(n, '/events')));
     const [fromA, fromB] = await Promise.all([
       a.post('/ctl/burst', { count: 1000, tag: 'a', endpoint: '/events' }),
@@ -110,12 +114,19 @@ describe('Redis transport across nodes', () => {
     await Promise.all(receivers.map((x) => x.waitForCount(2002, 'message', { timeout: 20_000 })));
     for (const x of receivers) {
       expect(x.named('message')).toHaveLength(2002);
-      expect(x.named('message').slice(2000).map((e) => e.data)).toEqual(['end:a', 'end:b']);
+      expect(
+        x
+          .named('message')
+          .slice(2000)
+          .map((e) => e.data),
+      ).toEqual(['end:a', 'end:b']);
     }
     const orders = receivers.map((x) => x.named('message').slice(0, 2000));
     for (const events of orders) {
       for (const tag of ['a', 'b']) {
-        expect(events.filter((e) => e.data.startsWith(`${tag}:`)).map((e) => e.data)).toEqual(Array.from({ length: 1000 }, (_, i) => `${tag}:${i}`));
+        expect(events.filter((e) => e.data.startsWith(`${tag}:`)).map((e) => e.data)).toEqual(
+          Array.from({ length: 1000 }, (_, i) => `${tag}:${i}`),
+        );
       }
       expect(new Set(events.map((e) => e.id)).size).toBe(2000);
     }
@@ -172,7 +183,8 @@ describe('Redis transport across nodes', () => {
     it('gives a client that reconnects to the same node, or another, what it missed, in order, none twice', async () => {
       const first = await client(a, '/channels?channel=news');
       const seen = [] as string[];
-      for (let i = 0; i < 3; i++) await b.post('/ctl/broadcast', { event: 'update', data: `before ${i}`, filter: { channel: 'news' } });
+      for (let i = 0; i < 3; i++)
+        await b.post('/ctl/broadcast', { event: 'update', data: `before ${i}`, filter: { channel: 'news' } });
       await first.waitForCount(3, 'update');
       const lastId = first.named('update')[2].id;
       seen.push(...data(first, 'update'));
@@ -184,7 +196,8 @@ describe('Redis transport across nodes', () => {
       const bystanderId = streams.find((s) => s.metadata.tag === 'bystander')!.id;
       for (let i = 0; i < 5; i++) {
         await c.post('/ctl/broadcast', { event: 'update', data: `missed ${i}`, filter: { channel: 'news' } });
-        if (i === 1) await c.post('/ctl/broadcast', { event: 'update', data: 'sports, not for news', filter: { channel: 'sports' } });
+        if (i === 1)
+          await c.post('/ctl/broadcast', { event: 'update', data: 'sports, not for news', filter: { channel: 'sports' } });
         if (i === 2) await a.post('/ctl/send', { connection: bystanderId, event: 'update', data: 'for the bystander only' });
       }
       await bystander.waitFor((e) => e.data === 'missed 4');
@@ -226,7 +239,7 @@ describe('Redis transport across nodes', () => {
       }
     }, 60_000);
 
-    it('resumes from a publisher\'s own id, given as the header or the lastEventId query parameter', async () => {
+    it("resumes from a publisher's own id, given as the header or the lastEventId query parameter", async () => {
       await a.post('/ctl/broadcast', { event: 'update', data: 'mine', id: 'order-17', filter: { channel: 'news' } });
       await a.post('/ctl/broadcast', { event: 'update', data: 'next 1', filter: { channel: 'news' } });
       await a.post('/ctl/broadcast', { event: 'update', data: 'next 2', filter: { channel: 'news' } });
@@ -269,17 +282,21 @@ describe('Redis transport across nodes', () => {
     const ids: string[] = await Promise.all([a, b, c].map(async (n) => (await n.get('/ctl/counters')).node));
     // each node's own count, as it knows it
     const local = async () => Promise.all([a, b, c].map(async (n) => (await n.get('/ctl/streams')).length as number));
-    await eventually(async () => {
-      const counts = await local();
-      const all = await Promise.all([a, b, c].map((n) => n.get('/events/stats')));
-      return all.every(
-        (s) =>
-          s.backend === 'redis' &&
-          s.nodes.length === 3 &&
-          s.connected_clients === counts[0] + counts[1] + counts[2] &&
-          ids.every((id, i) => s.nodes.find((n: any) => n.node === id)?.connected_clients === counts[i]),
-      );
-    }, 10_000, 'stats that agree on every node');
+    await eventually(
+      async () => {
+        const counts = await local();
+        const all = await Promise.all([a, b, c].map((n) => n.get('/events/stats')));
+        return all.every(
+          (s) =>
+            s.backend === 'redis' &&
+            s.nodes.length === 3 &&
+            s.connected_clients === counts[0] + counts[1] + counts[2] &&
+            ids.every((id, i) => s.nodes.find((n: any) => n.node === id)?.connected_clients === counts[i]),
+        );
+      },
+      10_000,
+      'stats that agree on every node',
+    );
 
     const nodes = new RedisKeys('app_one').nodes;
     const redisNow = async () => {
@@ -292,14 +309,20 @@ describe('Redis transport across nodes', () => {
     const lease = Number(await admin.zscore(nodes, ids[2]));
     expect(lease).toBeGreaterThan(0);
     expect(lease - killedAt).toBeLessThanOrEqual(2000);
-    await eventually(async () => {
-      const s = await a.get('/events/stats');
-      return s.nodes.length === 2 && !s.nodes.some((n: any) => n.node === ids[2]);
-    }, 10_000, 'the killed node to leave the stats');
+    await eventually(
+      async () => {
+        const s = await a.get('/events/stats');
+        return s.nodes.length === 2 && !s.nodes.some((n: any) => n.node === ids[2]);
+      },
+      10_000,
+      'the killed node to leave the stats',
+    );
     // and it left because its lease ran out
     const leftAt = await redisNow();
     expect(leftAt).toBeGreaterThanOrEqual(lease);
-    console.log(`cluster stats: a SIGKILLed node left ${leftAt - killedAt} ms after its death (lease ${lease - killedAt} ms ahead)`);
+    console.log(
+      `cluster stats: a SIGKILLed node left ${leftAt - killedAt} ms after its death (lease ${lease - killedAt} ms ahead)`,
+    );
     const onB = await b.get('/events/stats');
     expect(onB.nodes.map((n: any) => n.node).sort()).toEqual([ids[0], ids[1]].sort());
   }, 40_000);

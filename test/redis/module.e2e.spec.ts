@@ -43,7 +43,10 @@ describe.each(ADAPTERS)('RedisTransport through SseModule.forRootAsync over %s',
         SseModule.forRootAsync({
           imports: [ConfigModule],
           inject: [RedisConfig],
-          useFactory: (config: RedisConfig) => ({ transport: new RedisTransport({ url: config.url || redis.url, prefix: `async_${adapter}` }), drainTimeout: 0 }),
+          useFactory: (config: RedisConfig) => ({
+            transport: new RedisTransport({ url: config.url || redis.url, prefix: `async_${adapter}` }),
+            drainTimeout: 0,
+          }),
         }),
       ],
       controllers: [EventsController],

@@ -40,7 +40,12 @@ export class NodeProcess {
   }
 
   /** Starts `main` (the test node by default) with these environment variables and waits for READY. */
-  static async start(name: string, env: Record<string, string | number | undefined>, main = NODE_MAIN, timeout = 60_000): Promise<NodeProcess> {
+  static async start(
+    name: string,
+    env: Record<string, string | number | undefined>,
+    main = NODE_MAIN,
+    timeout = 60_000,
+  ): Promise<NodeProcess> {
     const vars: Record<string, string> = {};
     for (const [key, value] of Object.entries({ ...process.env, PORT: 0, EXIT_WITH_PARENT: 1, NEWS_INTERVAL_MS: 0, ...env })) {
       if (value !== undefined) vars[key] = String(value);

@@ -32,7 +32,13 @@ describe('Redis transport through a redis-server crash', () => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    const env = { REDIS_URL: redis.url, SSE_PREFIX: 'outage', SSE_PUBLISH_TIMEOUT: 20_000, SSE_MAX_RECONNECT_DELAY: 300, SSE_STATS_INTERVAL: 500 };
+    const env = {
+      REDIS_URL: redis.url,
+      SSE_PREFIX: 'outage',
+      SSE_PUBLISH_TIMEOUT: 20_000,
+      SSE_MAX_RECONNECT_DELAY: 300,
+      SSE_STATS_INTERVAL: 500,
+    };
     [a, b] = await Promise.all([NodeProcess.start('a', env), NodeProcess.start('b', env)]);
   }, 120_000);
 
@@ -93,13 +99,25 @@ describe('Redis transport through a redis-server crash', () => {
     await a.post('/ctl/broadcast', { data: 'end:a' });
     await b.post('/ctl/broadcast', { data: 'end:b' });
     await Promise.all(receivers.map((c) => c.waitForCount(total + 2, 'message', { timeout: 20_000 })));
-    const order = receivers[0].named('message').slice(0, total).map((e) => e.id);
+    const order = receivers[0]
+      .named('message')
+      .slice(0, total)
+      .map((e) => e.id);
     for (const c of receivers) {
-      expect(c.named('message').slice(total).map((e) => e.data)).toEqual(['end:a', 'end:b']);
+      expect(
+        c
+          .named('message')
+          .slice(total)
+          .map((e) => e.data),
+      ).toEqual(['end:a', 'end:b']);
       expect(c.named('message')).toHaveLength(total + 2);
       const events = c.named('message').slice(0, total);
-      expect(events.filter((e) => e.data.startsWith('a:')).map((e) => e.data)).toEqual(fromA.resolved.map((i: number) => `a:${i}`));
-      expect(events.filter((e) => e.data.startsWith('b:')).map((e) => e.data)).toEqual(fromB.resolved.map((i: number) => `b:${i}`));
+      expect(events.filter((e) => e.data.startsWith('a:')).map((e) => e.data)).toEqual(
+        fromA.resolved.map((i: number) => `a:${i}`),
+      );
+      expect(events.filter((e) => e.data.startsWith('b:')).map((e) => e.data)).toEqual(
+        fromB.resolved.map((i: number) => `b:${i}`),
+      );
       expect(events.map((e) => e.id)).toEqual(order);
       expect(c.opens).toBe(1);
     }
@@ -109,7 +127,12 @@ describe('Redis transport through a redis-server crash', () => {
 
   it('refuses, after publishTimeout, a broadcast it could not send, and says it will not be delivered', async () => {
     // node c waits only 500 ms for Redis
-    const c = await NodeProcess.start('c', { REDIS_URL: redis.url, SSE_PREFIX: 'outage', SSE_PUBLISH_TIMEOUT: 500, SSE_MAX_RECONNECT_DELAY: 300 });
+    const c = await NodeProcess.start('c', {
+      REDIS_URL: redis.url,
+      SSE_PREFIX: 'outage',
+      SSE_PUBLISH_TIMEOUT: 500,
+      SSE_MAX_RECONNECT_DELAY: 300,
+    });
     try {
       const watcher = await client(a);
       await redis.kill();

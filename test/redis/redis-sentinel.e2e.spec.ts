@@ -44,7 +44,11 @@ describe('RedisTransport behind Redis Sentinel', () => {
     await setup.master.kill();
     // broadcast while there is no master: held by the transport until the replica is promoted
     const during = hubA.broadcast({ event: 'tick', data: 'during' });
-    await eventually(async () => (await setup.masterPort()) === setup.replica.port, 30_000, 'the sentinel to promote the replica');
+    await eventually(
+      async () => (await setup.masterPort()) === setup.replica.port,
+      30_000,
+      'the sentinel to promote the replica',
+    );
     await during;
     await hubA.broadcast({ event: 'tick', data: 'after' });
 

@@ -48,11 +48,19 @@ describe('Resuming on a freshly started node while another publishes (Redis)', (
 
     b = await NodeProcess.start('b', { REDIS_URL: redis.url, SSE_PREFIX: 'storm' });
     await Promise.all(clients.map((c) => c.connect(`${b!.url}/events`)));
-    await eventually(() => clients.every((c) => c.numbers('p').length > 0 && c.sessionEvents > 100), 60_000, 'every client to stream from b');
+    await eventually(
+      () => clients.every((c) => c.numbers('p').length > 0 && c.sessionEvents > 100),
+      60_000,
+      'every client to stream from b',
+    );
 
     const { published, rejected } = await a.post('/ctl/pump/stop', {});
     expect(rejected).toEqual([]);
-    await eventually(() => clients.every((c) => c.numbers('p').at(-1)! >= published - 1), 60_000, 'every client to get the last event');
+    await eventually(
+      () => clients.every((c) => c.numbers('p').at(-1)! >= published - 1),
+      60_000,
+      'every client to get the last event',
+    );
     expect(checkSequences(clients, 'p', published - 1)).toEqual(cleanReport(CLIENTS));
   }, 180_000);
 });

@@ -22,14 +22,24 @@ describe('sample/02-redis', () => {
     urls = ports.map((port) => `http://127.0.0.1:${port}`);
     cluster = track(
       spawn(process.execPath, [CLUSTER], {
-        env: { ...process.env, REDIS_URL: redis.url, CLUSTER_PORTS: ports.join(','), SSE_BROADCAST_TOKEN: 'sample-token', NEWS_INTERVAL_MS: '0' },
+        env: {
+          ...process.env,
+          REDIS_URL: redis.url,
+          CLUSTER_PORTS: ports.join(','),
+          SSE_BROADCAST_TOKEN: 'sample-token',
+          NEWS_INTERVAL_MS: '0',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       }),
     );
     exited = new Promise((resolve) => cluster.once('exit', (code) => resolve(code)));
     cluster.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     cluster.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    await eventually(() => ports.every((port) => output.includes(`[node ${port}] nest-sse sample on http://localhost:${port}`)), 60_000, 'both nodes');
+    await eventually(
+      () => ports.every((port) => output.includes(`[node ${port}] nest-sse sample on http://localhost:${port}`)),
+      60_000,
+      'both nodes',
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -41,14 +51,27 @@ describe('sample/02-redis', () => {
     const [one, two] = urls;
     const browser = await connect(two, '/channels?channel=news', { events: ['connection', 'update'] });
     await browser.waitFor('connection');
-    const res = await postJson(`${one}/channels/broadcast`, { message: 'from node one', event_type: 'update', filter: { channel: 'news' } }, AUTH);
+    const res = await postJson(
+      `${one}/channels/broadcast`,
+      { message: 'from node one', event_type: 'update', filter: { channel: 'news' } },
+      AUTH,
+    );
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ success: true, clients_reached: 0 });
     expect((await browser.waitFor('update')).data).toBe('from node one');
-    await eventually(async () => {
-      const [a, b] = await Promise.all(urls.map((url) => request(`${url}/channels/stats`, { headers: AUTH })));
-      return a.body.backend === 'redis' && a.body.connected_clients === 1 && b.body.connected_clients === 1 && a.body.nodes.length === 2;
-    }, 5000, 'stats that agree');
+    await eventually(
+      async () => {
+        const [a, b] = await Promise.all(urls.map((url) => request(`${url}/channels/stats`, { headers: AUTH })));
+        return (
+          a.body.backend === 'redis' &&
+          a.body.connected_clients === 1 &&
+          b.body.connected_clients === 1 &&
+          a.body.nodes.length === 2
+        );
+      },
+      5000,
+      'stats that agree',
+    );
     browser.close();
   });
 

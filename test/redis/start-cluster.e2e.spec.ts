@@ -23,7 +23,11 @@ function broadcast(url: string, message: string): Promise<string | number> {
   return new Promise((resolve) => {
     const req = http.request(
       `${url}/events/broadcast`,
-      { method: 'POST', agent: false, headers: { ...AUTH, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' } },
+      {
+        method: 'POST',
+        agent: false,
+        headers: { ...AUTH, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode!));
@@ -50,7 +54,8 @@ describe('sample/02-redis on node:cluster', () => {
   /** The pid of each worker slot that printed 'listening' last. */
   const workerPids = (): Map<number, number> => {
     const pids = new Map<number, number>();
-    for (const match of output.matchAll(/\[primary\] worker (\d+) \(pid (\d+)\) listening/g)) pids.set(Number(match[1]), Number(match[2]));
+    for (const match of output.matchAll(/\[primary\] worker (\d+) \(pid (\d+)\) listening/g))
+      pids.set(Number(match[1]), Number(match[2]));
     return pids;
   };
 
@@ -85,7 +90,8 @@ describe('sample/02-redis on node:cluster', () => {
   });
 
   it('gives each stream its socket in the workers and loses no event through rolling restarts', async () => {
-    for (let i = 0; i < CLIENTS; i++) clients.push(await connectWelcomed(url, '/events', { events: ['connection', 'sse.reset', 'seq'] }));
+    for (let i = 0; i < CLIENTS; i++)
+      clients.push(await connectWelcomed(url, '/events', { events: ['connection', 'sse.reset', 'seq'] }));
     // the primary handed the connections to both workers, and each stream took its socket there
     const taken = () => [...output.matchAll(/\[probe\] socket taken by a stream in pid (\d+)/g)].map((m) => Number(m[1]));
     await eventually(() => taken().length >= CLIENTS, 5000, 'every stream to take its socket');

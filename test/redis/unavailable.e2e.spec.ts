@@ -31,8 +31,16 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    transport = new RedisTransport({ url: redis.url, prefix: `unavailable-${adapter}`, publishTimeout: 1000, maxReconnectDelay: 200 });
-    t = await startApp(adapter, { imports: [SseModule.forRoot({ transport, drainTimeout: 0 })], controllers: [EventsController] });
+    transport = new RedisTransport({
+      url: redis.url,
+      prefix: `unavailable-${adapter}`,
+      publishTimeout: 1000,
+      maxReconnectDelay: 200,
+    });
+    t = await startApp(adapter, {
+      imports: [SseModule.forRoot({ transport, drainTimeout: 0 })],
+      controllers: [EventsController],
+    });
     hub = t.app.get(SseHub);
     stream = await rawGet(`${t.url}/events`);
     await stream.until((text) => text.includes('retry:'));
@@ -41,9 +49,13 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
   afterEach(async () => {
     // every case ends with Redis taking broadcasts again and the stream opened first still there
     const marker = `back ${Math.random()}`;
-    await eventually(async () => (await postJson(`${t.url}/events/broadcast`, { message: marker })).status === 200, 10_000, 'broadcasts to be taken again');
+    await eventually(
+      async () => (await postJson(`${t.url}/events/broadcast`, { message: marker })).status === 200,
+      10_000,
+      'broadcasts to be taken again',
+    );
     await stream.until((text) => text.includes(`data: ${marker}`));
-    expect((hub.localStats().endpoints['/events'] ?? 0)).toBe(1);
+    expect(hub.localStats().endpoints['/events'] ?? 0).toBe(1);
   });
 
   afterAll(async () => {
@@ -55,7 +67,11 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
   it('answers 503 when Redis does not answer within publishTimeout (SIGSTOP), and hub.broadcast rejects with the typed error', async () => {
     redis.signal('SIGSTOP');
     try {
-      await expectUnavailable(t.url, /did not confirm this broadcast within 1000 ms \(publishTimeout\)|unreachable for 1000 ms/, '1');
+      await expectUnavailable(
+        t.url,
+        /did not confirm this broadcast within 1000 ms \(publishTimeout\)|unreachable for 1000 ms/,
+        '1',
+      );
       const err = await hub.broadcast({ data: 'in code' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RedisUnavailableError);
       expect(err).toBeInstanceOf(SseTransportUnavailableError);
@@ -90,7 +106,11 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
     const master = await RedisServer.start();
     expect(await rawCommand(redis.port, `REPLICAOF 127.0.0.1 ${master.port}`)).toBe('+OK');
     try {
-      await eventually(async () => (await rawCommand(redis.port, 'SET probe 1')).startsWith('-READONLY'), 10_000, 'the replica to refuse writes');
+      await eventually(
+        async () => (await rawCommand(redis.port, 'SET probe 1')).startsWith('-READONLY'),
+        10_000,
+        'the replica to refuse writes',
+      );
       await expectUnavailable(t.url, /Redis answered READONLY: the connection reaches a read-only replica/, '2');
     } finally {
       await rawCommand(redis.port, 'REPLICAOF NO ONE');
@@ -101,7 +121,10 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
   it('never answers 500 while the scripts are flushed again and again (NOSCRIPT storm)', async () => {
     const statuses = new Set<number>();
     for (let i = 0; i < 20; i++) {
-      const [res] = await Promise.all([postJson(`${t.url}/events/broadcast`, { message: `storm ${i}` }), rawCommand(redis.port, 'SCRIPT FLUSH')]);
+      const [res] = await Promise.all([
+        postJson(`${t.url}/events/broadcast`, { message: `storm ${i}` }),
+        rawCommand(redis.port, 'SCRIPT FLUSH'),
+      ]);
       statuses.add(res.status);
     }
     expect([...statuses].every((status) => status === 200 || status === 503)).toBe(true);
@@ -119,7 +142,13 @@ describe('sample/02-redis with Redis failing under it', () => {
     const main = new URL('../../sample/02-redis/dist/main.js', import.meta.url).pathname;
     node = await NodeProcess.start(
       'sample',
-      { REDIS_URL: redis.url, PORT: await freePort(), SSE_BROADCAST_TOKEN: 'sample-token', NEWS_INTERVAL_MS: 200, SSE_REDIS_PREFIX: 'sample-outage' },
+      {
+        REDIS_URL: redis.url,
+        PORT: await freePort(),
+        SSE_BROADCAST_TOKEN: 'sample-token',
+        NEWS_INTERVAL_MS: 200,
+        SSE_REDIS_PREFIX: 'sample-outage',
+      },
       main,
     );
   }, 30_000);
@@ -134,7 +163,11 @@ describe('sample/02-redis with Redis failing under it', () => {
     const s = await rawGet(`${node.url}/channels?channel=news`);
     try {
       await s.until((text) => text.includes('event: update'), 15_000);
-      const res = await postJson(`${node.url}/channels/broadcast`, { message, event_type: 'update', filter: { channel: 'news' } }, AUTH);
+      const res = await postJson(
+        `${node.url}/channels/broadcast`,
+        { message, event_type: 'update', filter: { channel: 'news' } },
+        AUTH,
+      );
       expect(res.status).toBe(200);
       await s.until((text) => text.includes(`data: ${message}`));
     } finally {

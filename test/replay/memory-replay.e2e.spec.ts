@@ -57,7 +57,7 @@ describe.each(ADAPTERS)('Last-Event-ID replay on the memory transport over %s', 
     }
   });
 
-  it('resumes from a publisher\'s own id', async () => {
+  it("resumes from a publisher's own id", async () => {
     await news('mine', 'order-17');
     await news('next 1');
     await news('next 2');
@@ -104,12 +104,16 @@ describe.each(ADAPTERS)('Last-Event-ID replay on the memory transport over %s', 
     expect(reasons).toEqual(['expired', 'unknown', 'malformed']);
   });
 
-  it('answers a 1 MB Last-Event-ID with 431 from Node\'s header limit, and keeps serving', async () => {
+  it("answers a 1 MB Last-Event-ID with 431 from Node's header limit, and keeps serving", async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.get(`${t.url}/channels`, { headers: { 'last-event-id': 'x'.repeat(1024 * 1024) }, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = http.get(
+        `${t.url}/channels`,
+        { headers: { 'last-event-id': 'x'.repeat(1024 * 1024) }, agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
     });
     expect(status).toBe(431);
@@ -135,7 +139,13 @@ describe('a 1 MB Last-Event-ID on a server that accepts large headers', () => {
     try {
       const text = await new Promise<string>((resolve, reject) => {
         const req = http.get(
-          { host: '127.0.0.1', port, path: '/channels?channel=news', headers: { 'last-event-id': 'x'.repeat(1024 * 1024) }, maxHeaderSize: 2 * 1024 * 1024 },
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/channels?channel=news',
+            headers: { 'last-event-id': 'x'.repeat(1024 * 1024) },
+            maxHeaderSize: 2 * 1024 * 1024,
+          },
           (res) => {
             if (res.statusCode !== 200) {
               req.destroy();
@@ -151,7 +161,10 @@ describe('a 1 MB Last-Event-ID on a server that accepts large headers', () => {
                 resolve(body);
               }
               if (body.includes('event: sse.reset')) {
-                app.get(SseHub).broadcast({ event: 'update', data: 'live after reset', filter: { channel: 'news' } }).catch(reject);
+                app
+                  .get(SseHub)
+                  .broadcast({ event: 'update', data: 'live after reset', filter: { channel: 'news' } })
+                  .catch(reject);
               }
             });
           },

@@ -53,7 +53,11 @@ describe.each(ADAPTERS)('Resuming while the node publishes, on the memory transp
     await Promise.all(clients.map((c) => c.connect(`${t!.url}/events`)));
     await eventually(() => clients.every((c) => c.sessionEvents > 100), 60_000, 'every client to stream again');
     clearInterval(pump);
-    await eventually(() => clients.every((c) => c.numbers('p').at(-1) === published - 1), 30_000, 'every client to get the last event');
+    await eventually(
+      () => clients.every((c) => c.numbers('p').at(-1) === published - 1),
+      30_000,
+      'every client to get the last event',
+    );
     expect(checkSequences(clients, 'p', published - 1)).toEqual(cleanReport(CLIENTS));
   }, 120_000);
 });

@@ -14,7 +14,10 @@ const MAX_LINES = 400;
  */
 const KNOWN = new Map([
   ['packages/redis/src/redis.transport.ts', 'over 400 lines until the Redis restructure lands'],
-  ['packages/redis/src/errors/redis-unavailable.error.ts', 'in a cycle with redis-connect-errors.ts until the Redis restructure lands'],
+  [
+    'packages/redis/src/errors/redis-unavailable.error.ts',
+    'in a cycle with redis-connect-errors.ts until the Redis restructure lands',
+  ],
 ]);
 const known = (file) => KNOWN.has(relative(root, file));
 

@@ -32,7 +32,11 @@ export async function startApp(
 }
 
 /** A real EventSource on the app, collecting the named events. */
-export function connect(url: string, path: string, options: Omit<SseTestClientOptions, 'EventSource'> = {}): Promise<SseTestClient> {
+export function connect(
+  url: string,
+  path: string,
+  options: Omit<SseTestClientOptions, 'EventSource'> = {},
+): Promise<SseTestClient> {
   return SseTestClient.connect(url, path, { EventSource: EventSource as any, ...options });
 }
 
@@ -146,7 +150,8 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
 
 /** A full garbage collection; fails when the process runs without --expose-gc (test/run-tests.js passes it). */
 export function collectGarbage(): void {
-  if (global.gc === undefined) throw new Error('global.gc is missing: run the tests with node --expose-gc (test/run-tests.js does)');
+  if (global.gc === undefined)
+    throw new Error('global.gc is missing: run the tests with node --expose-gc (test/run-tests.js does)');
   global.gc();
 }
 

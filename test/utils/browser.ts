@@ -23,7 +23,12 @@ export interface ChildApp {
  * Starts a compiled app (`node <script>`) on a free port and resolves once it printed `ready`; on
  * another port when the one found free was taken before the app bound it.
  */
-export async function startChildApp(script: string, env: Record<string, string>, ready: RegExp, timeout = 60_000): Promise<ChildApp> {
+export async function startChildApp(
+  script: string,
+  env: Record<string, string>,
+  ready: RegExp,
+  timeout = 60_000,
+): Promise<ChildApp> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnFreePort(script, env, ready, timeout);

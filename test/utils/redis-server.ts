@@ -34,7 +34,12 @@ export function freePort(): Promise<number> {
  * Sends one inline command and resolves with the reply text once `complete` says it is whole;
  * rejects on a socket error, on a close before that, or after `timeout` ms.
  */
-function readReply(port: number, command: string, complete: (data: string) => string | undefined, timeout = 1000): Promise<string> {
+function readReply(
+  port: number,
+  command: string,
+  complete: (data: string) => string | undefined,
+  timeout = 1000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
@@ -144,7 +149,8 @@ export class RedisServer {
       const log = this.log().slice(logStart);
       if (!/Address already in use/i.test(log)) throw new Error(`redis-server exited at start; its log:\n${log.slice(-2000)}`);
       if (!waitForPort) throw new PortInUseError(this.port);
-      if (Date.now() > deadline) throw new Error(`port ${this.port} stayed in use for ${timeout} ms; redis-server could not start on it`);
+      if (Date.now() > deadline)
+        throw new Error(`port ${this.port} stayed in use for ${timeout} ms; redis-server could not start on it`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -153,14 +159,22 @@ export class RedisServer {
     const child = spawn(
       'redis-server',
       [
-        '--port', String(this.port),
-        '--bind', '127.0.0.1',
-        '--save', '',
-        '--appendonly', 'yes',
-        '--appendfsync', 'always',
-        '--dir', this.dir,
-        '--logfile', join(this.dir, 'redis.log'),
-        '--daemonize', 'no',
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        this.dir,
+        '--logfile',
+        join(this.dir, 'redis.log'),
+        '--daemonize',
+        'no',
         ...this.args,
       ],
       { stdio: 'ignore' },
@@ -228,7 +242,16 @@ export class RedisCluster {
       for (let i = 0; i < masters; i++) {
         servers.push(
           await RedisServer.start({
-            args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--appendfsync', 'everysec'],
+            args: [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              'nodes.conf',
+              '--cluster-node-timeout',
+              '2000',
+              '--appendfsync',
+              'everysec',
+            ],
           }),
         );
       }
@@ -310,7 +333,9 @@ export class RedisSentinelSetup {
         '',
       ].join('\n'),
     );
-    const sentinel = track(spawn('redis-server', [conf, '--sentinel', '--logfile', join(dir, 'sentinel.log')], { stdio: 'ignore' }));
+    const sentinel = track(
+      spawn('redis-server', [conf, '--sentinel', '--logfile', join(dir, 'sentinel.log')], { stdio: 'ignore' }),
+    );
     const setup = new RedisSentinelSetup(master, replica, port, name, sentinel, dir);
     try {
       // ready once the sentinel has found the replica (without it there is nothing to fail over to)

@@ -112,7 +112,16 @@ export interface SequenceReport {
  * each once, in order, with no gap, unless an `sse.reset` told the client it missed some.
  */
 export function checkSequences(clients: ResumingClient[], tag: string, last: number): SequenceReport {
-  const report: SequenceReport = { clients: clients.length, clientsWithRepeats: 0, repeats: 0, clientsWithGaps: 0, missing: 0, incomplete: 0, resets: 0, examples: [] };
+  const report: SequenceReport = {
+    clients: clients.length,
+    clientsWithRepeats: 0,
+    repeats: 0,
+    clientsWithGaps: 0,
+    missing: 0,
+    incomplete: 0,
+    resets: 0,
+    examples: [],
+  };
   clients.forEach((client, index) => {
     const numbers = client.numbers(tag);
     const reset = client.count('sse.reset') > 0;

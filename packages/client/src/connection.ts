@@ -9,7 +9,6 @@ import type {
   SseQuery,
 } from './sse-client-options.interface.js';
 
-
 /** Where a connection reports what happens. */
 export interface ConnectionSink {
   event(name: string, raw: string, id: string): void;

@@ -4,7 +4,6 @@ import { FetchConnection } from './fetch.connection.js';
 import { SSE_RESET_EVENT } from './protocol.js';
 import type { SseClientError, SseClientRole, SseClientState } from './sse-client-options.interface.js';
 
-
 /** What a `SseClient` hands to the shared source it listens through: what the connection reports, passed on (a stop as an error and the state `closed`). */
 export type Subscriber = Omit<ConnectionSink, 'stop'>;
 
@@ -132,7 +131,9 @@ export class SharedSource {
     };
     const options = { ...this.options, lastEventId: this.lastEventId };
     this.connection =
-      options.connection === 'fetch' ? new FetchConnection(this.url, options, sink) : new EventSourceConnection(this.url, options, sink);
+      options.connection === 'fetch'
+        ? new FetchConnection(this.url, options, sink)
+        : new EventSourceConnection(this.url, options, sink);
     this.connection.start(new Set([...this.localNames, ...this.remoteNames]));
   }
 
@@ -225,7 +226,8 @@ export class SharedSource {
   private dispose(): void {
     if (this.disposed) return;
     // followers see the stream as reconnecting until the next leader has opened its own
-    if (this.role === 'leader' && this.stopReason === undefined) this.post({ t: 'state', state: 'connecting', id: this.lastEventId });
+    if (this.role === 'leader' && this.stopReason === undefined)
+      this.post({ t: 'state', state: 'connecting', id: this.lastEventId });
     this.disposed = true;
     this.forget();
     this.connection?.close();

@@ -1,5 +1,12 @@
 import { SSE_RESET_EVENT } from './protocol.js';
-import { canShareTabs, inBrowserPage, SharedSource, sharedSource, type SharedSourceOptions, type Subscriber } from './shared-source.js';
+import {
+  canShareTabs,
+  inBrowserPage,
+  SharedSource,
+  sharedSource,
+  type SharedSourceOptions,
+  type Subscriber,
+} from './shared-source.js';
 import type {
   EventSourceConstructor,
   SseClientError,
@@ -154,7 +161,8 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
     try {
       data = this.parse(raw, name);
     } catch (err) {
-      for (const handler of this.errorHandlers) safely(handler, { message: `parse failed for '${name}': ${(err as Error)?.message ?? err}` });
+      for (const handler of this.errorHandlers)
+        safely(handler, { message: `parse failed for '${name}': ${(err as Error)?.message ?? err}` });
       return;
     }
     const event: SseClientEvent = { event: name, data, raw, id };
@@ -167,16 +175,25 @@ function connectionOptions(options: SseClientOptions<any>): SharedSourceOptions 
   const g = globalThis as any;
   const EventSource = options.EventSource ?? (g.EventSource as EventSourceConstructor | undefined);
   const fetchFn = options.fetch ?? (g.fetch as typeof fetch | undefined);
-  const connection = options.connection ?? (options.headers !== undefined || EventSource === undefined ? 'fetch' : 'event-source');
+  const connection =
+    options.connection ?? (options.headers !== undefined || EventSource === undefined ? 'fetch' : 'event-source');
   if (connection === 'event-source') {
-    if (options.headers !== undefined) throw new Error("EventSource cannot send headers: use connection: 'fetch', or put what the server needs in a cookie or the query.");
-    if (EventSource === undefined) throw new Error('No EventSource here: pass options.EventSource (in Node, for example from the eventsource package), or use connection: \'fetch\'.');
+    if (options.headers !== undefined)
+      throw new Error(
+        "EventSource cannot send headers: use connection: 'fetch', or put what the server needs in a cookie or the query.",
+      );
+    if (EventSource === undefined)
+      throw new Error(
+        "No EventSource here: pass options.EventSource (in Node, for example from the eventsource package), or use connection: 'fetch'.",
+      );
   } else if (fetchFn === undefined) {
     throw new Error('No fetch here: pass options.fetch, or options.EventSource for an EventSource connection.');
   }
   const personal = options.headers !== undefined || options.query !== undefined;
   if (options.share === 'tabs' && personal) {
-    throw new Error("share: 'tabs' relays one tab's stream to the others, so it cannot be used with headers or query (each tab may be signed in differently): use 'page' or false.");
+    throw new Error(
+      "share: 'tabs' relays one tab's stream to the others, so it cannot be used with headers or query (each tab may be signed in differently): use 'page' or false.",
+    );
   }
   const withCredentials = options.withCredentials ?? false;
   const share = options.share ?? (inBrowserPage() && !personal ? 'tabs' : 'page');
@@ -206,7 +223,14 @@ function identity(value: object | undefined): number {
 
 /** Clients share a connection when everything that shapes its requests is the same. */
 function shareKey(url: string, o: SharedSourceOptions): string {
-  return [o.tabs ? 't' : 'p', o.connection, o.connection === 'fetch' ? o.credentials : o.withCredentials, identity(o.headers), identity(o.query), url].join(' ');
+  return [
+    o.tabs ? 't' : 'p',
+    o.connection,
+    o.connection === 'fetch' ? o.credentials : o.withCredentials,
+    identity(o.headers),
+    identity(o.query),
+    url,
+  ].join(' ');
 }
 
 /** The parse of a per-event map; events it does not name get `parseData`. */
@@ -224,7 +248,15 @@ function byEvent(modes: Record<string, SseParseMode | undefined>): (raw: string,
 export function parseData(raw: string): unknown {
   const first = raw.charCodeAt(0);
   // only what can start a JSON document is tried: plain text costs no exception
-  const jsonish = first === 123 || first === 91 || first === 34 || first === 45 || (first >= 48 && first <= 57) || raw === 'true' || raw === 'false' || raw === 'null';
+  const jsonish =
+    first === 123 ||
+    first === 91 ||
+    first === 34 ||
+    first === 45 ||
+    (first >= 48 && first <= 57) ||
+    raw === 'true' ||
+    raw === 'false' ||
+    raw === 'null';
   if (!jsonish) return raw;
   try {
     return JSON.parse(raw);

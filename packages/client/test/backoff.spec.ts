@@ -55,7 +55,16 @@ describe('retryAfterDelay', () => {
 describe('isFinalStatus', () => {
   it('stops on 204 and on 4xx except 408 and 429; retries the rest', () => {
     expect([204, 400, 401, 403, 404, 410, 451].map(isFinalStatus)).toEqual([true, true, true, true, true, true, true]);
-    expect([200, 301, 408, 429, 500, 502, 503, 504].map(isFinalStatus)).toEqual([false, false, false, false, false, false, false, false]);
+    expect([200, 301, 408, 429, 500, 502, 503, 504].map(isFinalStatus)).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
   });
 });
 
@@ -69,7 +78,9 @@ describe('connectUrl', () => {
   it('sets the query, from an object or a function called each time', async () => {
     let n = 0;
     const query = () => ({ stream_token: `t${++n}` });
-    expect(await connectUrl('http://h/feed?stream_token=stale&a=1', { stream_token: 'x y' })).toBe('http://h/feed?stream_token=x+y&a=1');
+    expect(await connectUrl('http://h/feed?stream_token=stale&a=1', { stream_token: 'x y' })).toBe(
+      'http://h/feed?stream_token=x+y&a=1',
+    );
     expect(await connectUrl('http://h/feed', query)).toBe('http://h/feed?stream_token=t1');
     expect(await connectUrl('http://h/feed', async () => query(), 'e-9')).toBe('http://h/feed?stream_token=t2&lastEventId=e-9');
   });

@@ -5,7 +5,10 @@ import { SseParser } from '../src/sse-parser.js';
 function parse(chunks: string[], lastEventId?: string) {
   const events: Array<[string, string, string]> = [];
   const retries: number[] = [];
-  const parser = new SseParser({ event: (type, data, id) => events.push([type, data, id]), retry: (ms) => retries.push(ms) }, lastEventId);
+  const parser = new SseParser(
+    { event: (type, data, id) => events.push([type, data, id]), retry: (ms) => retries.push(ms) },
+    lastEventId,
+  );
   for (const chunk of chunks) parser.push(chunk);
   parser.end();
   return { events, retries, lastEventId: parser.lastEventId };

@@ -40,7 +40,9 @@ import { DEFAULT_DRAIN_TIMEOUT, SSE_MODULE_OPTIONS } from './sse.constants.js';
  * @publicApi
  */
 @Injectable()
-export class SseHub<M extends object = SseEventMap> implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+export class SseHub<M extends object = SseEventMap>
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
   /** This process's node id (random per start). */
   readonly nodeId: string;
   /** Counters since start. */
@@ -81,7 +83,11 @@ export class SseHub<M extends object = SseEventMap> implements OnApplicationBoot
   /**
    * The shorthand: `broadcastEvent('update', data, { filter, id })`.
    */
-  broadcastEvent<K extends SseEventName<M>>(event: K, data: SseEventData<M, K>, options: SseBroadcastOptions = {}): Promise<number> {
+  broadcastEvent<K extends SseEventName<M>>(
+    event: K,
+    data: SseEventData<M, K>,
+    options: SseBroadcastOptions = {},
+  ): Promise<number> {
     return this.broadcast({ event, data, ...options } as unknown as SseTypedBroadcast<M>);
   }
 

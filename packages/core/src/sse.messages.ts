@@ -26,7 +26,8 @@ export const tooManyConnections = (scope: string, max: number): string =>
 
 export const writePath = (problem: string | undefined, through: readonly string[], endpoints: number): string => {
   if (through.length === endpoints) return 'Streams write through the response (directSocket: false on every endpoint).';
-  if (problem !== undefined) return `Streams write through the response: Node ${process.version} fails a check the socket take needs (${problem}).`;
+  if (problem !== undefined)
+    return `Streams write through the response: Node ${process.version} fails a check the socket take needs (${problem}).`;
   const except = through.length > 0 ? `; ${through.join(', ')} write through the response (directSocket: false)` : '';
   return (
     `Streams take their connection's socket once the head is sent: Node ${process.version}'s HTTP server has every listener and field ` +

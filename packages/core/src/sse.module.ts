@@ -1,10 +1,6 @@
 import { DynamicModule, Global, Module, Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import type {
-  SseModuleAsyncOptions,
-  SseModuleOptions,
-  SseOptionsFactory,
-} from './interfaces/sse-module-options.interface.js';
+import type { SseModuleAsyncOptions, SseModuleOptions, SseOptionsFactory } from './interfaces/sse-module-options.interface.js';
 import { SseTransport } from './interfaces/sse-transport.interface.js';
 import { sseOpenApiProvider } from './openapi/sse-openapi.js';
 import { SseExplorer } from './sse.explorer.js';
@@ -64,7 +60,11 @@ export class SseModule {
       providers.push({
         provide: SSE_MODULE_OPTIONS,
         useFactory: async (factory: SseOptionsFactory) =>
-          toOptions(await factory.createSseOptions(), `SseModule.forRootAsync ${options.useClass ? 'useClass' : 'useExisting'} ${token.name}.createSseOptions()`, true),
+          toOptions(
+            await factory.createSseOptions(),
+            `SseModule.forRootAsync ${options.useClass ? 'useClass' : 'useExisting'} ${token.name}.createSseOptions()`,
+            true,
+          ),
         inject: [token],
       });
     }

@@ -27,7 +27,8 @@ export function assertSingleHub(modules: ModulesContainer): void {
 /** What a module listed in `imports`: its decorator's list, and a dynamic module's own. */
 function declaredImports(module: Module): unknown[] {
   const declared: unknown[] = module.metatype ? (Reflect.getMetadata('imports', module.metatype) ?? []) : [];
-  const container = (module as unknown as { container?: { getDynamicMetadataByToken?(token: string, key: string): unknown[] } }).container;
+  const container = (module as unknown as { container?: { getDynamicMetadataByToken?(token: string, key: string): unknown[] } })
+    .container;
   const dynamic = container?.getDynamicMetadataByToken?.(module.token, 'imports') ?? [];
   return [...declared, ...dynamic];
 }

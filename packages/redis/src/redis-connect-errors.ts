@@ -22,10 +22,18 @@ export type RedisConnectFailure = 'refused' | 'unknown-host' | 'auth' | 'databas
 export function diagnose(err: Error & { code?: string }, where: string): Diagnosis {
   const text = err.message ?? '';
   if (err.code === 'ECONNREFUSED') {
-    return { reason: 'refused', final: false, message: `Redis at ${where} refused the connection (ECONNREFUSED): is redis-server running there, on that port?` };
+    return {
+      reason: 'refused',
+      final: false,
+      message: `Redis at ${where} refused the connection (ECONNREFUSED): is redis-server running there, on that port?`,
+    };
   }
   if (err.code === 'ENOTFOUND') {
-    return { reason: 'unknown-host', final: true, message: `The Redis host of ${where} does not exist (DNS: ENOTFOUND). Check the host name in url (or the client's options).` };
+    return {
+      reason: 'unknown-host',
+      final: true,
+      message: `The Redis host of ${where} does not exist (DNS: ENOTFOUND). Check the host name in url (or the client's options).`,
+    };
   }
   if (/^(WRONGPASS|NOAUTH)\b|invalid password|invalid username-password/i.test(text)) {
     return {
@@ -84,7 +92,11 @@ export function connectOrExplain(client: Client, timeout: number, where: string)
       () =>
         done(
           last
-            ? fail(last.diagnosis.reason, `RedisTransport could not start within ${timeout} ms (connectTimeout): ${last.diagnosis.message}`, last.err)
+            ? fail(
+                last.diagnosis.reason,
+                `RedisTransport could not start within ${timeout} ms (connectTimeout): ${last.diagnosis.message}`,
+                last.err,
+              )
             : fail(
                 'timeout',
                 `RedisTransport could not reach Redis at ${where} within ${timeout} ms (connectTimeout). ` +
@@ -109,6 +121,9 @@ async function checkDatabase(client: Client, where: string, db: number | undefin
     await (client as Redis).select(db);
   } catch (err) {
     const diagnosis = diagnose(err as Error, where);
-    throw new RedisUnavailableError(`RedisTransport could not start: ${diagnosis.message}`, { cause: err, reason: diagnosis.reason });
+    throw new RedisUnavailableError(`RedisTransport could not start: ${diagnosis.message}`, {
+      cause: err,
+      reason: diagnosis.reason,
+    });
   }
 }

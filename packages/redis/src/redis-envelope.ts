@@ -92,5 +92,7 @@ export function entriesOf(reply: unknown): Array<[string, unknown]> {
  */
 export function xreadEntries(reply: unknown): Array<[string, unknown]> {
   if (!Array.isArray(reply)) return [];
-  return entriesOf(typeof reply[0] === 'string' || Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[] | undefined)?.[1]);
+  return entriesOf(
+    typeof reply[0] === 'string' || Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[] | undefined)?.[1],
+  );
 }

@@ -8,8 +8,12 @@ export interface RedisFailure {
 
 // Redis error replies start with a code word; the ones a publish can meet, by what they mean.
 const REPLIES: Array<[code: RegExp, reason: string, retryAfter: number]> = [
-  [/^OOM\b/, "Redis is out of memory: it reached maxmemory and its eviction policy refuses writes", 5],
-  [/^READONLY\b/, 'Redis answered READONLY: the connection reaches a read-only replica (a failover in progress, or the address of a replica)', 2],
+  [/^OOM\b/, 'Redis is out of memory: it reached maxmemory and its eviction policy refuses writes', 5],
+  [
+    /^READONLY\b/,
+    'Redis answered READONLY: the connection reaches a read-only replica (a failover in progress, or the address of a replica)',
+    2,
+  ],
   [/^NOSCRIPT\b/, 'Redis lost the publish script (a restart or SCRIPT FLUSH) and it was not loaded again in time', 1],
   [/^(MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/, 'Redis is failing over: it has no master to write to yet', 2],
   [/^LOADING\b/, 'Redis is loading its dataset after a restart', 2],
@@ -43,7 +47,10 @@ export function refusedError(err: unknown): RedisUnavailableError {
 export function timedOutError(message: string, last: unknown): RedisUnavailableError {
   if (last === undefined) return new RedisUnavailableError(message, { retryAfter: 1 });
   const failure = redisFailure(last);
-  return new RedisUnavailableError(`${message} Last failure: ${failure.reason}.`, { retryAfter: failure.retryAfter, cause: last });
+  return new RedisUnavailableError(`${message} Last failure: ${failure.reason}.`, {
+    retryAfter: failure.retryAfter,
+    cause: last,
+  });
 }
 
 function firstLine(message: string): string {

@@ -22,7 +22,10 @@ const ms = (min: number) => R.integer({ min, max: MAX_TIMER_MS, unit: 'ms' });
 
 const rules = R.object({
   url: R.string('a redis:// or rediss:// URL, optionally ending in a database index (redis://host:6379/0)', urlProblem),
-  client: R.custom('an ioredis Redis or Cluster', (v) => v !== null && typeof v === 'object' && typeof (v as { duplicate?: unknown }).duplicate === 'function'),
+  client: R.custom(
+    'an ioredis Redis or Cluster',
+    (v) => v !== null && typeof v === 'object' && typeof (v as { duplicate?: unknown }).duplicate === 'function',
+  ),
   redisOptions: R.custom('an object of ioredis options', (v) => v !== null && typeof v === 'object' && !Array.isArray(v)),
   prefix: R.string('a string'),
   cleanupInterval: R.number({ min: 1, max: 86_400, unit: 'seconds' }),
@@ -43,11 +46,14 @@ const rules = R.object({
 export function validateRedisTransportOptions(options: RedisTransportOptions): void {
   validateOptions(SUBJECT, options, rules);
   if (options.client !== undefined && options.url !== undefined) {
-    throw new SseConfigurationError(`${SUBJECT}: url and client are both given; give one (the transport uses client and would ignore url).`, {
-      option: 'url',
-      value: options.url,
-      rule: 'not given together with client',
-    });
+    throw new SseConfigurationError(
+      `${SUBJECT}: url and client are both given; give one (the transport uses client and would ignore url).`,
+      {
+        option: 'url',
+        value: options.url,
+        rule: 'not given together with client',
+      },
+    );
   }
   if (options.client !== undefined && options.redisOptions !== undefined) {
     throw new SseConfigurationError(

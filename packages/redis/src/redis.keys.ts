@@ -47,6 +47,8 @@ export class RedisKeys {
 export function escapeKeyPart(value: string): string {
   return value.replace(/[^A-Za-z0-9_.-]/g, (ch) => {
     const code = ch.charCodeAt(0);
-    return code < 0x80 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : `%u${code.toString(16).toUpperCase().padStart(4, '0')}`;
+    return code < 0x80
+      ? `%${code.toString(16).toUpperCase().padStart(2, '0')}`
+      : `%u${code.toString(16).toUpperCase().padStart(4, '0')}`;
   });
 }

@@ -147,7 +147,8 @@ export class RedisTransport implements SseTransport {
   }
 
   async start(context: SseTransportContext): Promise<void> {
-    if (this.context !== undefined) throw new SseConfigurationError('A RedisTransport serves one application: make one per SseModule.');
+    if (this.context !== undefined)
+      throw new SseConfigurationError('A RedisTransport serves one application: make one per SseModule.');
     this.context = context;
     this.publishedKey = this.keys.published(context.nodeId);
     try {
@@ -177,7 +178,11 @@ export class RedisTransport implements SseTransport {
 
   publish(draft: SseEnvelopeDraft): Promise<string> {
     if (this.context === undefined || this.closed) {
-      return Promise.reject(new RedisUnavailableError('RedisTransport is not running: publish after the application has bootstrapped and before it closes.'));
+      return Promise.reject(
+        new RedisUnavailableError(
+          'RedisTransport is not running: publish after the application has bootstrapped and before it closes.',
+        ),
+      );
     }
     if (this.waiting.length >= this.options.maxPendingPublishes) {
       return Promise.reject(
@@ -253,7 +258,8 @@ export class RedisTransport implements SseTransport {
     const local = this.context?.localStats();
     const nodes: SseNodeStats[] = [];
     try {
-      if (this.commands === undefined || this.commands.status !== 'ready') throw new Error(`the connection is ${this.commands?.status ?? 'not open'}`);
+      if (this.commands === undefined || this.commands.status !== 'ready')
+        throw new Error(`the connection is ${this.commands?.status ?? 'not open'}`);
       const reply = (await withTimeout(
         READ_STATS.run(this.commands as ScriptClient, [this.keys.nodes, this.keys.stats], []),
         Math.min(this.options.publishTimeout, 2000),
@@ -283,7 +289,9 @@ export class RedisTransport implements SseTransport {
     this.sent.clear();
     for (const item of unconfirmed) {
       this.settle(item);
-      item.reject(new RedisUnavailableError('RedisTransport closed before Redis confirmed this broadcast; it may or may not be delivered.'));
+      item.reject(
+        new RedisUnavailableError('RedisTransport closed before Redis confirmed this broadcast; it may or may not be delivered.'),
+      );
     }
     for (const item of this.waiting.splice(0)) {
       this.settle(item);
@@ -298,7 +306,11 @@ export class RedisTransport implements SseTransport {
     const context = this.context;
     if (context !== undefined && this.commands?.status === 'ready') {
       await withTimeout(
-        WRITE_STATS.run(this.commands as ScriptClient, [this.keys.nodes, this.keys.stats], [context.nodeId, '', this.leaseMs, this.keyTtl()]),
+        WRITE_STATS.run(
+          this.commands as ScriptClient,
+          [this.keys.nodes, this.keys.stats],
+          [context.nodeId, '', this.leaseMs, this.keyTtl()],
+        ),
         1000,
         'leaving the stats',
       ).catch(() => undefined);
@@ -364,7 +376,9 @@ export class RedisTransport implements SseTransport {
       if (this.outageSince === undefined) {
         this.outageSince = Date.now();
         this.outages++;
-        this.logger.warn(`Lost Redis (${role} connection: ${err.message}); reconnecting, broadcasts wait up to ${this.options.publishTimeout} ms.`);
+        this.logger.warn(
+          `Lost Redis (${role} connection: ${err.message}); reconnecting, broadcasts wait up to ${this.options.publishTimeout} ms.`,
+        );
       }
     };
     const onClose = () => {
@@ -439,7 +453,14 @@ export class RedisTransport implements SseTransport {
     // published after everything sent (a failure pauses sending until `sent` is empty).
     const lowest = first(this.sent)!.seq;
     const keys = [this.keys.events, this.publishedKey];
-    const args: Array<string | number> = [lowest, this.retained, this.options.historyMaxAge, this.guardTtl, previous, batch.length];
+    const args: Array<string | number> = [
+      lowest,
+      this.retained,
+      this.options.historyMaxAge,
+      this.guardTtl,
+      previous,
+      batch.length,
+    ];
     for (const item of batch) {
       let keyIndex = 0;
       if (item.eventIdKey !== undefined) {
@@ -584,7 +605,9 @@ export class RedisTransport implements SseTransport {
         if (this.closed) break;
         if (isReplyError(err)) this.logger.error(`Reading ${this.keys.events} failed: ${(err as Error).message}`);
         // Never spin: a failure that leaves the connection 'ready' waits before the next try.
-        await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 25 * 2 ** Math.min(failures++, 10))));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 25 * 2 ** Math.min(failures++, 10))),
+        );
       }
     }
   }
@@ -628,7 +651,9 @@ export class RedisTransport implements SseTransport {
       const waiter = { id, resolve: done };
       const timer = setTimeout(() => {
         this.waiters.delete(waiter);
-        this.logger.warn(`This node's reader is more than ${this.options.publishTimeout} ms behind ${id}; a resuming client may see some events twice.`);
+        this.logger.warn(
+          `This node's reader is more than ${this.options.publishTimeout} ms behind ${id}; a resuming client may see some events twice.`,
+        );
         resolve();
       }, this.options.publishTimeout);
       timer.unref();
@@ -653,7 +678,9 @@ export class RedisTransport implements SseTransport {
     const commands = this.commands;
     if (commands === undefined || this.closed) throw new RedisUnavailableError('RedisTransport is not running.');
     if (!(await this.whenReady(commands, this.options.publishTimeout))) {
-      throw new RedisUnavailableError(`Redis was unreachable for ${this.options.publishTimeout} ms; cannot replay after ${afterId}.`);
+      throw new RedisUnavailableError(
+        `Redis was unreachable for ${this.options.publishTimeout} ms; cannot replay after ${afterId}.`,
+      );
     }
     const streamId = isStreamId(afterId) ? afterId : '';
     // The history is the last historySize events (the Stream may hold more, see MIN_RETAINED).
@@ -725,7 +752,12 @@ export class RedisTransport implements SseTransport {
 function duplicate(client: Client, options: RedisOptions): Client {
   if ((client as Cluster).isCluster) {
     const { lazyConnect, enableOfflineQueue, retryStrategy, ...node } = options;
-    return (client as Cluster).duplicate([], { lazyConnect, enableOfflineQueue, clusterRetryStrategy: retryStrategy, redisOptions: node } as any);
+    return (client as Cluster).duplicate([], {
+      lazyConnect,
+      enableOfflineQueue,
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: node,
+    } as any);
   }
   return (client as Redis).duplicate(options);
 }

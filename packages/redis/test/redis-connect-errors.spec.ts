@@ -49,7 +49,11 @@ describe('RedisTransport start-up failures name their cause', () => {
     const { err, ms } = await startFailure({ url: `redis://:wrong@127.0.0.1:${secured.port}`, connectTimeout: 60_000 });
     console.log(`wrong password: failed after ${ms} ms`);
     expect(err.reason).toBe('auth');
-    expect(err.message).toMatch(new RegExp(`^RedisTransport could not start: Redis at redis://127\\.0\\.0\\.1:${secured.port} refused the password \\(WRONGPASS`));
+    expect(err.message).toMatch(
+      new RegExp(
+        `^RedisTransport could not start: Redis at redis://127\\.0\\.0\\.1:${secured.port} refused the password \\(WRONGPASS`,
+      ),
+    );
     expect(err.message).not.toContain('wrong');
     expect((err.cause as Error).message).toMatch(/^WRONGPASS/);
   });
@@ -57,7 +61,9 @@ describe('RedisTransport start-up failures name their cause', () => {
   it('no password for a server that needs one fails at once with NOAUTH', async () => {
     const { err } = await startFailure({ url: secured.url, connectTimeout: 60_000 });
     expect(err.reason).toBe('auth');
-    expect(err.message).toMatch(/requires a password and none was given: put it in url \(redis:\/\/:password@host:port\) or redisOptions\.password/);
+    expect(err.message).toMatch(
+      /requires a password and none was given: put it in url \(redis:\/\/:password@host:port\) or redisOptions\.password/,
+    );
     expect((err.cause as Error).message).toMatch(/^NOAUTH/);
   });
 
@@ -65,7 +71,9 @@ describe('RedisTransport start-up failures name their cause', () => {
     const { err, ms } = await startFailure({ url: `${small.url}/9`, connectTimeout: 60_000 });
     console.log(`database out of range: failed after ${ms} ms`);
     expect(err.reason).toBe('database');
-    expect(err.message).toMatch(/has no such database \(ERR DB index is out of range\): the index in url .* must be below the server's 'databases' setting/);
+    expect(err.message).toMatch(
+      /has no such database \(ERR DB index is out of range\): the index in url .* must be below the server's 'databases' setting/,
+    );
     expect((err.cause as Error).message).toMatch(/DB index is out of range/);
     const db0 = new Redis(small.url);
     try {
@@ -95,7 +103,7 @@ describe('RedisTransport start-up failures name their cause', () => {
     console.log(`unknown host: failed after ${ms} ms`);
     expect(err.reason).toBe('unknown-host');
     expect(err.message).toBe(
-      'RedisTransport could not start: The Redis host of redis://no-such-host.invalid:6379 does not exist (DNS: ENOTFOUND). Check the host name in url (or the client\'s options).',
+      "RedisTransport could not start: The Redis host of redis://no-such-host.invalid:6379 does not exist (DNS: ENOTFOUND). Check the host name in url (or the client's options).",
     );
     expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
   });
@@ -114,7 +122,9 @@ describe('RedisTransport start-up failures name their cause', () => {
     @SseEndpoint('/events')
     class EventsController {}
     const err = await startApp('express', {
-      imports: [SseModule.forRoot(new RedisTransport({ url: `redis://:nope@127.0.0.1:${secured.port}`, connectTimeout: 60_000 }))],
+      imports: [
+        SseModule.forRoot(new RedisTransport({ url: `redis://:nope@127.0.0.1:${secured.port}`, connectTimeout: 60_000 })),
+      ],
       controllers: [EventsController],
     }).then(
       async (t) => {
@@ -148,17 +158,32 @@ describe('RedisTransport options', () => {
   });
 
   it('accepts redis:// and rediss:// with or without a database index', () => {
-    for (const url of ['redis://localhost', 'redis://:pw@localhost:6380/2', 'rediss://user:pw@example.com:6380', 'redis://localhost:6379/']) {
+    for (const url of [
+      'redis://localhost',
+      'redis://:pw@localhost:6380/2',
+      'rediss://user:pw@example.com:6380',
+      'redis://localhost:6379/',
+    ]) {
       expect(() => new RedisTransport({ url })).not.toThrow();
     }
   });
 
   it('checks numbers, names unknown keys and refuses combinations that would be ignored', () => {
-    expect(() => new RedisTransport({ publishTimeout: NaN })).toThrow(/publishTimeout is NaN; it must be an integer from 1 to 2147483647 \(ms\)/);
-    expect(() => new RedisTransport({ historySize: 0 })).toThrow(/historySize is 0; it must be an integer of at least 1 \(events\)/);
-    expect(() => new RedisTransport({ cleanupInterval: 0.5 })).toThrow(/cleanupInterval is 0\.5; it must be a number from 1 to 86400 \(seconds\)/);
-    expect(() => new RedisTransport({ connectTimout: 100 } as any)).toThrow(/connectTimout is not a known option; did you mean connectTimeout\?/);
-    expect(() => new RedisTransport({ statsInterval: 5000, cleanupInterval: 2 })).toThrow(/statsInterval is 5000; it must be below cleanupInterval \(2000 ms\)/);
+    expect(() => new RedisTransport({ publishTimeout: NaN })).toThrow(
+      /publishTimeout is NaN; it must be an integer from 1 to 2147483647 \(ms\)/,
+    );
+    expect(() => new RedisTransport({ historySize: 0 })).toThrow(
+      /historySize is 0; it must be an integer of at least 1 \(events\)/,
+    );
+    expect(() => new RedisTransport({ cleanupInterval: 0.5 })).toThrow(
+      /cleanupInterval is 0\.5; it must be a number from 1 to 86400 \(seconds\)/,
+    );
+    expect(() => new RedisTransport({ connectTimout: 100 } as any)).toThrow(
+      /connectTimout is not a known option; did you mean connectTimeout\?/,
+    );
+    expect(() => new RedisTransport({ statsInterval: 5000, cleanupInterval: 2 })).toThrow(
+      /statsInterval is 5000; it must be below cleanupInterval \(2000 ms\)/,
+    );
     const client = new Redis({ lazyConnect: true });
     try {
       expect(() => new RedisTransport({ client, url: 'redis://x' })).toThrow(/url and client are both given/);

@@ -12,7 +12,12 @@ function node(id: string, connected = 0) {
   const context: SseTransportContext = {
     nodeId: id,
     deliver: (envelope) => delivered.push(envelope),
-    localStats: () => ({ node: id, connected, endpoints: connected ? { '/events': connected } : ({} as Record<string, number>), updatedAt: Date.now() }),
+    localStats: () => ({
+      node: id,
+      connected,
+      endpoints: connected ? { '/events': connected } : ({} as Record<string, number>),
+      updatedAt: Date.now(),
+    }),
   };
   return { context, delivered };
 }
@@ -100,9 +105,17 @@ describe('RedisTransport', () => {
 
   it('keeps the publisher id, filter, endpoint and target of an envelope', async () => {
     const a = await transport('a');
-    await a.t.publish(draft('x', { eventId: 'evt-1', event: 'update', endpoint: '/c', filter: { channel: ['news'] }, target: 'conn-1' }));
+    await a.t.publish(
+      draft('x', { eventId: 'evt-1', event: 'update', endpoint: '/c', filter: { channel: ['news'] }, target: 'conn-1' }),
+    );
     await eventually(() => a.delivered.length === 1);
-    expect(a.delivered[0]).toMatchObject({ eventId: 'evt-1', event: 'update', endpoint: '/c', filter: { channel: ['news'] }, target: 'conn-1' });
+    expect(a.delivered[0]).toMatchObject({
+      eventId: 'evt-1',
+      event: 'update',
+      endpoint: '/c',
+      filter: { channel: ['news'] },
+      target: 'conn-1',
+    });
   });
 
   it('replays after a Stream id and after a publisher id, never a targeted send', async () => {
@@ -224,7 +237,9 @@ describe('RedisTransport', () => {
     await admin.hset(keys.stats, 'ghost', JSON.stringify({ connected: 7, endpoints: {}, updatedAt: 1 }));
     expect((await a.t.clusterStats()).nodes.map((n) => n.node)).toEqual(['node-a']);
     // and the next stats write of a live node removes what the dead one left
-    await eventually(async () => !(await admin.hexists(keys.stats, 'ghost')) && (await admin.zscore(keys.nodes, 'ghost')) === null);
+    await eventually(
+      async () => !(await admin.hexists(keys.stats, 'ghost')) && (await admin.zscore(keys.nodes, 'ghost')) === null,
+    );
   });
 
   it('keeps prefixes apart', async () => {
@@ -316,7 +331,13 @@ describe('RedisTransport', () => {
     await eventually(() => a.t.metrics().commands_connected === 0, 10_000, 'the transport to notice the outage');
     const held = a.t.publish(draft('during'));
     await new Promise((resolve) => setImmediate(resolve));
-    expect(a.t.metrics()).toMatchObject({ connected: 0, commands_connected: 0, outages: 1, pending_publishes: 1, unconfirmed_publishes: 0 });
+    expect(a.t.metrics()).toMatchObject({
+      connected: 0,
+      commands_connected: 0,
+      outages: 1,
+      pending_publishes: 1,
+      unconfirmed_publishes: 0,
+    });
     await server.launch();
     const id = await held;
     await eventually(() => b.delivered.length === 2 && a.delivered.length === 2, 30_000, 'delivery after the restart');

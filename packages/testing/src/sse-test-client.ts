@@ -79,13 +79,20 @@ export class SseTestClient {
   errors = 0;
   private readonly waiters = new Set<Waiter>();
 
-  private constructor(readonly source: EventSourceLike, readonly url: string) {}
+  private constructor(
+    readonly source: EventSourceLike,
+    readonly url: string,
+  ) {}
 
   /**
    * Opens a stream on an app (listening, for example on port 0) or a base URL, and resolves when
    * it is open.
    */
-  static async connect(target: INestApplication | string, path: string, options: SseTestClientOptions = {}): Promise<SseTestClient> {
+  static async connect(
+    target: INestApplication | string,
+    path: string,
+    options: SseTestClientOptions = {},
+  ): Promise<SseTestClient> {
     const base = typeof target === 'string' ? target : (await target.getUrl()).replace('[::1]', '127.0.0.1');
     const url = new URL(path, base.endsWith('/') ? base : base + '/').toString();
     const Ctor = options.EventSource ?? (globalThis as any).EventSource;
@@ -176,7 +183,11 @@ export class SseTestClient {
         timer: setTimeout(() => {
           this.waiters.delete(waiter);
           const seen = this.events.map((e) => e.event).join(', ') || 'nothing';
-          reject(new Error(`Timed out after ${timeout} ms waiting for ${what} (got ${waiter.got.length}) from ${this.url}; received: ${seen}`));
+          reject(
+            new Error(
+              `Timed out after ${timeout} ms waiting for ${what} (got ${waiter.got.length}) from ${this.url}; received: ${seen}`,
+            ),
+          );
         }, timeout),
       };
       this.waiters.add(waiter);

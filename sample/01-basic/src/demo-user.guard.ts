@@ -13,7 +13,8 @@ export class DemoUserGuard implements CanActivate {
     let user: string | undefined;
     // every token is compared, so the time taken does not say which user came close
     for (const { name, token } of this.users) if (sameToken(given, token) && user === undefined) user = name;
-    if (user === undefined) throw new UnauthorizedException('Send Authorization: Bearer <token> of a demo user (SSE_DEMO_USERS).');
+    if (user === undefined)
+      throw new UnauthorizedException('Send Authorization: Bearer <token> of a demo user (SSE_DEMO_USERS).');
     req.user = { id: user };
     return true;
   }

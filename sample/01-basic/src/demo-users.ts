@@ -22,7 +22,8 @@ export function demoUsers(value: string = process.env.SSE_DEMO_USERS || DEV_DEMO
         `SSE_DEMO_USERS must be name:token pairs separated by commas (a name of letters, digits, '.', '_' or '-', a token of 8 characters or more), for example ${DEV_DEMO_USERS}; entry ${i + 1} is not.`,
       );
     }
-    if (users.some((u) => u.name === name || u.token === token)) throw new Error(`SSE_DEMO_USERS names and tokens must be unique; entry ${i + 1} repeats one.`);
+    if (users.some((u) => u.name === name || u.token === token))
+      throw new Error(`SSE_DEMO_USERS names and tokens must be unique; entry ${i + 1} repeats one.`);
     users.push({ name, token });
   }
   return users;

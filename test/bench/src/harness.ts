@@ -132,7 +132,10 @@ export function fail(err: unknown): never {
  * The group a `GET /stream?group=gN` request asks for, or null after answering 404 to anything
  * else: the plain-HTTP subjects share one routing rule.
  */
-export function streamGroup(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): string | undefined | null {
+export function streamGroup(
+  req: import('node:http').IncomingMessage,
+  res: import('node:http').ServerResponse,
+): string | undefined | null {
   if (req.method !== 'GET' || !req.url?.startsWith('/stream')) {
     res.statusCode = 404;
     res.end();

@@ -4,7 +4,14 @@
 // as an app with signed-in users has: the connect scenario shows what they cost.
 // BENCH_PORT, BENCH_BACKLOG, BENCH_DRAIN_MS and BENCH_RETRY_MS are the storm scenario's knobs.
 import 'reflect-metadata';
-import { type CanActivate, type DynamicModule, type ExecutionContext, Injectable, Module, UnauthorizedException } from '@nestjs/common';
+import {
+  type CanActivate,
+  type DynamicModule,
+  type ExecutionContext,
+  Injectable,
+  Module,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SseEndpoint, SseHub, SseModule, type SseModuleOptions, type SseTransport } from '@nest-sse/core';
 import { BENCH_TOKEN, type BenchSubject, fail, serve } from './harness.js';
@@ -59,7 +66,9 @@ async function main(): Promise<void> {
     drainTimeout: numberEnv('BENCH_DRAIN_MS'),
     defaults: { retry: numberEnv('BENCH_RETRY_MS') },
   };
-  const app = await NestFactory.create(AppModule.register(options, process.env.BENCH_GUARD === '1'), { logger: ['error', 'warn'] });
+  const app = await NestFactory.create(AppModule.register(options, process.env.BENCH_GUARD === '1'), {
+    logger: ['error', 'warn'],
+  });
   app.enableShutdownHooks();
   await app.init();
   const server = app.getHttpServer();

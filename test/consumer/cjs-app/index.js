@@ -53,14 +53,16 @@ async function main() {
       res.on('end', () => reject(new Error(`the stream ended before the alert:\n${body}`)));
     }).on('error', reject);
   });
-  console.log(JSON.stringify({
-    alert: /event: alert\ndata: disk full\n\n/.test(text),
-    backend: (await first.get(SseHub).stats()).backend,
-    testing: typeof SseTestClient.connect,
-    client: typeof SseClient,
-    ioredis: installed('ioredis'),
-    nest: installed('@nestjs/core'),
-  }));
+  console.log(
+    JSON.stringify({
+      alert: /event: alert\ndata: disk full\n\n/.test(text),
+      backend: (await first.get(SseHub).stats()).backend,
+      testing: typeof SseTestClient.connect,
+      client: typeof SseClient,
+      ioredis: installed('ioredis'),
+      nest: installed('@nestjs/core'),
+    }),
+  );
   await second.close();
   await first.close();
 }

@@ -62,7 +62,9 @@ export class SseStreamTokens {
     }
     const ttl = options.ttl ?? DEFAULT_TTL;
     if (!Number.isInteger(ttl) || ttl <= 0) {
-      throw new SseConfigurationError(`SseStreamTokens ttl must be a whole number of seconds above 0 (got ${String(options.ttl)}).`);
+      throw new SseConfigurationError(
+        `SseStreamTokens ttl must be a whole number of seconds above 0 (got ${String(options.ttl)}).`,
+      );
     }
     this.key = createSecretKey(secret);
     this.ttl = ttl;

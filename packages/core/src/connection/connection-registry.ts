@@ -176,7 +176,12 @@ const EMPTY_KEYS: string[] = [];
  * streams one at a time); `skipKey` is a key already known to match.
  * @internal
  */
-export function streamMatches(stream: SseStream, endpoint: string | undefined, filter: NormalizedFilter | undefined, skipKey?: string): boolean {
+export function streamMatches(
+  stream: SseStream,
+  endpoint: string | undefined,
+  filter: NormalizedFilter | undefined,
+  skipKey?: string,
+): boolean {
   if (endpoint !== undefined && stream.endpoint !== endpoint) return false;
   if (filter === undefined) return true;
   for (const key in filter) {

@@ -107,7 +107,8 @@ export class MetadataRules {
     this.checkKey(key, failInCode, 'Metadata key');
     if (values.length > this.maxValues) failInCode(`Metadata key '${key}' has more than ${this.maxValues} values.`);
     for (const value of values) this.checkValue(key, value, failInCode);
-    if (!(key in current) && Object.keys(current).length >= this.maxKeys) failInCode(`Too many metadata keys: at most ${this.maxKeys}.`);
+    if (!(key in current) && Object.keys(current).length >= this.maxKeys)
+      failInCode(`Too many metadata keys: at most ${this.maxKeys}.`);
   }
 
   private valuesOf(key: string, raw: unknown, source: string): string[] {

@@ -12,7 +12,13 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { CONTROLLER_WATERMARK, HOST_METADATA, METHOD_METADATA, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
+import {
+  CONTROLLER_WATERMARK,
+  HOST_METADATA,
+  METHOD_METADATA,
+  PATH_METADATA,
+  VERSION_METADATA,
+} from '@nestjs/common/constants.js';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
 import type { FrameworkRequest, FrameworkResponse } from '../http/framework-adapter.js';
 import { SseEndpointRuntimes } from '../http/sse-endpoint-runtimes.js';
@@ -55,7 +61,9 @@ const ROUTES: Array<{ key: RouteKey; member: string; method: RequestMethod; sub:
 export function SseEndpoint(path: string, options: SseEndpointOptions = {}): ClassDecorator {
   return (target: SseEndpointClass) => {
     if (typeof path !== 'string') {
-      throw new SseConfigurationError(`@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`);
+      throw new SseConfigurationError(
+        `@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`,
+      );
     }
     validateEndpointOptions(`@SseEndpoint('${path}') on ${target.name}`, options);
     const normalized = normalizePath(path);
@@ -108,7 +116,12 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
         HttpCode(200)(proto, route.member, descriptor);
       }
       const params = route.key === 'broadcast' ? 3 : 2;
-      Reflect.defineMetadata('design:paramtypes', Array.from({ length: params }, () => Object), proto, route.member);
+      Reflect.defineMetadata(
+        'design:paramtypes',
+        Array.from({ length: params }, () => Object),
+        proto,
+        route.member,
+      );
       const guards = options.guards?.[route.key];
       if (guards?.length) UseGuards(...guards)(proto, route.member, descriptor);
       const interceptors = options.interceptors?.[route.key];
@@ -137,7 +150,6 @@ export function placeRoutes(definition: SseEndpointDefinition): void {
     Reflect.defineMetadata(PATH_METADATA, [base, route.sub].filter(Boolean).join('/') || '/', fn);
   }
 }
-
 
 /** Runs before the class's own `onModuleInit` (if any): the app fails to start without the module. */
 function checkHubOnInit(target: SseEndpointClass): void {

@@ -89,21 +89,27 @@ function checkUnreadBody(route: SseBroadcastRoute, request: IncomingMessage): vo
   const max = route.maxBodySize;
   const encoding = request.headers['content-encoding']?.trim().toLowerCase();
   if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
-    throw new UnsupportedMediaTypeException(`${route.route()} takes compressed bodies only at its own path; send this one plain.`);
+    throw new UnsupportedMediaTypeException(
+      `${route.route()} takes compressed bodies only at its own path; send this one plain.`,
+    );
   }
   const length = Number(request.headers['content-length']);
   if (!Number.isInteger(length)) {
     throw new HttpException(`${route.route()} needs a Content-Length here (at most ${max} bytes).`, HttpStatus.LENGTH_REQUIRED);
   }
   if (length > max) {
-    throw new PayloadTooLargeException(`The broadcast body is ${length} bytes; this endpoint takes at most ${max} (maxBodySize).`);
+    throw new PayloadTooLargeException(
+      `The broadcast body is ${length} bytes; this endpoint takes at most ${max} (maxBodySize).`,
+    );
   }
 }
 
 /** The route's body as a broadcast: `{ message, event_type?, id?, filter? }`; 400 for anything else. */
 export function parseBroadcast(body: unknown, allowedEvents: ReadonlySet<string> | undefined): SseRouteBroadcast {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new BadRequestException('The broadcast body must be a JSON object: { "message": ..., "event_type"?, "id"?, "filter"? }.');
+    throw new BadRequestException(
+      'The broadcast body must be a JSON object: { "message": ..., "event_type"?, "id"?, "filter"? }.',
+    );
   }
   const fields = body as Record<string, unknown>;
   for (const key of Object.keys(fields)) {

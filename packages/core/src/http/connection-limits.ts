@@ -31,7 +31,8 @@ export async function checkConnectionLimits(
   if (app === undefined && endpoint === undefined && perKey === undefined) return;
   const registry = streams.registry;
   const others = await counts.others();
-  const elsewhere = (count: (node: SseNodeStats) => number | undefined): number => others.reduce((sum, node) => sum + (count(node) ?? 0), 0);
+  const elsewhere = (count: (node: SseNodeStats) => number | undefined): number =>
+    others.reduce((sum, node) => sum + (count(node) ?? 0), 0);
   if (app !== undefined && registry.size + elsewhere((n) => n.connected) >= app) {
     throw new HttpException(tooManyConnections('in this app', app), HttpStatus.TOO_MANY_REQUESTS);
   }

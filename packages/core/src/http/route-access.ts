@@ -12,7 +12,11 @@ export type SseRouteState = boolean | 'disabled';
  * Who may call the stats or broadcast route of an endpoint: `access` says, and `'guarded'` (the
  * default) opens the route only when a guard protects it, on the class or on the route.
  */
-export function routeState(access: SseRouteAccess = 'guarded', target: SseEndpointClass, key: 'stats' | 'broadcast'): SseRouteState {
+export function routeState(
+  access: SseRouteAccess = 'guarded',
+  target: SseEndpointClass,
+  key: 'stats' | 'broadcast',
+): SseRouteState {
   if (access === 'disabled') return 'disabled';
   if (access === 'public' || access === 'global-guards') return true;
   const member = key === 'stats' ? SSE_STATS_HANDLER : SSE_BROADCAST_HANDLER;

@@ -41,18 +41,21 @@ export function socketTakeProblem(req: IncomingMessage, res: ServerResponse): st
     return 'middleware wraps res.write or res.end (compression, for one)';
   }
   if (typeof res.detachSocket !== 'function') return 'the response has no detachSocket()';
-  if (typeof (res as { chunkedEncoding?: unknown }).chunkedEncoding !== 'boolean') return 'the response has no chunkedEncoding flag';
+  if (typeof (res as { chunkedEncoding?: unknown }).chunkedEncoding !== 'boolean')
+    return 'the response has no chunkedEncoding flag';
   const socket = req.socket as (Socket & { parser?: HttpParserLike; _httpMessage?: unknown; _handle?: unknown }) | null;
-  if (socket == null || res.socket !== socket || socket._httpMessage !== res) return 'the response is not the one its connection is writing';
+  if (socket == null || res.socket !== socket || socket._httpMessage !== res)
+    return 'the response is not the one its connection is writing';
   const parser = socket.parser;
-  if (parser == null) return "the connection has no HTTP parser (socket.parser)";
+  if (parser == null) return 'the connection has no HTTP parser (socket.parser)';
   if (parser.incoming !== req) return 'another request is pipelined behind this one';
   for (const method of ['unconsume', 'remove', 'close'] as const) {
     if (typeof parser[method] !== 'function') return `the HTTP parser has no ${method}()`;
   }
   if (typeof parser._consumed !== 'boolean') return 'the HTTP parser has no _consumed flag';
   for (const [event, names] of Object.entries(SERVER_SOCKET_LISTENERS)) {
-    if (!hasListener(socket, event, names)) return `Node's server has no '${event}' listener named ${names.join(' or ')} on the socket`;
+    if (!hasListener(socket, event, names))
+      return `Node's server has no '${event}' listener named ${names.join(' or ')} on the socket`;
   }
   return undefined;
 }

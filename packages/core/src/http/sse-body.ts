@@ -22,13 +22,17 @@ function decoderOf(headers: IncomingHttpHeaders): (() => Transform) | undefined 
   if (codings.length === 0) return undefined;
   const decoder = codings.length === 1 ? DECODERS[codings[0]] : undefined;
   if (decoder === undefined) {
-    throw new UnsupportedMediaTypeException(`Content-Encoding '${header}' is not supported; send the body plain, or with one of gzip, deflate or br.`);
+    throw new UnsupportedMediaTypeException(
+      `Content-Encoding '${header}' is not supported; send the body plain, or with one of gzip, deflate or br.`,
+    );
   }
   return decoder;
 }
 
 function tooLarge(limit: number): HttpException {
-  return new PayloadTooLargeException(`The broadcast body is larger than ${limit} bytes, the most this endpoint takes (maxBodySize), on the wire or decoded.`);
+  return new PayloadTooLargeException(
+    `The broadcast body is larger than ${limit} bytes, the most this endpoint takes (maxBodySize), on the wire or decoded.`,
+  );
 }
 
 /**
@@ -37,7 +41,11 @@ function tooLarge(limit: number): HttpException {
  * past `limit + 1` bytes. Resolves with the decoded body and the bytes read off the wire; rejects
  * with an `HttpException` (413, 415, or 400 for a corrupt encoding).
  */
-export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: number): Promise<{ body: Buffer; received: number }> {
+export function readBody(
+  req: Readable,
+  headers: IncomingHttpHeaders,
+  limit: number,
+): Promise<{ body: Buffer; received: number }> {
   let decoder: Transform | undefined;
   try {
     const declared = Number(headers['content-length']);
@@ -96,7 +104,9 @@ export function readBody(req: Readable, headers: IncomingHttpHeaders, limit: num
     if (decoder !== undefined) {
       decoder.on('data', onDecoded);
       decoder.once('end', () => finish(undefined));
-      decoder.once('error', (err) => finish(new BadRequestException(`The body is not valid ${headers['content-encoding']}: ${err.message}`)));
+      decoder.once('error', (err) =>
+        finish(new BadRequestException(`The body is not valid ${headers['content-encoding']}: ${err.message}`)),
+      );
     }
     req.on('data', onData);
     req.once('end', onEnd);
@@ -129,7 +139,11 @@ function answer(res: ServerResponse, err: HttpException): void {
   }
   const body = JSON.stringify(err.getResponse());
   // What is left of the body is not read: the connection cannot carry another request.
-  res.writeHead(err.getStatus(), { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  res.writeHead(err.getStatus(), {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    Connection: 'close',
+  });
   res.end(body);
 }
 

@@ -17,7 +17,14 @@ import { LAST_EVENT_ID_HEADER } from '../sse.constants.js';
 import { broadcastThrough, type SseBroadcastRoute } from './broadcast.route.js';
 import { checkConnectionLimits, type SseConnectionLimits } from './connection-limits.js';
 import { resolveEndpointOptions, type SseResolvedEndpointOptions } from './endpoint-options.js';
-import { rawRequest, rawResponse, releaseRoutingState, takeRawResponse, type FrameworkRequest, type FrameworkResponse } from './framework-adapter.js';
+import {
+  rawRequest,
+  rawResponse,
+  releaseRoutingState,
+  takeRawResponse,
+  type FrameworkRequest,
+  type FrameworkResponse,
+} from './framework-adapter.js';
 import { assertRouteOpen, routeState, type SseRouteState } from './route-access.js';
 import type { SseRoutePaths } from './sse-routes.js';
 import { socketTakeProblem, takeSocket } from './socket-take.js';
@@ -64,7 +71,11 @@ export class SseEndpointRuntime {
     const options = resolveEndpointOptions(parts.moduleOptions, definition.options);
     this.options = options;
     this.metadata = new MetadataRules(options.metadata);
-    this.limits = { app: parts.moduleOptions.maxConnections, endpoint: options.maxConnections, perKey: options.maxConnectionsPerKey };
+    this.limits = {
+      app: parts.moduleOptions.maxConnections,
+      endpoint: options.maxConnections,
+      perKey: options.maxConnectionsPerKey,
+    };
     this.broadcastRoute = {
       path: this.path,
       route: () => `POST ${this.sub('broadcast')}`,
@@ -75,7 +86,10 @@ export class SseEndpointRuntime {
     this.broadcastOpen = routeState(options.access?.broadcast, definition.target, 'broadcast');
     if (options.maxConnectionsPerKey) parts.counts.countKey(options.maxConnectionsPerKey.key);
     const rules = this.metadata;
-    this.host = { ...parts.streams.host, checkMetadata: (stream, key, values) => rules.checkChange(stream.metadata, key, values) };
+    this.host = {
+      ...parts.streams.host,
+      checkMetadata: (stream, key, values) => rules.checkChange(stream.metadata, key, values),
+    };
   }
 
   /** `GET path/stats` or `POST path/broadcast` when it is public, for the start-up warning. */
@@ -132,7 +146,16 @@ export class SseEndpointRuntime {
     writeSseHead(request, raw);
     const sink = direct ? takeSocket(request, raw) : raw;
     const { maxBufferSize, slowClientPolicy } = this.options;
-    const stream = new SseStream(randomUUID(), this.path, metadata, lastEventId, sink, this.host, maxBufferSize, slowClientPolicy);
+    const stream = new SseStream(
+      randomUUID(),
+      this.path,
+      metadata,
+      lastEventId,
+      sink,
+      this.host,
+      maxBufferSize,
+      slowClientPolicy,
+    );
     streams.register(stream, this.options.heartbeatInterval * 1000, direct ? 'socket' : 'response');
     ownConnection(request, raw, () => stream.end('client'));
     if (sink.destroyed || request.socket?.destroyed) {
@@ -188,7 +211,9 @@ export class SseEndpointRuntime {
   /** A request pipelined behind an event stream is not served (see `awaitTurn`). */
   private async assertTurn(req: FrameworkRequest, res: FrameworkResponse): Promise<void> {
     if (!(await awaitTurn(rawRequest(req), rawResponse(res)))) {
-      throw new ServiceUnavailableException('This connection is held by an event stream; send other requests on another connection.');
+      throw new ServiceUnavailableException(
+        'This connection is held by an event stream; send other requests on another connection.',
+      );
     }
   }
 }

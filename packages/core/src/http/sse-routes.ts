@@ -28,7 +28,9 @@ export function mappedPaths(config: ApplicationConfig, applicationId: string, wr
     ? (Reflect.getMetadata(MODULE_PATH + applicationId, moduleType) ?? Reflect.getMetadata(MODULE_PATH, moduleType))
     : undefined;
   const versioningOptions = config.getVersioning();
-  const controllerVersion = versioningOptions ? (Reflect.getMetadata(VERSION_METADATA, target) ?? versioningOptions.defaultVersion) : undefined;
+  const controllerVersion = versioningOptions
+    ? (Reflect.getMetadata(VERSION_METADATA, target) ?? versioningOptions.defaultVersion)
+    : undefined;
   const globalPrefix = leadingSlash(config.getGlobalPrefix());
   const factory = new RoutePathFactory(config);
   const paths: SseRoutePaths = { stream: [], stats: [], broadcast: [] };
@@ -41,7 +43,15 @@ export function mappedPaths(config: ApplicationConfig, applicationId: string, wr
     for (const ctrlPath of ([] as string[]).concat(Reflect.getMetadata(PATH_METADATA, target) ?? '/')) {
       for (const methodPath of ([] as string[]).concat(methodPaths)) {
         const made = factory.create(
-          { ctrlPath: leadingSlash(ctrlPath), methodPath: leadingSlash(methodPath), modulePath, globalPrefix, controllerVersion, methodVersion, versioningOptions },
+          {
+            ctrlPath: leadingSlash(ctrlPath),
+            methodPath: leadingSlash(methodPath),
+            modulePath,
+            globalPrefix,
+            controllerVersion,
+            methodVersion,
+            versioningOptions,
+          },
           method,
         );
         for (const path of made) if (!paths[key].includes(path)) paths[key].push(path);

@@ -32,7 +32,9 @@ export class LocalFanout {
           reached = 1;
         }
       } else {
-        reached = registry.forEachMatch(envelope.endpoint, envelope.filter, (stream) => stream.deliver(frame, envelope.id, message));
+        reached = registry.forEachMatch(envelope.endpoint, envelope.filter, (stream) =>
+          stream.deliver(frame, envelope.id, message),
+        );
       }
       this.node.counters.delivered += reached;
     } catch (err) {

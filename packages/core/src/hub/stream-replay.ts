@@ -31,7 +31,9 @@ export class StreamReplay {
     const replayed = new Set<string>();
     let result: SseReplayResult;
     try {
-      result = isResumableId(lastEventId) ? await this.transport.replay(lastEventId, limit) : { status: 'reset', reason: 'malformed' };
+      result = isResumableId(lastEventId)
+        ? await this.transport.replay(lastEventId, limit)
+        : { status: 'reset', reason: 'malformed' };
     } catch (err) {
       this.node.error('Replay after a Last-Event-ID failed', err);
       result = { status: 'reset', reason: 'unknown' };

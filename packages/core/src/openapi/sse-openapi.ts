@@ -70,10 +70,14 @@ export const SSE_BROADCAST_RESPONSE_SCHEMA = {
   properties: {
     success: { type: 'boolean', enum: [true] },
     endpoint: { type: 'string', description: 'The endpoint broadcast to (the @SseEndpoint path).' },
-    endpoint_clients: { type: 'integer', description: 'Open streams of this endpoint on every node (cluster-wide), read just after the broadcast.' },
+    endpoint_clients: {
+      type: 'integer',
+      description: 'Open streams of this endpoint on every node (cluster-wide), read just after the broadcast.',
+    },
     reached_on_this_node: {
       type: 'integer',
-      description: 'Streams of the answering node the event was written to; other nodes deliver on their own and do not report back.',
+      description:
+        'Streams of the answering node the event was written to; other nodes deliver on their own and do not report back.',
     },
     node: { type: 'string', description: 'The node that answered.' },
     clients: { type: 'integer', description: 'The same as endpoint_clients (the older name).' },
@@ -81,7 +85,11 @@ export const SSE_BROADCAST_RESPONSE_SCHEMA = {
   },
 } as const;
 
-const COUNTS = { type: 'object', additionalProperties: { type: 'integer' }, description: 'Open streams by endpoint path.' } as const;
+const COUNTS = {
+  type: 'object',
+  additionalProperties: { type: 'integer' },
+  description: 'Open streams by endpoint path.',
+} as const;
 
 /** JSON Schema of what `GET path/stats` answers. */
 export const SSE_STATS_RESPONSE_SCHEMA = {
@@ -158,17 +166,8 @@ function documentEndpoint(swagger: any, runtime: SseEndpointRuntime): void {
     if (!descriptor) return;
     for (const decorator of decorators) decorator(proto, member, descriptor);
   };
-  const {
-    ApiOperation,
-    ApiProduces,
-    ApiConsumes,
-    ApiOkResponse,
-    ApiResponse,
-    ApiQuery,
-    ApiHeader,
-    ApiBody,
-    ApiExcludeEndpoint,
-  } = swagger;
+  const { ApiOperation, ApiProduces, ApiConsumes, ApiOkResponse, ApiResponse, ApiQuery, ApiHeader, ApiBody, ApiExcludeEndpoint } =
+    swagger;
   // errors are JSON even on the stream route, whose success is text/event-stream
   const error = (status: number, description: string) =>
     ApiResponse({ status, description, content: { 'application/json': { schema: ERROR_SCHEMA } } });
@@ -179,18 +178,34 @@ function documentEndpoint(swagger: any, runtime: SseEndpointRuntime): void {
     ApiOperation({
       summary: `Event stream of ${path}`,
       description:
-        'A Server-Sent Events stream (open it with EventSource). Query parameters become the connection\'s metadata, ' +
+        "A Server-Sent Events stream (open it with EventSource). Query parameters become the connection's metadata, " +
         'which broadcast filters match. A client that reconnects with Last-Event-ID (or ?lastEventId=) gets what it ' +
         `missed, or an \`${SSE_RESET_EVENT}\` event when that cannot be replayed.`,
     }),
     ApiProduces('text/event-stream'),
     ApiOkResponse({
-      description: 'The stream: `retry:`, then `id:`/`event:`/`data:` frames and `:` heartbeat comments, until either side closes.',
-      content: { 'text/event-stream': { schema: { type: 'string', example: 'retry: 3000\n\nid: lx3k2-1\nevent: update\ndata: Breaking news!\n\n' } } },
+      description:
+        'The stream: `retry:`, then `id:`/`event:`/`data:` frames and `:` heartbeat comments, until either side closes.',
+      content: {
+        'text/event-stream': {
+          schema: { type: 'string', example: 'retry: 3000\n\nid: lx3k2-1\nevent: update\ndata: Breaking news!\n\n' },
+        },
+      },
     }),
-    ApiHeader({ name: 'Last-Event-ID', required: false, description: 'Resume after this event id (EventSource sends it on reconnect).' }),
-    ApiQuery({ name: LAST_EVENT_ID_QUERY, required: false, type: String, description: 'Resume after this id, for a first connection that cannot set headers.' }),
-    ...(keys ?? []).map((key) => ApiQuery({ name: key, required: false, type: String, description: 'Connection metadata, matched by broadcast filters.' })),
+    ApiHeader({
+      name: 'Last-Event-ID',
+      required: false,
+      description: 'Resume after this event id (EventSource sends it on reconnect).',
+    }),
+    ApiQuery({
+      name: LAST_EVENT_ID_QUERY,
+      required: false,
+      type: String,
+      description: 'Resume after this id, for a first connection that cannot set headers.',
+    }),
+    ...(keys ?? []).map((key) =>
+      ApiQuery({ name: key, required: false, type: String, description: 'Connection metadata, matched by broadcast filters.' }),
+    ),
     error(400, 'The query breaks the metadata limits.'),
     error(403, 'authorize() refused the connection.'),
     error(429, 'Too many open streams.'),
@@ -202,7 +217,10 @@ function documentEndpoint(swagger: any, runtime: SseEndpointRuntime): void {
   } else {
     apply(
       SSE_STATS_HANDLER,
-      ApiOperation({ summary: `Connection counts of ${path}`, description: `GET ${runtime.sub('stats')}: open streams on every node.` }),
+      ApiOperation({
+        summary: `Connection counts of ${path}`,
+        description: `GET ${runtime.sub('stats')}: open streams on every node.`,
+      }),
       ApiOkResponse({ description: 'Connection counts.', schema: SSE_STATS_RESPONSE_SCHEMA }),
       error(403, 'The route is closed: no guard protects it and access.stats does not open it.'),
     );

@@ -53,7 +53,8 @@ export class MemoryTransport implements SseTransport {
 
   publish(draft: SseEnvelopeDraft): Promise<string> {
     const context = this.context;
-    if (context === undefined) return Promise.reject(new Error('MemoryTransport is not started: publish after the application has bootstrapped'));
+    if (context === undefined)
+      return Promise.reject(new Error('MemoryTransport is not started: publish after the application has bootstrapped'));
     const seq = ++this.seq;
     const envelope = draft as SseEnvelope;
     envelope.id = `${this.epoch}-${seq}`;
@@ -114,7 +115,8 @@ export class MemoryTransport implements SseTransport {
       }
       if (envelope.time >= limit) break;
       this.ring[this.oldest % this.size] = undefined;
-      if (envelope.eventId !== undefined && this.byEventId.get(envelope.eventId) === this.oldest) this.byEventId.delete(envelope.eventId);
+      if (envelope.eventId !== undefined && this.byEventId.get(envelope.eventId) === this.oldest)
+        this.byEventId.delete(envelope.eventId);
       this.oldest++;
     }
   }

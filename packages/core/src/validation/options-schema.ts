@@ -97,7 +97,13 @@ export const SseOptionRules = {
       rule,
       check(value, path, subject) {
         if (values.includes(value as T)) return;
-        const suggestion = typeof value === 'string' ? nearest(value, values.filter((v): v is T & string => typeof v === 'string')) : undefined;
+        const suggestion =
+          typeof value === 'string'
+            ? nearest(
+                value,
+                values.filter((v): v is T & string => typeof v === 'string'),
+              )
+            : undefined;
         throw optionError(subject, path, value, rule, suggestion ? `Did you mean '${suggestion}'?` : undefined);
       },
     };

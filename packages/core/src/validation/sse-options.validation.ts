@@ -9,15 +9,24 @@ import { MAX_TIMER_MS, type OptionRule, SseOptionRules as R, optionError, valida
 /** Every value `access.stats` and `access.broadcast` take. */
 export const SSE_ROUTE_ACCESS = ['guarded', 'global-guards', 'public', 'disabled'] as const;
 
-const eventName = R.string('an event name of 1 to 256 characters without CR, LF or NUL', (v) => problemOf(() => assertSseField('event', v)));
+const eventName = R.string('an event name of 1 to 256 characters without CR, LF or NUL', (v) =>
+  problemOf(() => assertSseField('event', v)),
+);
 // the rule already says what a name may hold; a reserved name is the one case worth a hint
 const metadataKey = R.string("a metadata name: 1 to 64 letters, digits, '_', '.', ':' or '-'", (v) => {
   const problem = metadataKeyProblem(v);
   return problem === undefined ? undefined : problem.endsWith('reserved') ? `${problem}.` : '';
 });
-const guard = R.custom('a guard class or instance (with canActivate)', (v) => typeof v === 'function' || hasMethod(v, 'canActivate'));
-const interceptor = R.custom('an interceptor class or instance (with intercept)', (v) => typeof v === 'function' || hasMethod(v, 'intercept'));
-const perRoute = (item: OptionRule) => R.object({ stream: R.arrayOf(item), stats: R.arrayOf(item), broadcast: R.arrayOf(item) }, [], 'route');
+const guard = R.custom(
+  'a guard class or instance (with canActivate)',
+  (v) => typeof v === 'function' || hasMethod(v, 'canActivate'),
+);
+const interceptor = R.custom(
+  'an interceptor class or instance (with intercept)',
+  (v) => typeof v === 'function' || hasMethod(v, 'intercept'),
+);
+const perRoute = (item: OptionRule) =>
+  R.object({ stream: R.arrayOf(item), stats: R.arrayOf(item), broadcast: R.arrayOf(item) }, [], 'route');
 const count = R.integer({ min: 1 });
 
 /** The shape of `@SseEndpoint` options, also `defaults` of the module. */
@@ -95,7 +104,9 @@ const asyncRule = R.object({
 /** Checks what `forRootAsync` was given: known keys, and exactly one way to make the options. */
 export function validateAsyncOptions(subject: string, options: unknown): void {
   validateOptions(subject, options, asyncRule);
-  const given = (['useFactory', 'useClass', 'useExisting'] as const).filter((k) => (options as Record<string, unknown>)[k] !== undefined);
+  const given = (['useFactory', 'useClass', 'useExisting'] as const).filter(
+    (k) => (options as Record<string, unknown>)[k] !== undefined,
+  );
   if (given.length !== 1) {
     throw new SseConfigurationError(
       given.length === 0
@@ -137,4 +148,3 @@ function problemOf(check: () => unknown): string | undefined {
     return `(${(err as Error).message})`;
   }
 }
-

@@ -63,7 +63,9 @@ describe('SseStreamTokens', () => {
   });
 
   it('never shows the secret or a token, neither when inspected nor through the console', () => {
-    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((name) => jest.spyOn(console, name).mockImplementation(() => undefined));
+    const spies = (['log', 'info', 'warn', 'error', 'debug'] as const).map((name) =>
+      jest.spyOn(console, name).mockImplementation(() => undefined),
+    );
     try {
       const local = new SseStreamTokens({ secret: SECRET });
       const token = local.issue('alice');

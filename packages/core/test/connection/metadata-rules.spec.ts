@@ -39,7 +39,9 @@ describe('MetadataRules', () => {
     refuses({ user_id: undefined });
     refuses({ user_id: [] });
     refuses('user 1');
-    expect(() => rules.addTrusted(new Map(), { user_id: '123456' })).toThrow("Metadata 'user_id' is 6 characters long; the limit is 5.");
+    expect(() => rules.addTrusted(new Map(), { user_id: '123456' })).toThrow(
+      "Metadata 'user_id' is 6 characters long; the limit is 5.",
+    );
     expect(() => rules.addTrusted(new Map(), undefined)).not.toThrow();
   });
 

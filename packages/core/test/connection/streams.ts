@@ -3,7 +3,12 @@ import { SseStream } from '@nest-sse/core';
 import type { SseStreamHost } from '@nest-sse/core/internal';
 
 /** A stream over an in-memory writable, for tests of what sits above the socket. */
-export function makeStream(id: string, metadata: Record<string, string | string[]>, endpoint: string, host: Partial<SseStreamHost> = {}): SseStream {
+export function makeStream(
+  id: string,
+  metadata: Record<string, string | string[]>,
+  endpoint: string,
+  host: Partial<SseStreamHost> = {},
+): SseStream {
   const sink = new PassThrough();
   const full: SseStreamHost = {
     schedule: (s) => setImmediate(() => s.flush(Date.now())),

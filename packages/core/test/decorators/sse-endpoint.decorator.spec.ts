@@ -12,7 +12,10 @@ class SomeGuard {
 /** Method and path of the stream, stats and broadcast handlers the decorator generates. */
 function generatedRoutes(controller: abstract new (...args: never[]) => unknown): Array<[RequestMethod, string]> {
   const proto = controller.prototype as any;
-  return [proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => [Reflect.getMetadata(METHOD_METADATA, fn), Reflect.getMetadata(PATH_METADATA, fn)]);
+  return [proto.sseStream, proto.sseStats, proto.sseBroadcast].map((fn) => [
+    Reflect.getMetadata(METHOD_METADATA, fn),
+    Reflect.getMetadata(PATH_METADATA, fn),
+  ]);
 }
 const GENERATED_ROUTES = [
   [RequestMethod.GET, '/'],

@@ -1,5 +1,12 @@
 import { describe, it, expect } from '@jest/globals';
-import { assertSseField, encodeSseComment, encodeSseFrame, encodeSseRetry, serializeSseData, SseEventError } from '@nest-sse/core';
+import {
+  assertSseField,
+  encodeSseComment,
+  encodeSseFrame,
+  encodeSseRetry,
+  serializeSseData,
+  SseEventError,
+} from '@nest-sse/core';
 
 const frame = (fields: Parameters<typeof encodeSseFrame>[0]) => encodeSseFrame(fields).toString('utf8');
 

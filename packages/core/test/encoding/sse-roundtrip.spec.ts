@@ -1,6 +1,13 @@
 import { describe, it, expect } from '@jest/globals';
 import fc from 'fast-check';
-import { assertSseField, encodeSseComment, encodeSseFrame, encodeSseRetry, serializeSseData, SseEventError } from '@nest-sse/core';
+import {
+  assertSseField,
+  encodeSseComment,
+  encodeSseFrame,
+  encodeSseRetry,
+  serializeSseData,
+  SseEventError,
+} from '@nest-sse/core';
 
 interface ParsedEvent {
   type: string;
@@ -70,7 +77,11 @@ class SpecParser {
       this.type = '';
       return;
     }
-    this.events.push({ type: this.type === '' ? 'message' : this.type, data: this.data.slice(0, -1), lastEventId: this.lastEventId });
+    this.events.push({
+      type: this.type === '' ? 'message' : this.type,
+      data: this.data.slice(0, -1),
+      lastEventId: this.lastEventId,
+    });
     this.data = '';
     this.type = '';
   }
@@ -79,7 +90,25 @@ class SpecParser {
 // Units that stress the format: every line terminator, the field separator, NUL, a BOM, spaces,
 // letters outside ASCII, astral characters, lone surrogates; and any code point at all.
 const unit = fc.oneof(
-  fc.constantFrom('\r', '\n', '\r\n', '\n\r', ':', ': ', ' ', '\t', '\0', '\uFEFF', 'é', '✓', '😀', '\uD800', '\uDC00', 'data: x', 'id: 9'),
+  fc.constantFrom(
+    '\r',
+    '\n',
+    '\r\n',
+    '\n\r',
+    ':',
+    ': ',
+    ' ',
+    '\t',
+    '\0',
+    '\uFEFF',
+    'é',
+    '✓',
+    '😀',
+    '\uD800',
+    '\uDC00',
+    'data: x',
+    'id: 9',
+  ),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
   fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 1 }),
 );
@@ -97,7 +126,10 @@ interface Sent {
   data: string;
 }
 
-const sent = fc.record({ event: fc.option(text(12), { nil: undefined }), id: fc.option(idText, { nil: undefined }), data: text(40) }, { requiredKeys: ['data'] });
+const sent = fc.record(
+  { event: fc.option(text(12), { nil: undefined }), id: fc.option(idText, { nil: undefined }), data: text(40) },
+  { requiredKeys: ['data'] },
+);
 
 /** Encodes as the hub does; undefined when the encoder refused (it must throw SseEventError). */
 function encode(message: Sent): Buffer | undefined {
@@ -187,11 +219,14 @@ describe('the encoder against a spec-following parser', () => {
 
   it('data of any other JSON value round-trips through JSON.parse (strings are sent as they are, above)', () => {
     fc.assert(
-      fc.property(fc.jsonValue().filter((value) => typeof value !== 'string'), (value) => {
-        const parser = new SpecParser();
-        parser.feed(encodeSseFrame({ data: serializeSseData(value) }));
-        expect(JSON.parse(parser.events[0].data)).toEqual(JSON.parse(JSON.stringify(value)));
-      }),
+      fc.property(
+        fc.jsonValue().filter((value) => typeof value !== 'string'),
+        (value) => {
+          const parser = new SpecParser();
+          parser.feed(encodeSseFrame({ data: serializeSseData(value) }));
+          expect(JSON.parse(parser.events[0].data)).toEqual(JSON.parse(JSON.stringify(value)));
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -38,7 +38,10 @@ describe('PublishReceipts', () => {
 
   it('waits for the echo of a distributed transport, and ignores other nodes and other drafts', async () => {
     const node = new SseNode();
-    const receipts = new PublishReceipts(node, transport(async () => 'id'));
+    const receipts = new PublishReceipts(
+      node,
+      transport(async () => 'id'),
+    );
     const d = draft(node, receipts);
     const reached = receipts.publish(d);
     await Promise.resolve();
@@ -53,7 +56,10 @@ describe('PublishReceipts', () => {
   it('resolves 0 when the echo does not come within the echo timeout', async () => {
     jest.useFakeTimers();
     const node = new SseNode();
-    const receipts = new PublishReceipts(node, transport(async () => 'id'));
+    const receipts = new PublishReceipts(
+      node,
+      transport(async () => 'id'),
+    );
     const reached = receipts.publish(draft(node, receipts));
     await jest.advanceTimersByTimeAsync(ECHO_TIMEOUT - 1);
     expect(receipts.size).toBe(1);
@@ -76,7 +82,10 @@ describe('PublishReceipts', () => {
 
   it('resolves every waiting publisher with 0 when the hub closes', async () => {
     const node = new SseNode();
-    const receipts = new PublishReceipts(node, transport(async () => 'id'));
+    const receipts = new PublishReceipts(
+      node,
+      transport(async () => 'id'),
+    );
     const both = Promise.all([receipts.publish(draft(node, receipts)), receipts.publish(draft(node, receipts))]);
     await Promise.resolve();
     receipts.cancelAll();

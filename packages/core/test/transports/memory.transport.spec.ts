@@ -15,7 +15,11 @@ describe('MemoryTransport', () => {
 
   const start = async (t: MemoryTransport) => {
     delivered = [];
-    await t.start({ nodeId: 'node', deliver: (e) => delivered.push(e), localStats: () => ({ node: 'node', connected: 0, endpoints: {}, updatedAt: 0 }) });
+    await t.start({
+      nodeId: 'node',
+      deliver: (e) => delivered.push(e),
+      localStats: () => ({ node: 'node', connected: 0, endpoints: {}, updatedAt: 0 }),
+    });
     return t;
   };
 

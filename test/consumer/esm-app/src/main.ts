@@ -11,13 +11,19 @@ import { AppModule } from './app.module.js';
 const url = process.env.REDIS_URL;
 if (!url) throw new Error('set REDIS_URL');
 
-const first = await NestFactory.create(AppModule.register(new RedisTransport({ url, prefix: 'consumer_esm' })), { logger: false });
-const second = await NestFactory.create(AppModule.register(new RedisTransport({ url, prefix: 'consumer_esm' })), { logger: false });
+const first = await NestFactory.create(AppModule.register(new RedisTransport({ url, prefix: 'consumer_esm' })), {
+  logger: false,
+});
+const second = await NestFactory.create(AppModule.register(new RedisTransport({ url, prefix: 'consumer_esm' })), {
+  logger: false,
+});
 await first.listen(0, '127.0.0.1');
 await second.init();
 const { port } = first.getHttpServer().address() as AddressInfo;
 
-const res = await new Promise<IncomingMessage>((resolve, reject) => get(`http://127.0.0.1:${port}/news?channel=sports`, resolve).on('error', reject));
+const res = await new Promise<IncomingMessage>((resolve, reject) =>
+  get(`http://127.0.0.1:${port}/news?channel=sports`, resolve).on('error', reject),
+);
 let text = '';
 const received = new Promise<void>((resolve, reject) => {
   res.setEncoding('utf8');
@@ -37,13 +43,15 @@ async function broadcast(): Promise<void> {
 await received;
 res.destroy();
 const frame = /(id: [^\n]+\n)?event: score\ndata: [^\n]+\n\n/.exec(text)?.[0];
-console.log(JSON.stringify({
-  contentType: res.headers['content-type'],
-  welcome: text.includes('data: channel sports\n'),
-  frame,
-  backend: (await first.get(SseHub).stats()).backend,
-  encoder: encodeSseFrame({ event: 'a', data: 'x\ny' }).toString(),
-  client: typeof backoffDelay,
-}));
+console.log(
+  JSON.stringify({
+    contentType: res.headers['content-type'],
+    welcome: text.includes('data: channel sports\n'),
+    frame,
+    backend: (await first.get(SseHub).stats()).backend,
+    encoder: encodeSseFrame({ event: 'a', data: 'x\ny' }).toString(),
+    client: typeof backoffDelay,
+  }),
+);
 await second.close();
 await first.close();

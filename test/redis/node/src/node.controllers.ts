@@ -64,7 +64,13 @@ export class ControlController {
 
   @Post('broadcast')
   async broadcast(@Body() body: BroadcastBody) {
-    const reached = await this.hub.broadcast({ event: body.event, data: body.data, id: body.id, endpoint: body.endpoint, filter: body.filter });
+    const reached = await this.hub.broadcast({
+      event: body.event,
+      data: body.data,
+      id: body.id,
+      endpoint: body.endpoint,
+      filter: body.filter,
+    });
     return { reached };
   }
 
@@ -73,7 +79,12 @@ export class ControlController {
     const calls: Array<Promise<number>> = [];
     for (let i = 0; i < body.count; i++) {
       if (body.intervalMs && i > 0) await new Promise((resolve) => setTimeout(resolve, body.intervalMs));
-      const call = this.hub.broadcast({ event: body.event, data: `${body.tag}:${i}`, endpoint: body.endpoint, filter: body.filter });
+      const call = this.hub.broadcast({
+        event: body.event,
+        data: `${body.tag}:${i}`,
+        endpoint: body.endpoint,
+        filter: body.filter,
+      });
       call.catch(() => undefined);
       calls.push(call);
     }
