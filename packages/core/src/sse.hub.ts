@@ -148,6 +148,15 @@ export class SseHub<M extends object = SseEventMap>
     @Inject(SseTransport) readonly transport: SseTransport,
   ) {
     this.ready.catch(() => undefined);
+    if (transport.routeKeys !== undefined && transport.routeKeys.length > 0 && transport.hold !== undefined) {
+      this.registry.watch(transport.routeKeys, (key, value, held) => {
+        try {
+          transport.hold!(key, value, held);
+        } catch (err) {
+          this.logger.error(`The transport failed to follow ${key}=${value}: ${(err as Error).message}`, (err as Error).stack);
+        }
+      });
+    }
     const hub = this;
     this.streamHost = {
       schedule(stream) {
