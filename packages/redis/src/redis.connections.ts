@@ -13,6 +13,8 @@ export type Client = Redis | Cluster;
 export class RedisConnections {
   commands: Client | undefined;
   reader: Client | undefined;
+  /** The shard-channel subscriber of routed delivery, made on first use. */
+  subscriber: Client | undefined;
   /** Set once the transport closes: every part stops what it was doing. */
   closed = false;
   outages = 0;
@@ -37,6 +39,19 @@ export class RedisConnections {
     this.reader = reader;
     this.watch(reader, 'reader');
     await this.connect(reader);
+  }
+
+  /**
+   * Duplicates the command connection once more for SSUBSCRIBE (a connection in subscriber mode
+   * runs nothing else); `onReady` runs each time it is (again) ready, its subscriptions renewed.
+   */
+  async openSubscriber(onReady: () => void): Promise<Client> {
+    const options: RedisOptions = { ...this.connectionOptions('subscriber'), autoResubscribe: true };
+    const subscriber = this.own(duplicate(this.commands!, options, true));
+    this.subscriber = subscriber;
+    this.watch(subscriber, 'subscriber', onReady);
+    await this.connect(subscriber);
+    return subscriber;
   }
 
   /** 1 when both connections are ready, for the metrics. */
@@ -107,7 +122,7 @@ export class RedisConnections {
     return client;
   }
 
-  private connectionOptions(role: 'commands' | 'reader'): RedisOptions {
+  private connectionOptions(role: 'commands' | 'reader' | 'subscriber'): RedisOptions {
     const cap = this.options.maxReconnectDelay;
     return {
       ...this.options.redisOptions,
@@ -124,13 +139,13 @@ export class RedisConnections {
   }
 
   /** Reacts to a connection's state: flush held broadcasts when ready, log an outage once. */
-  private watch(client: Client, role: string): void {
+  private watch(client: Client, role: string, ready = role === 'commands' ? this.onCommandsReady : undefined): void {
     const onReady = () => {
       if (this.outageSince !== undefined) {
         this.logger.log(`Redis is back after ${Date.now() - this.outageSince} ms; resuming.`);
         this.outageSince = undefined;
       }
-      if (role === 'commands') this.onCommandsReady();
+      ready?.();
     };
     const onError = (err: Error) => {
       if (this.closed) return;
@@ -172,10 +187,17 @@ export class RedisConnections {
   }
 }
 
-function duplicate(client: Client, options: RedisOptions): Client {
+function duplicate(client: Client, options: RedisOptions, sharded = false): Client {
   if ((client as Cluster).isCluster) {
     const { lazyConnect, enableOfflineQueue, retryStrategy, ...node } = options;
-    return (client as Cluster).duplicate([], { lazyConnect, enableOfflineQueue, clusterRetryStrategy: retryStrategy, redisOptions: node } as any);
+    // a sharded subscriber per master: SSUBSCRIBE must reach the master that owns the channel's slot
+    return (client as Cluster).duplicate([], {
+      lazyConnect,
+      enableOfflineQueue,
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: node,
+      shardedSubscribers: sharded,
+    } as any);
   }
   return (client as Redis).duplicate(options);
 }

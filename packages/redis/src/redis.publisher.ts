@@ -1,7 +1,7 @@
 import type { SseEnvelopeDraft } from '@nest-sse/core';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { isReplyError, type Client, type RedisConnections } from './redis.connections.js';
-import type { RedisKeys } from './redis.keys.js';
+import type { RedisKeys, RouteKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
 import { PUBLISH, isNoScript, type ScriptClient } from './redis.scripts.js';
 
@@ -55,14 +55,32 @@ export class RedisPublisher {
   };
   private reloadScript = false;
   private lastSent: Outgoing | undefined;
-  /** This node's recent publishes (the resend guard). */
+  /** The Stream appended to, this node's recent publishes to it (the resend guard), and the shard channel ('' for none). */
+  private readonly events: string;
   private publishedKey = '';
+  private readonly live: string;
+  private readonly maxLength: number;
 
+  /**
+   * Publishes to the prefix's Stream, or with `route` to that routed value's Stream and shard
+   * channel (see `RedisKeys.route`).
+   */
   constructor(
     private readonly connections: RedisConnections,
     private readonly keys: RedisKeys,
     private readonly options: ResolvedRedisOptions,
-  ) {}
+    private readonly route?: RouteKeys,
+  ) {
+    this.events = route?.events ?? keys.events;
+    this.live = route?.live ?? '';
+    // a routed value's Stream is its history, not a delivery buffer (see MIN_RETAINED): no floor
+    this.maxLength = route === undefined ? options.retained : options.historySize;
+  }
+
+  /** True when nothing is waiting or in flight. */
+  get idle(): boolean {
+    return this.waiting.length === 0 && this.sent.size === 0;
+  }
 
   /** Broadcasts held on this node, not yet sent. */
   get pending(): number {
@@ -76,7 +94,7 @@ export class RedisPublisher {
 
   /** Starts the deadline sweep; `nodeId` names this node's resend guard. */
   start(nodeId: string): void {
-    this.publishedKey = this.keys.published(nodeId);
+    this.publishedKey = this.route?.published(nodeId) ?? this.keys.published(nodeId);
     // One timer for every pending broadcast's deadline rather than one per broadcast.
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(250, this.options.publishTimeout / 4));
     this.sweepTimer.unref();
@@ -156,8 +174,8 @@ export class RedisPublisher {
     // The oldest seq still unconfirmed: the batch is in `sent` already, and anything waiting was
     // published after everything sent (a failure pauses sending until `sent` is empty).
     const lowest = first(this.sent)!.seq;
-    const keys = [this.keys.events, this.publishedKey];
-    const args: Array<string | number> = [lowest, this.options.retained, this.options.historyMaxAge, this.options.guardTtl, previous, batch.length];
+    const keys = [this.events, this.publishedKey];
+    const args: Array<string | number> = [lowest, this.maxLength, this.options.historyMaxAge, this.options.guardTtl, previous, batch.length, this.live];
     for (const item of batch) {
       let keyIndex = 0;
       if (item.eventIdKey !== undefined) {

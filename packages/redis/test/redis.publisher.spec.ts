@@ -49,7 +49,7 @@ describe('RedisPublisher', () => {
   it('holds at most maxPendingPublishes while Redis is away, and tells the held ones on close that they were never sent', async () => {
     const { p, connections } = await publisher('pub2', { maxPendingPublishes: 3, maxReconnectDelay: 100 });
     await server.kill();
-    await eventually(() => connections.connected === 0, 5000, 'the connections to notice');
+    await eventually(() => connections.commands!.status !== 'ready', 5000, 'the command connection to notice');
     const held = [p.publish(draft('1')), p.publish(draft('2')), p.publish(draft('3'))].map((call) => call.catch((err) => err));
     const refused = await p.publish(draft('4')).catch((err) => err);
     expect(refused).toBeInstanceOf(RedisUnavailableError);
