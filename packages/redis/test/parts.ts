@@ -1,9 +1,12 @@
+import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { Logger, type LoggerService } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import type { SseEnvelopeDraft } from '@nest-sse/core';
 import { RedisConnections } from '../src/redis.connections.js';
 import { RedisKeys } from '../src/redis.keys.js';
 import { resolveRedisOptions, type ResolvedRedisOptions } from '../src/redis.options.js';
 import type { RedisTransportOptions } from '../src/redis-transport-options.interface.js';
+import { RedisServer } from '../../../test/utils/redis-server.js';
 
 const opened: RedisConnections[] = [];
 
@@ -46,4 +49,24 @@ export class LogRecorder implements LoggerService {
   restore(): void {
     Logger.overrideLogger(false);
   }
+}
+
+/**
+ * A real redis-server for the tests of one file (started before them, stopped after), a plain
+ * client on it, and the transport's log lines; what `openParts` opened is closed after each test.
+ */
+export function useRedisServer(): { readonly server: RedisServer; readonly admin: Redis; readonly logs: LogRecorder } {
+  const env = { logs: new LogRecorder() } as { server: RedisServer; admin: Redis; logs: LogRecorder };
+  beforeAll(async () => {
+    env.server = await RedisServer.start();
+    env.admin = new Redis(env.server.url);
+    env.logs.install();
+  });
+  afterEach(closeParts);
+  afterAll(async () => {
+    env.logs.restore();
+    env.admin?.disconnect();
+    await env.server?.stop();
+  });
+  return env;
 }

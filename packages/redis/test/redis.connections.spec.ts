@@ -1,32 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from '@jest/globals';
 import { eventually } from '../../../test/utils/app.js';
-import { RedisServer } from '../../../test/utils/redis-server.js';
-import { closeParts, LogRecorder, openParts } from './parts.js';
+import { openParts, useRedisServer } from './parts.js';
 
 describe('RedisConnections', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const logs = new LogRecorder();
+  const redis = useRedisServer();
 
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    admin = new Redis(server.url);
-    logs.install();
-  });
-
-  afterEach(closeParts);
-
-  afterAll(async () => {
-    logs.restore();
-    admin?.disconnect();
-    await server?.stop();
-  });
-
-  const names = async () => [...String(await admin.client('LIST')).matchAll(/name=(nest-sse:\w+)/g)].map((m) => m[1]).sort();
+  const names = async () => [...String(await redis.admin.client('LIST')).matchAll(/name=(nest-sse:\w+)/g)].map((m) => m[1]).sort();
 
   it('opens a named command connection and reader, and closes both', async () => {
-    const { connections } = await openParts(server.url, 'conn1');
+    const { connections } = await openParts(redis.server.url, 'conn1');
     expect(connections.connected).toBe(1);
     expect(await names()).toEqual(['nest-sse:commands', 'nest-sse:reader']);
     await connections.close();
@@ -36,22 +18,22 @@ describe('RedisConnections', () => {
 
   it('tells an outage once and the recovery once, and runs the ready hook again when the command connection is back', async () => {
     let readies = 0;
-    const { connections } = await openParts(server.url, 'conn2', { maxReconnectDelay: 100 }, () => readies++);
+    const { connections } = await openParts(redis.server.url, 'conn2', { maxReconnectDelay: 100 }, () => readies++);
     const before = readies;
-    logs.lines = [];
-    await server.kill();
-    await eventually(() => connections.connected === 0, 5000, 'the connections to notice');
+    redis.logs.lines = [];
+    await redis.server.kill();
+    await eventually(() => connections.commands!.status !== 'ready' && connections.reader!.status !== 'ready', 5000, 'both connections to notice');
     expect(await connections.whenReady(connections.commands!, 300)).toBe(false);
     expect(connections.outages).toBe(1);
     expect(connections.outageSince).toBeDefined();
-    await server.launch();
+    await redis.server.launch();
     expect(await connections.whenReady(connections.commands!, 5000)).toBe(true);
     expect(await connections.whenReady(connections.reader!, 5000)).toBe(true);
     expect(readies).toBe(before + 1);
     expect(connections.outages).toBe(1);
     expect(connections.outageSince).toBeUndefined();
-    expect(logs.lines.filter((line) => line.startsWith('warn Lost Redis') || line.includes('connection closed'))).toHaveLength(1);
-    expect(logs.lines.filter((line) => line.includes('Redis is back after'))).toHaveLength(1);
+    expect(redis.logs.lines.filter((line) => line.startsWith('warn Lost Redis') || line.includes('connection closed'))).toHaveLength(1);
+    expect(redis.logs.lines.filter((line) => line.includes('Redis is back after'))).toHaveLength(1);
     await connections.close();
   });
 

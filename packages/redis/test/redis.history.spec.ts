@@ -1,30 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from '@jest/globals';
 import { RedisHistory } from '../src/redis.history.js';
 import { RedisPublisher } from '../src/redis.publisher.js';
-import { RedisServer } from '../../../test/utils/redis-server.js';
-import { closeParts, draft, openParts } from './parts.js';
+import { draft, openParts, useRedisServer } from './parts.js';
 
 describe('RedisHistory', () => {
-  let server: RedisServer;
-  let admin: Redis;
+  const redis = useRedisServer();
 
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    admin = new Redis(server.url);
-  });
-
-  afterEach(closeParts);
-
-  afterAll(async () => {
-    admin?.disconnect();
-    await server?.stop();
-  });
-
-  const evalshaCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+  const evalshaCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.admin.info('commandstats'))?.[1] ?? 0);
 
   it('serves clients resuming from the same id with one script run, waits for the reader to pass the replay point', async () => {
-    const parts = await openParts(server.url, 'hist1');
+    const parts = await openParts(redis.server.url, 'hist1');
     const publisher = new RedisPublisher(parts.connections, parts.keys, parts.options);
     publisher.start('n');
     const ids = await Promise.all(['a', 'b', 'c', 'secret', 'd'].map((data) => publisher.publish(draft(data, data === 'secret' ? { target: 'x' } : {}))));
@@ -47,7 +32,7 @@ describe('RedisHistory', () => {
   });
 
   it('refuses to replay once the transport closed', async () => {
-    const parts = await openParts(server.url, 'hist2');
+    const parts = await openParts(redis.server.url, 'hist2');
     const history = new RedisHistory(parts.connections, parts.keys, parts.options, async () => undefined);
     parts.connections.closed = true;
     await parts.connections.close();

@@ -1,32 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from '@jest/globals';
 import type { SseTransportContext } from '@nest-sse/core';
 import { RedisNodeStats } from '../src/redis.node-stats.js';
 import { eventually } from '../../../test/utils/app.js';
-import { RedisServer } from '../../../test/utils/redis-server.js';
-import { closeParts, LogRecorder, openParts } from './parts.js';
+import { openParts, useRedisServer } from './parts.js';
 
 describe('RedisNodeStats', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const logs = new LogRecorder();
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    admin = new Redis(server.url);
-    logs.install();
-  });
-
-  afterEach(closeParts);
-
-  afterAll(async () => {
-    logs.restore();
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
 
   async function node(prefix: string, id: string, counts: { connected: number }) {
-    const parts = await openParts(server.url, prefix, { statsInterval: 50 });
+    const parts = await openParts(redis.server.url, prefix, { statsInterval: 50 });
     const context: SseTransportContext = {
       nodeId: id,
       deliver: () => undefined,
@@ -55,17 +37,17 @@ describe('RedisNodeStats', () => {
     await b.close();
     expect((await a.stats.read()).nodes.map((n) => n.node)).toEqual(['a']);
     await a.close();
-    expect(await admin.zcard(a.keys.nodes)).toBe(0);
+    expect(await redis.admin.zcard(a.keys.nodes)).toBe(0);
   });
 
   it('reports this node alone, with a warning, when Redis cannot answer', async () => {
     const a = await node('stats2', 'a', { connected: 2 });
-    await server.kill();
-    logs.lines = [];
+    await redis.server.kill();
+    redis.logs.lines = [];
     const alone = await a.stats.read();
     expect(alone).toEqual({ backend: 'redis', nodes: [expect.objectContaining({ node: 'a', connected: 2 })] });
-    expect(logs.lines.join('\n')).toMatch(/Cluster stats unavailable/);
+    expect(redis.logs.lines.join('\n')).toMatch(/Cluster stats unavailable/);
     await a.close();
-    await server.launch();
+    await redis.server.launch();
   });
 });

@@ -1,33 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { describe, expect, it } from '@jest/globals';
 import { RedisUnavailableError } from '../src/errors/redis-unavailable.error.js';
 import { RedisPublisher } from '../src/redis.publisher.js';
 import { eventually } from '../../../test/utils/app.js';
-import { RedisServer } from '../../../test/utils/redis-server.js';
-import { closeParts, draft, LogRecorder, openParts } from './parts.js';
+import { draft, openParts, useRedisServer } from './parts.js';
 
 describe('RedisPublisher', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const logs = new LogRecorder();
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    admin = new Redis(server.url);
-    logs.install();
-  });
-
-  afterEach(closeParts);
-
-  afterAll(async () => {
-    logs.restore();
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
 
   async function publisher(prefix: string, options = {}) {
     let p: RedisPublisher | undefined;
-    const parts = await openParts(server.url, prefix, options, () => p?.flush());
+    const parts = await openParts(redis.server.url, prefix, options, () => p?.flush());
     p = new RedisPublisher(parts.connections, parts.keys, parts.options);
     p.start('node-1');
     return { p, ...parts };
@@ -36,7 +18,7 @@ describe('RedisPublisher', () => {
   it('appends in call order, each entry naming the one before, with no reader running', async () => {
     const { p, keys, connections } = await publisher('pub1');
     const ids = await Promise.all(Array.from({ length: 200 }, (_, i) => p.publish(draft(`m${i}`))));
-    const entries = await admin.xrange(keys.events, '-', '+');
+    const entries = await redis.admin.xrange(keys.events, '-', '+');
     expect(entries.map(([id]) => id)).toEqual(ids);
     expect(entries.map(([, fields]) => JSON.parse(fields[3]).data)).toEqual(ids.map((_, i) => `m${i}`));
     entries.forEach(([, fields], i) => expect(fields.slice(0, 2)).toEqual(['p', i === 0 ? '' : ids[i - 1]]));
@@ -48,7 +30,7 @@ describe('RedisPublisher', () => {
 
   it('holds at most maxPendingPublishes while Redis is away, and tells the held ones on close that they were never sent', async () => {
     const { p, connections } = await publisher('pub2', { maxPendingPublishes: 3, maxReconnectDelay: 100 });
-    await server.kill();
+    await redis.server.kill();
     await eventually(() => connections.commands!.status !== 'ready', 5000, 'the command connection to notice');
     const held = [p.publish(draft('1')), p.publish(draft('2')), p.publish(draft('3'))].map((call) => call.catch((err) => err));
     const refused = await p.publish(draft('4')).catch((err) => err);
@@ -59,6 +41,6 @@ describe('RedisPublisher', () => {
     await p.close();
     for (const err of await Promise.all(held)) expect(err.message).toMatch(/closed before this broadcast reached Redis; it will not be delivered/);
     await connections.close();
-    await server.launch();
+    await redis.server.launch();
   });
 });

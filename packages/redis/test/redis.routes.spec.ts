@@ -1,38 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import type { SseEnvelope } from '@nest-sse/core';
 import { RedisPublisher } from '../src/redis.publisher.js';
 import { RedisRouteFollower } from '../src/redis.routes.js';
 import { eventually } from '../../../test/utils/app.js';
-import { RedisServer } from '../../../test/utils/redis-server.js';
-import { closeParts, draft, LogRecorder, openParts } from './parts.js';
+import { draft, openParts, useRedisServer } from './parts.js';
 
 describe('RedisRouteFollower', () => {
-  let server: RedisServer;
-  let admin: Redis;
-  const logs = new LogRecorder();
   const publishers: RedisPublisher[] = [];
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    admin = new Redis(server.url);
-    logs.install();
-  });
-
+  // registered before the server's hooks: publishers close before their connections do
   afterEach(async () => {
     await Promise.all(publishers.splice(0).map((p) => p.close()));
-    await closeParts();
   });
-
-  afterAll(async () => {
-    logs.restore();
-    admin?.disconnect();
-    await server?.stop();
-  });
+  const redis = useRedisServer();
 
   /** A publishing node: one publisher per routed value it sends to. */
   async function publishingNode(prefix: string, options = {}) {
-    const parts = await openParts(server.url, prefix, options);
+    const parts = await openParts(redis.server.url, prefix, options);
     const lanes = new Map<string, RedisPublisher>();
     return (value: string, data: string) => {
       let lane = lanes.get(value);
@@ -47,14 +30,14 @@ describe('RedisRouteFollower', () => {
   }
 
   async function followingNode(prefix: string, options = {}, linger = 200) {
-    const parts = await openParts(server.url, prefix, options);
+    const parts = await openParts(redis.server.url, prefix, options);
     const delivered: Array<{ value: string; envelope: SseEnvelope }> = [];
     const follower = new RedisRouteFollower(parts.connections, parts.keys, parts.options, (envelope, value) => delivered.push({ value, envelope }), linger);
     const of = (value: string) => delivered.filter((d) => d.value === value).map((d) => d.envelope.data);
     return { follower, delivered, of, ...parts };
   }
 
-  const subscribers = async (channel: string) => Number(((await admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as unknown[])[1]);
+  const subscribers = async (channel: string) => Number(((await redis.admin.call('PUBSUB', 'SHARDNUMSUB', channel)) as unknown[])[1]);
 
   it('reads only the values it holds, each in order, with the ids of its Stream', async () => {
     const publish = await publishingNode('route1');
@@ -77,7 +60,7 @@ describe('RedisRouteFollower', () => {
     const batch = (from: number, count: number) => Promise.all(Array.from({ length: count }, (_, i) => publish('alice', `n${from + i}`)));
     await batch(0, 200);
     await eventually(() => node.delivered.length === 200, 5000, 'the first 200');
-    await admin.client('KILL', 'TYPE', 'pubsub');
+    await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
     // made in one turn, before the subscriber is back (its first reconnect waits at least 100 ms)
     await batch(200, 300);
     await batch(500, 100);
@@ -127,13 +110,13 @@ describe('RedisRouteFollower', () => {
     await eventually(() => node.delivered.length === 1);
     // the follower's connections are gone while 300 more are published into a 5-entry history
     const commandsId = await node.connections.commands!.client('ID');
-    await admin.client('KILL', 'TYPE', 'pubsub');
-    await admin.client('KILL', 'ID', commandsId);
+    await redis.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await redis.admin.call('CLIENT', 'KILL', 'ID', commandsId);
     // made in one turn: appended in a few script runs, well before the follower reconnects
     await Promise.all(Array.from({ length: 300 }, (_, i) => publish('alice', `n${i}`)));
     await eventually(() => node.of('alice').at(-1) === 'n299', 10_000, 'the last event');
     expect(node.follower.gaps).toBeGreaterThan(0);
-    expect(logs.lines.join('\n')).toMatch(/Events of alice between .* were gone from/);
+    expect(redis.logs.lines.join('\n')).toMatch(/Events of alice between .* were gone from/);
     const got = node.of('alice');
     expect(got.length).toBeLessThan(301);
   });
