@@ -7,13 +7,9 @@
 // the runner how far every event has been fully delivered.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { chunkBytes, readChunk, scanMarkers } from './markers.js';
 
-const HASH = 0x23; // '#'
-const S = 0x73; // 's'
 const SPACE = 0x20;
-const DOT = 0x2e;
-const HEAD_END = Buffer.from('\r\n\r\n');
-const OK = Buffer.from('HTTP/1.1 200');
 const LATENCY_CAP = 1 << 22;
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
@@ -34,10 +30,6 @@ let unexpectedCloses = 0;
 /** The phase being measured: which sequence numbers every connection is owed. */
 let phase = null;
 const latencies = new Float64Array(LATENCY_CAP);
-
-function nowMicros() {
-  return (performance.timeOrigin + performance.now()) * 1000;
-}
 
 function send(message) {
   process.send?.(message);
@@ -140,75 +132,25 @@ function onEvent(conn, seq, sentAt, now) {
   if (--p.remaining[j] === 0 && j === p.frontier) advance(p);
 }
 
-/** Scans one chunk for event markers; keeps an unfinished marker for the next chunk. */
-function scan(conn, buf, pos) {
-  const len = buf.length;
-  let now = 0;
-  let m;
-  for (;;) {
-    m = buf.indexOf(HASH, pos);
-    if (m === -1) return;
-    let i = m + 1;
-    if (i >= len) break;
-    if (buf[i] !== S) {
-      pos = i;
-      continue;
-    }
-    i++;
-    let seq = 0;
-    let c = 0;
-    while (i < len && (c = buf[i]) >= 0x30 && c <= 0x39) {
-      seq = seq * 10 + (c - 0x30);
-      i++;
-    }
-    if (i >= len) break;
-    if (c !== SPACE) {
-      pos = i;
-      continue;
-    }
-    i++;
-    let t = 0;
-    while (i < len && (c = buf[i]) >= 0x30 && c <= 0x39) {
-      t = t * 10 + (c - 0x30);
-      i++;
-    }
-    if (i >= len) break;
-    pos = i + 1;
-    if (c !== DOT) continue;
-    if (now === 0) now = nowMicros();
-    onEvent(conn, seq, t, now);
-  }
-  // a copy: the read buffer is shared by every socket and reused on the next read
-  conn.rest = Buffer.from(buf.subarray(m));
-}
-
 function onData(conn, chunk) {
-  let buf = chunk;
-  if (conn.rest !== null) {
-    buf = Buffer.concat([conn.rest, chunk]);
-    conn.rest = null;
+  const wasOpen = conn.open;
+  const pos = readChunk(conn, chunk);
+  if (pos === -1) return;
+  if (pos === -2) {
+    conn.failed?.(new Error(`status line: ${conn.statusLine}`));
+    conn.socket.destroy();
+    return;
   }
-  let pos = 0;
-  if (!conn.open) {
-    const end = buf.indexOf(HEAD_END);
-    if (end === -1) {
-      conn.rest = Buffer.from(buf);
-      return;
-    }
-    if (buf.compare(OK, 0, OK.length, 0, OK.length) !== 0) {
-      conn.failed?.(new Error(`status line: ${buf.subarray(0, buf.indexOf(13)).toString()}`));
-      conn.socket.destroy();
-      return;
-    }
-    conn.open = true;
-    conn.opened?.();
-    pos = end + 4;
-  }
-  scan(conn, buf, pos);
+  if (!wasOpen) conn.opened?.();
+  scanMarkers(conn, chunkBytes, pos, onEvent);
 }
 
-function request(path) {
-  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`;
+/** The bearer token the guarded subject checks (test/bench/src/harness.ts); the others ignore it. */
+const AUTHORIZATION = 'Authorization: Bearer bench-token\r\n';
+
+function request(path, lastEventId) {
+  const resume = lastEventId === undefined ? '' : `Last-Event-ID: ${lastEventId}\r\n`;
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n${AUTHORIZATION}${resume}\r\n`;
 }
 
 /** Opens one stream; resolves once its response head (200) arrived. */
@@ -295,6 +237,240 @@ async function churn({ ports, path, total, concurrency, groups }) {
   return { type: 'churned', total, ms: performance.now() - started, ...result };
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// reconnect storm: clients that behave like EventSource. Each parses the stream into fields,
+// keeps the last event id and the `retry` it was sent, and when the stream ends or a connect
+// fails it waits that long and reconnects with `Last-Event-ID`. Every event it is owed (every
+// sequence number from the storm's start) must arrive once and in order.
+
+const LF = 0x0a;
+const CR = 0x0d;
+const COLON = 0x3a;
+
+/** @type {StormClient[]} */
+let stormClients = [];
+/** The first repeated events seen, for the report. */
+let repeatExamples = [];
+/** The first sequence number every storm client is owed; 0 before the runner says. */
+let stormStart = 0;
+
+function epochMs() {
+  return performance.timeOrigin + performance.now();
+}
+
+class StormClient {
+  constructor(port, path) {
+    this.port = port;
+    this.path = path;
+    this.socket = null;
+    this.open = false;
+    this.stopped = false;
+    this.rest = null;
+    this.lastId = undefined;
+    this.pendingId = undefined;
+    this.retry = 3000;
+    this.event = '';
+    this.seq = -1;
+    this.hasData = false;
+    this.next = 0;
+    this.afterReset = false;
+    this.resets = 0;
+    this.gaps = 0;
+    this.lost = 0;
+    this.repeats = 0;
+    this.received = 0;
+    this.opens = 0;
+    this.openedAt = 0;
+    this.failures = 0;
+    this.refused = 0;
+    this.refusedStatus = 0;
+    this.resumedFrom = undefined;
+    this.ids = [];
+    this.onOpen = undefined;
+  }
+
+  connect() {
+    this.open = false;
+    this.rest = null;
+    const socket = net.connect({
+      port: this.port,
+      host: '127.0.0.1',
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: (nread, buf) => void this.onData(buf.subarray(0, nread)) },
+    });
+    this.socket = socket;
+    socket.on('error', (err) => {
+      if (err.code === 'ECONNREFUSED') this.refused++;
+    });
+    socket.on('close', () => {
+      if (this.socket !== socket) return;
+      if (!this.open) this.failures++;
+      this.open = false;
+      if (this.stopped) return;
+      setTimeout(() => {
+        if (!this.stopped) this.connect();
+      }, this.retry);
+    });
+    socket.write(request(this.path, this.lastId));
+  }
+
+  onData(chunk) {
+    const wasOpen = this.open;
+    let pos = readChunk(this, chunk);
+    if (pos === -1) return;
+    if (pos === -2) {
+      // EventSource gives up on a status other than 200; this client counts it and tries again
+      this.refusedStatus++;
+      this.socket.destroy();
+      return;
+    }
+    const buf = chunkBytes;
+    if (!wasOpen) {
+      this.opens++;
+      this.openedAt = epochMs();
+      this.resumedFrom = this.lastId;
+      this.event = '';
+      this.hasData = false;
+      this.seq = -1;
+      this.onOpen?.();
+      this.onOpen = undefined;
+    }
+    // Lines end in LF here (the subjects write LF; the chunk framing's CRLF leaves a CR, which is
+    // trimmed). A chunk-size line is a field without a colon, which SSE ignores.
+    for (;;) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl === -1) break;
+      let end = nl;
+      if (end > pos && buf[end - 1] === CR) end--;
+      this.line(buf, pos, end);
+      pos = nl + 1;
+    }
+    if (pos < buf.length) this.rest = Buffer.from(buf.subarray(pos));
+  }
+
+  line(buf, start, end) {
+    if (start === end) return this.dispatch();
+    const colon = buf.indexOf(COLON, start);
+    if (colon === -1 || colon >= end) return;
+    let value = colon + 1;
+    if (value < end && buf[value] === SPACE) value++;
+    const name = buf.latin1Slice(start, colon);
+    if (name === 'data') {
+      this.hasData = true;
+      const m = buf.indexOf('#s', value);
+      if (m !== -1 && m < end) {
+        let seq = 0;
+        for (let i = m + 2; i < end && buf[i] >= 0x30 && buf[i] <= 0x39; i++) seq = seq * 10 + (buf[i] - 0x30);
+        this.seq = seq;
+      }
+    } else if (name === 'id') {
+      this.pendingId = buf.latin1Slice(value, end);
+    } else if (name === 'event') {
+      this.event = buf.latin1Slice(value, end);
+    } else if (name === 'retry') {
+      const ms = Number(buf.latin1Slice(value, end));
+      if (Number.isInteger(ms) && ms >= 0) this.retry = ms;
+    }
+  }
+
+  dispatch() {
+    this.lastId = this.pendingId;
+    if (this.hasData) {
+      if (this.event === 'sse.reset') {
+        this.resets++;
+        this.afterReset = true;
+      } else if (this.seq >= 0) {
+        this.onEvent(this.seq);
+      }
+    }
+    this.event = '';
+    this.hasData = false;
+    this.seq = -1;
+  }
+
+  onEvent(seq) {
+    if (stormStart === 0 || seq < stormStart) return;
+    if (this.next === 0) this.next = stormStart;
+    if (seq < this.next) {
+      if (this.repeats++ === 0 && repeatExamples.length < 5) {
+        repeatExamples.push({ seq, next: this.next, id: this.pendingId, resumedFrom: this.resumedFrom, opens: this.opens, recent: this.ids.slice(-6) });
+      }
+      return;
+    }
+    this.ids.push(`${seq}=${this.pendingId}`);
+    if (this.ids.length > 12) this.ids.shift();
+    // events skipped after an sse.reset were not in the server's history; any other skip is a loss
+    if (seq > this.next) {
+      if (this.afterReset) this.lost += seq - this.next;
+      else this.gaps += seq - this.next;
+    }
+    this.afterReset = false;
+    this.next = seq + 1;
+    this.received++;
+  }
+}
+
+async function stormOpen({ ports, path, count, offset, concurrency }) {
+  const started = performance.now();
+  const result = await pool(count, concurrency, (k) => {
+    const i = offset + k;
+    const client = new StormClient(ports[i % ports.length], path);
+    stormClients.push(client);
+    return new Promise((resolve) => {
+      client.onOpen = resolve;
+      client.connect();
+    });
+  });
+  return { type: 'storm-opened', count: stormClients.length, ms: performance.now() - started, ...result };
+}
+
+/** Streams open now, and how many opened again since `since` (epoch ms), with when. */
+function stormStatus({ since }) {
+  let open = 0;
+  const reopened = [];
+  let failures = 0;
+  for (const client of stormClients) {
+    if (client.open) open++;
+    if (client.openedAt >= since) reopened.push(client.openedAt - since);
+    failures += client.failures;
+  }
+  reopened.sort((a, b) => a - b);
+  const at = (q) => (reopened.length ? reopened[Math.min(reopened.length - 1, Math.floor(q * reopened.length))] : null);
+  let refused = 0;
+  let refusedStatus = 0;
+  for (const client of stormClients) {
+    refused += client.refused;
+    refusedStatus += client.refusedStatus;
+  }
+  return { type: 'storm-status', open, reopened: reopened.length, p50: at(0.5), p99: at(0.99), max: reopened.at(-1) ?? null, failures, refused, refusedStatus };
+}
+
+/** Waits (bounded) for every client to have event `last`, then checks every sequence. */
+async function stormEnd({ last, timeoutMs }) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline && stormClients.some((c) => c.next <= last)) await new Promise((r) => setTimeout(r, 50));
+  const out = { type: 'storm-ended', clients: stormClients.length, complete: 0, gaps: 0, lost: 0, repeats: 0, tailMissing: 0, resets: 0, received: 0, opens: 0 };
+  for (const client of stormClients) {
+    client.stopped = true;
+    client.socket?.destroy();
+    const tail = client.next === 0 ? last - stormStart + 1 : Math.max(0, last + 1 - client.next);
+    out.gaps += client.gaps;
+    out.lost += client.lost;
+    out.repeats += client.repeats;
+    out.tailMissing += tail;
+    out.resets += client.resets;
+    out.received += client.received;
+    out.opens += client.opens;
+    if (client.gaps === 0 && client.lost === 0 && client.repeats === 0 && tail === 0) out.complete++;
+  }
+  out.repeatExamples = repeatExamples;
+  repeatExamples = [];
+  stormClients = [];
+  stormStart = 0;
+  return out;
+}
+
 process.on('message', async (message) => {
   let reply;
   switch (message.cmd) {
@@ -314,7 +490,21 @@ process.on('message', async (message) => {
     case 'churn':
       reply = await churn(message);
       break;
+    case 'storm-open':
+      reply = await stormOpen(message);
+      break;
+    case 'storm-expect':
+      stormStart = message.start;
+      reply = { type: 'storm-expecting' };
+      break;
+    case 'storm-status':
+      reply = stormStatus(message);
+      break;
+    case 'storm-end':
+      reply = await stormEnd(message);
+      break;
     case 'exit':
+      for (const client of stormClients) client.stopped = true;
       closeTo(0);
       process.exit(0);
   }

@@ -30,6 +30,8 @@ const CONFIG = QUICK
       rates: [5, 20],
       idleConnections: 4000,
       churn: 2000,
+      connectStreams: 1000,
+      stormSizes: [2000],
       budgetMs: 105_000,
     }
   : {
@@ -41,12 +43,16 @@ const CONFIG = QUICK
       rates: [5, 20],
       idleConnections: 10000,
       churn: 10000,
+      connectStreams: 4000,
+      stormSizes: [10000, 20000],
       budgetMs: 14 * 60_000,
     };
 if (option('rounds')) CONFIG.rounds = Number(option('rounds'));
 if (option('sizes')) CONFIG.sizes = option('sizes').split(',').map(Number);
 if (option('idle')) CONFIG.idleConnections = Number(option('idle'));
 if (option('churn')) CONFIG.churn = Number(option('churn'));
+if (option('connect')) CONFIG.connectStreams = Number(option('connect'));
+if (option('storm')) CONFIG.stormSizes = option('storm').split(',').map(Number);
 const EVENT_SIZE = 100;
 /**
  * Deliveries in flight in a throughput phase: enough to keep a fast server busy across the
@@ -63,20 +69,27 @@ const GROUPS = 100;
 const CONNECT_CONCURRENCY = 256;
 const CHURN_CONCURRENCY = 64;
 
+/** The scenarios: `fanout` (throughput, latency, filtered), `memory` (idle memory, churn), `connect`, `storm`. */
+const SCENARIOS = ['fanout', 'memory', 'connect', 'storm'];
+const FAN = ['fanout', 'memory'];
 const SUBJECTS = [
-  { name: 'baseline', script: 'baseline.js' },
-  { name: 'nest-sse', script: 'nest-sse.js' },
-  { name: 'nest @Sse', script: 'nest-builtin.js' },
-  { name: 'better-sse', script: 'better-sse.js' },
-  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true },
+  { name: 'baseline', script: 'baseline.js', scenarios: [...FAN, 'connect'] },
+  { name: 'nest-sse', script: 'nest-sse.js', scenarios: SCENARIOS },
+  { name: 'nest-sse guarded', script: 'nest-sse.js', env: { BENCH_GUARD: '1' }, shared: true, scenarios: ['connect'] },
+  { name: 'nest @Sse', script: 'nest-builtin.js', scenarios: FAN },
+  { name: 'better-sse', script: 'better-sse.js', scenarios: FAN },
+  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: SCENARIOS },
 ];
 
 const only = option('only')?.split(',');
 const profileSubject = option('profile');
+const scenarios = option('scenario')?.split(',') ?? SCENARIOS;
+for (const name of scenarios) if (!SCENARIOS.includes(name)) throw new Error(`no scenario '${name}'; the scenarios: ${SCENARIOS.join(', ')}`);
+const runs = (subject, scenario) => scenarios.includes(scenario) && subject.scenarios.includes(scenario);
 
-/** A subject is named by its name, or (except the Redis one, which shares its file) by its file name. */
+/** A subject is named by its name, or (unless it shares its file with another) by its file name. */
 function named(subject, name) {
-  return subject.name === name || (!subject.redis && subject.script === `${name}.js`);
+  return subject.name === name || (!subject.shared && subject.script === `${name}.js`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,8 +199,8 @@ async function startServer(subject, env) {
   return server;
 }
 
-async function startLoad() {
-  const load = launch('load', join(here, 'load.js'), CLIENT_CORE, {}, ['--max-old-space-size=2048']);
+async function startLoad(name = 'load') {
+  const load = launch(name, join(here, 'load.js'), CLIENT_CORE, {}, ['--max-old-space-size=2048']);
   await load.wait('ready', 10_000);
   return load;
 }
@@ -251,9 +264,9 @@ async function startRedis() {
  * other processes on the server core whose CPU counts as the subject's (its redis-server).
  */
 async function startSubject(subject) {
-  if (!subject.redis) return { servers: [await startServer(subject, {})], pids: [], stop: async () => {} };
+  if (!subject.redis) return { servers: [await startServer(subject, { ...subject.env })], pids: [], stop: async () => {} };
   const redis = await startRedis();
-  const env = { BENCH_REDIS_URL: redis.url };
+  const env = { ...subject.env, BENCH_REDIS_URL: redis.url };
   const servers = [await startServer({ ...subject, name: 'redis node A' }, env), await startServer({ ...subject, name: 'redis node B' }, env)];
   return { servers, pids: [redis.pid], stop: redis.stop };
 }
@@ -600,6 +613,158 @@ async function profileFanOut(subject, file) {
   }
 }
 
+
+/**
+ * Server CPU to open one stream: a fresh subject, a warm-up of connects and closes, then
+ * `CONFIG.connectStreams` streams opened (256 at a time) and held; the CPU of every server
+ * process (and `redis-server`) from before the first request until each server counts them all
+ * (so the `retry` field and the welcome event are in), divided by the streams. With
+ * `profileFile`, the first server runs under V8's sampling profiler meanwhile.
+ */
+async function partConnect(subject, profileFile) {
+  const { servers, pids, stop } = await startSubject(subject);
+  const load = await startLoad();
+  const ctx = { servers, pids, load, seq: 1 };
+  const n = CONFIG.connectStreams;
+  try {
+    await warmConnect(ctx, n);
+    if (profileFile) await servers[0].call({ cmd: 'profile', action: 'start' });
+    const before = await stats(ctx);
+    const opened = await connectTo(ctx, n);
+    const after = await stats(ctx);
+    if (profileFile) await servers[0].call({ cmd: 'profile', action: 'stop', file: profileFile });
+    const cost = serverCost(before, after);
+    return { streams: n, cpuPerStreamUs: (cost.cpuMs * 1000) / n, serverElu: cost.elu, perSecond: n / (opened.ms / 1000) };
+  } catch (err) {
+    if (profileFile) throw err;
+    return { error: err.message };
+  } finally {
+    await Promise.all([load.stop(), ...servers.map((s) => s.stop())]);
+    await stop();
+  }
+}
+
+/** Connects and closes a share of `n` streams twice, so the measured ones run optimized code. */
+async function warmConnect(ctx, n) {
+  for (let i = 0; i < 2; i++) {
+    await connectTo(ctx, Math.ceil(n / 4));
+    await ctx.load.call({ cmd: 'close', keep: 0 });
+    await waitConnections(ctx, 0);
+    ctx.connections = 0;
+  }
+  await sleep(300);
+}
+
+/** Streams one storm load generator holds: under a 20,000 open-file limit, with room to spare. */
+const STORM_PER_LOAD = 15_000;
+/** Events per second broadcast through the storm. */
+const STORM_HZ = 10;
+
+/**
+ * A reconnect storm: `n` EventSource-like clients (load.js), broadcasts at STORM_HZ throughout,
+ * then a server node restarts: memory, the one process; Redis, node B of two (node A publishes).
+ * The node is closed as in a deploy (`app.close()`: streams drained with jittered `retry` hints),
+ * and a new process listens on the same port. Reports the time until every client is streaming
+ * again and checks every client's sequence of events from the first broadcast to the last.
+ */
+async function partStorm(subject, n) {
+  const env = { BENCH_BACKLOG: option('backlog'), BENCH_DRAIN_MS: option('drain'), BENCH_RETRY_MS: option('retry') };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  const redis = subject.redis ? await startRedis() : undefined;
+  if (redis) env.BENCH_REDIS_URL = redis.url;
+  const ports = subject.redis ? [await freePort(), await freePort()] : [await freePort()];
+  const names = subject.redis ? ['redis node A', 'redis node B'] : [subject.name];
+  const start = (i) => startServer({ ...subject, name: names[i] }, { ...env, BENCH_PORT: String(ports[i]) });
+  const servers = [];
+  const loads = [];
+  const out = { clients: n };
+  let publisher;
+  let timer;
+  try {
+    for (let i = 0; i < ports.length; i++) servers.push(await start(i));
+    for (let i = 0; i < Math.ceil(n / STORM_PER_LOAD); i++) loads.push(await startLoad(`load ${i + 1}`));
+    const share = Math.ceil(n / loads.length);
+    await Promise.all(
+      loads.map((load, i) =>
+        load.call({ cmd: 'storm-open', ports, path: '/stream', count: Math.min(share, n - i * share), offset: i * share, concurrency: CONNECT_CONCURRENCY }, 300_000),
+      ),
+    );
+    await waitConnections({ servers, pids: [] }, n, 60_000);
+    // broadcasts from the first server on a fixed schedule; a tick without a live publisher is skipped
+    const first = 1;
+    let seq = first;
+    await Promise.all(loads.map((load) => load.call({ cmd: 'storm-expect', start: first })));
+    publisher = servers[0];
+    timer = setInterval(() => {
+      if (publisher === undefined) return;
+      publisher.send({ cmd: 'publish', from: seq, to: seq, start: first, groups: 0, size: EVENT_SIZE });
+      seq++;
+    }, 1000 / STORM_HZ);
+    await sleep(2000);
+    const victim = servers.length - 1;
+    const graceMs = Number(env.BENCH_DRAIN_MS ?? 1000) + 5000;
+    const since = performance.timeOrigin + performance.now();
+    if (victim === 0) publisher = undefined;
+    servers[victim].send({ cmd: 'exit', graceMs });
+    await servers[victim].exited;
+    const downMs = performance.timeOrigin + performance.now() - since;
+    servers[victim] = await start(victim);
+    if (victim === 0) publisher = servers[0];
+    const upMs = performance.timeOrigin + performance.now() - since;
+    const affected = subject.redis ? Math.floor(n / 2) : n;
+    const deadline = performance.now() + 180_000;
+    let status;
+    for (;;) {
+      const all = await Promise.all(loads.map((load) => load.call({ cmd: 'storm-status', since })));
+      status = {
+        open: sum(all, (s) => s.open),
+        reopened: sum(all, (s) => s.reopened),
+        max: Math.max(...all.map((s) => s.max ?? 0)),
+        p50: Math.max(...all.map((s) => s.p50 ?? 0)),
+        p99: Math.max(...all.map((s) => s.p99 ?? 0)),
+        failures: sum(all, (s) => s.failures),
+        refused: sum(all, (s) => s.refused),
+        refusedStatus: sum(all, (s) => s.refusedStatus),
+      };
+      if ((status.open === n && status.reopened >= affected) || performance.now() > deadline) break;
+      await sleep(100);
+    }
+    await sleep(2000);
+    clearInterval(timer);
+    timer = undefined;
+    const last = seq - 1;
+    const ended = await Promise.all(loads.map((load) => load.call({ cmd: 'storm-end', last, timeoutMs: 10_000 }, 30_000)));
+    const total = (key) => sum(ended, (e) => e[key]);
+    Object.assign(out, {
+      restarted: affected,
+      events: last - first + 1,
+      closedMs: downMs,
+      listeningMs: upMs,
+      allStreamingMs: status.reopened >= affected && status.open === n ? status.max : null,
+      reopenP50Ms: status.p50,
+      reopenP99Ms: status.p99,
+      failedAttempts: status.failures,
+      refusedConnects: status.refused,
+      non200: status.refusedStatus,
+      repeatExamples: ended.flatMap((e) => e.repeatExamples).slice(0, 5),
+      complete: total('complete'),
+      gaps: total('gaps'),
+      repeats: total('repeats'),
+      tailMissing: total('tailMissing'),
+      resets: total('resets'),
+      lostToReset: total('lost'),
+    });
+    if (out.allStreamingMs === null) out.error = `${status.open} of ${n} streaming, ${status.reopened} of ${affected} reopened after 180 s`;
+  } catch (err) {
+    out.error = err.message;
+  } finally {
+    if (timer) clearInterval(timer);
+    await Promise.all([...loads.map((l) => l.stop()), ...servers.map((s) => s.stop())]);
+    await redis?.stop();
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // report
 
@@ -620,6 +785,8 @@ function rows() {
     { label: `latency ${fast}/s ${k(middle)} p99 (ms)`, get: (r) => r.fan?.latency?.[fast]?.p99, fmt: ms },
     { label: `latency ${fast}/s max (ms)`, get: (r) => r.fan?.latency?.[fast]?.max, fmt: ms },
     { label: `RSS per idle conn (KB)`, get: (r) => r.mem?.idle?.rssPerConnKB, fmt: (v) => v.toFixed(1) },
+    { label: `server CPU per stream opened (us)`, get: (r) => r.connect?.cpuPerStreamUs, fmt: int },
+    { label: `streams opened per s (${k(CONFIG.connectStreams)}, 256 at a time)`, get: (r) => r.connect?.perSecond, fmt: int },
     { label: `filtered 1% of ${k(large)}: all/filtered cost`, get: (r) => r.fan?.filtered?.ratio, fmt: (v) => `${v.toFixed(1)}x` },
     { label: `churn ${k(CONFIG.churn)}: heap delta (%)`, get: (r) => r.mem?.churn?.heapDeltaPct, fmt: (v) => v.toFixed(1), noRatio: true },
     {
@@ -663,7 +830,7 @@ function summarize(results, names) {
       }
       cells[name] = { value, ratio, values, text: row.show ? row.show(rounds) : value === undefined ? '-' : row.fmt(value) };
     }
-    table.push({ label: row.label, cells });
+    if (names.some((name) => cells[name].text !== '-')) table.push({ label: row.label, cells });
   }
   return table;
 }
@@ -683,6 +850,39 @@ function render(table, names) {
     lines.push(line);
   }
   return lines.join('\n');
+}
+
+function renderStorms(storms) {
+  const ms = (v) => (typeof v === 'number' ? `${(v / 1000).toFixed(2)} s` : '-');
+  const lines = [];
+  for (const [label, r] of Object.entries(storms)) {
+    if (r.skipped) {
+      lines.push(`${label}: skipped (${r.skipped})`);
+      continue;
+    }
+    if (r.error && r.complete === undefined) {
+      lines.push(`${label}: ERROR ${r.error}`);
+      continue;
+    }
+    lines.push(
+      `${label}: ${r.restarted} clients of a restarted node; old node closed after ${ms(r.closedMs)}, new one listening after ${ms(r.listeningMs)}; ` +
+        `every client streaming again after ${ms(r.allStreamingMs)} (p50 ${ms(r.reopenP50Ms)}, p99 ${ms(r.reopenP99Ms)}); ${r.failedAttempts} failed connects (${r.refusedConnects} refused, ${r.non200} not 200)`,
+    );
+    lines.push(
+      `  ${r.events} events: ${r.complete} of ${r.clients} clients complete; gaps ${r.gaps}, repeats ${r.repeats}, missing at the end ${r.tailMissing}; ` +
+        `sse.reset ${r.resets} (events published while away and not in history: ${r.lostToReset})${r.error ? `; ERROR ${r.error}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** This process's open-file limit (its children inherit it). */
+function fileLimit() {
+  try {
+    return Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()) || 1024;
+  } catch {
+    return 1024;
+  }
 }
 
 function machine() {
@@ -728,7 +928,7 @@ async function main() {
   const skipped = {};
   const unknown = only?.filter((name) => !SUBJECTS.some((s) => named(s, name))) ?? [];
   if (unknown.length > 0) throw new Error(`no subject named ${unknown.map((name) => `'${name}'`).join(', ')}; the names: ${SUBJECTS.map((s) => s.name).join(', ')}`);
-  let subjects = SUBJECTS.filter((s) => !only || only.some((name) => named(s, name)));
+  let subjects = SUBJECTS.filter((s) => (!only || only.some((name) => named(s, name))) && scenarios.some((scenario) => runs(s, scenario)));
   const redisWhy = redisUnavailable();
   if (redisWhy) {
     for (const s of subjects) if (s.redis) skipped[s.name] = redisWhy;
@@ -750,8 +950,9 @@ async function main() {
   if (profileSubject) {
     const subject = SUBJECTS.find((s) => named(s, profileSubject));
     if (!subject) throw new Error(`no subject '${profileSubject}'`);
-    const file = join(resultsDir, `profile-${subject.script.replace('.js', '')}-${stamp}.cpuprofile`);
-    const out = await profileFanOut(subject, file);
+    const connect = scenarios.length === 1 && scenarios[0] === 'connect';
+    const file = join(resultsDir, `profile-${connect ? 'connect-' : ''}${subject.name.replace(/\W+/g, '-')}-${stamp}.cpuprofile`);
+    const out = connect ? await partConnect(subject, file) : await profileFanOut(subject, file);
     console.log(JSON.stringify({ subject: subject.name, ...out }, null, 2));
     if (existsSync(file)) console.log(`\nself time, top functions (${file.replace(root + '/', '')}):\n${summarizeProfile(file)}`);
     return;
@@ -761,10 +962,11 @@ async function main() {
   console.log(`nest-sse bench (${QUICK ? 'quick' : 'full'}): ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ')}`);
   console.log(`machine: ${machineInfo.cpu}, ${machineInfo.memoryGB} GB, ${machineInfo.os}, node ${machineInfo.node}; ${machineInfo.pinned}`);
   const results = Object.fromEntries(subjects.map((s) => [s.name, []]));
+  const rounded = subjects.filter((s) => ['fanout', 'memory', 'connect'].some((scenario) => runs(s, scenario)));
   let roundsDone = 0;
   let perSubjectMs = 0;
-  outer: for (let round = 0; round < CONFIG.rounds; round++) {
-    for (const subject of subjects) {
+  outer: for (let round = 0; round < (rounded.length ? CONFIG.rounds : 0); round++) {
+    for (const subject of rounded) {
       const elapsed = performance.now() - started;
       if (round > 0 && elapsed + perSubjectMs * 1.2 > CONFIG.budgetMs) {
         console.log(`stopping after ${roundsDone} round(s): the time budget (${CONFIG.budgetMs / 1000} s) would be exceeded`);
@@ -774,25 +976,47 @@ async function main() {
       }
       const t = performance.now();
       process.stdout.write(`round ${round + 1}: ${subject.name} ... `);
-      const fan = await partFanOut(subject);
-      const mem = await partMemory(subject);
-      results[subject.name].push({ fan, mem });
+      const fan = runs(subject, 'fanout') ? await partFanOut(subject) : undefined;
+      const mem = runs(subject, 'memory') ? await partMemory(subject) : undefined;
+      const connect = runs(subject, 'connect') ? await partConnect(subject) : undefined;
+      results[subject.name].push({ fan, mem, connect });
       perSubjectMs = Math.max(perSubjectMs, performance.now() - t);
-      const errors = [fan.error, mem.error].filter(Boolean);
+      const errors = [fan?.error, mem?.error, connect?.error].filter(Boolean);
       console.log(`${((performance.now() - t) / 1000).toFixed(1)} s${errors.length ? `  ERROR: ${errors.join('; ')}` : ''}`);
     }
     roundsDone = round + 1;
   }
 
-  const names = subjects.map((s) => s.name);
+  const storms = {};
+  for (const subject of subjects.filter((s) => runs(s, 'storm'))) {
+    for (const n of CONFIG.stormSizes) {
+      const label = `${subject.name} ${n}`;
+      // a node's sockets and the load generator's each count against the open-file limit
+      const perServer = subject.redis ? n / 2 : n;
+      if (perServer > fileLimit() - 100) {
+        storms[label] = { clients: n, skipped: `one server process would hold ${perServer} sockets; its open-file limit is ${fileLimit()}` };
+        console.log(`storm: ${label}: skipped, ${storms[label].skipped}`);
+        continue;
+      }
+      const t = performance.now();
+      process.stdout.write(`storm: ${label} clients ... `);
+      storms[label] = await partStorm(subject, n);
+      console.log(`${((performance.now() - t) / 1000).toFixed(1)} s${storms[label].error ? `  ERROR: ${storms[label].error}` : ''}`);
+    }
+  }
+
+  const names = rounded.map((s) => s.name);
   const table = summarize(results, names);
   const text = render(table, names);
-  console.log(`\nmedians of ${roundsDone} round(s); (x) = median of the per-round ratio to the baseline\n`);
-  console.log(text);
+  if (roundsDone > 0) {
+    console.log(`\nmedians of ${roundsDone} round(s); (x) = median of the per-round ratio to the baseline\n`);
+    console.log(text);
+  }
+  if (Object.keys(storms).length > 0) console.log(`\nreconnect storm (a node restarts; ${STORM_HZ} broadcasts/s throughout)\n\n${renderStorms(storms)}`);
   for (const [name, why] of Object.entries(skipped)) console.log(`\n${name}: skipped, ${why}`);
   const file = join(resultsDir, `bench-${QUICK ? 'quick' : 'full'}-${stamp}.json`);
   const config = { ...CONFIG, eventSize: EVENT_SIZE, windows: CONFIG.sizes.map((n) => ({ connections: n, ...windowFor(n) })), groups: GROUPS };
-  writeFileSync(file, JSON.stringify({ machine: machineInfo, config, rounds: roundsDone, skipped, table, results }, null, 2));
+  writeFileSync(file, JSON.stringify({ machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms }, null, 2));
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; results in ${file.replace(root + '/', '')}`);
 }
 
@@ -802,7 +1026,8 @@ const hardStop = setTimeout(
     for (const child of children) child.proc.kill('SIGKILL');
     process.exit(2);
   },
-  CONFIG.budgetMs + 120_000,
+  // each storm takes a minute or two after the rounds
+  CONFIG.budgetMs + 120_000 + (scenarios.includes('storm') ? CONFIG.stormSizes.length * 2 * 180_000 : 0),
 );
 hardStop.unref();
 

@@ -66,7 +66,7 @@ describe('@nest-sse/client across the tabs of one origin, in Chromium', () => {
       launchChromium(),
     ]);
     hub = t.app.get(SseHub);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await chrome?.close();
@@ -116,5 +116,5 @@ describe('@nest-sse/client across the tabs of one origin, in Chromium', () => {
     for (const page of rest) await page.close();
     await eventually(async () => (await serverConnections()) === 0, 5000, 'no server connection once every tab closed');
     console.log(`client tabs in Chromium: ${Date.now() - started} ms`);
-  }, 60_000);
+  }, 120_000);
 });

@@ -1,9 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from '@jest/globals';
-import { CanActivate, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { CanActivate, HttpException, Injectable, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { SseEndpoint, SseHub, SseModule } from '@nest-sse/core';
-import { SseClient, type SseClientError, type SseClientEvent, type SseResetInfo } from '@nest-sse/client';
+import { SseClient, type SseClientError, type SseClientEvent, type SseClientOptions, type SseResetInfo } from '@nest-sse/client';
 import { EventSource } from 'eventsource';
-import { eventually, request, startApp, type TestApp } from '../utils/app.js';
+import { ADAPTERS, eventually, request, sleep, startApp, type TestApp } from '../utils/app.js';
+import { freePort } from '../utils/redis-server.js';
 
 /** The app's events, declared once for the hub and the client. */
 type AppEvents = {
@@ -40,7 +41,7 @@ describe('@nest-sse/client against a real app', () => {
   let t: TestApp;
   let hub: SseHub<AppEvents>;
   const clients: SseClient<any>[] = [];
-  const open = <M extends Record<string, any> = AppEvents>(path: string, options: ConstructorParameters<typeof SseClient>[1] = {}) => {
+  const open = <M extends Record<string, any> = AppEvents>(path: string, options: SseClientOptions<M> = {}) => {
     const client = new SseClient<M>(t.url + path, { EventSource: ES, backoff: { initialDelay: 50, maxDelay: 400 }, ...options });
     clients.push(client);
     return client;
@@ -191,14 +192,254 @@ describe('@nest-sse/client against a real app', () => {
     expect(resets[0]).toEqual({ reason: 'unknown' });
   });
 
-  it('says what to pass when there is no EventSource and the URL is relative', () => {
+  it('says what to pass for a relative URL, and refuses options that cannot work together', () => {
     expect(() => new SseClient('/feed', { EventSource: ES })).toThrow(/absolute URL/);
     const saved = (globalThis as any).EventSource;
     (globalThis as any).EventSource = undefined;
     try {
-      expect(() => new SseClient('http://127.0.0.1:1/feed')).toThrow(/pass options\.EventSource/);
+      expect(() => new SseClient('http://127.0.0.1:1/feed', { connection: 'event-source' })).toThrow(/pass options\.EventSource/);
     } finally {
       (globalThis as any).EventSource = saved;
     }
+    expect(() => new SseClient('http://127.0.0.1:1/feed', { EventSource: ES, connection: 'event-source', headers: { a: 'b' } })).toThrow(
+      /EventSource cannot send headers/,
+    );
+    expect(() => new SseClient('http://127.0.0.1:1/feed', { headers: { a: 'b' }, share: 'tabs' })).toThrow(/cannot be used with headers or query/);
+  });
+
+  it('uses one connection of its own in Node by default, even where Node has BroadcastChannel and Web Locks', async () => {
+    const locks = { request: (_name: string, _options: unknown, callback: (lock: unknown) => Promise<void>) => callback({}) };
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { locks }, configurable: true, writable: true });
+    try {
+      const client = open('/feed?room=6');
+      await opened(client);
+      expect(client.role).toBe('own');
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+      else delete (globalThis as any).navigator;
+    }
+  });
+
+  it('hands a string event that looks like JSON over as a string when told, with the raw text either way', async () => {
+    type Typed = { note: string; count: number };
+    const client = open<Typed>('/feed?room=7', { parse: { note: 'text' } });
+    const guessing = open<Typed>('/feed?room=7', { share: false });
+    const got: Array<[unknown, string]> = [];
+    const guessed: unknown[] = [];
+    const counts: number[] = [];
+    client.on('note', (text, event) => got.push([text, event.raw]));
+    client.on('count', (n) => counts.push(n));
+    guessing.on('note', (text) => guessed.push(text));
+    // type checks only, never called
+    (() => {
+      // @ts-expect-error 'text' is for events whose data is a string
+      void new SseClient<Typed>('http://h/feed', { parse: { count: 'text' } });
+    }) satisfies () => void;
+    await Promise.all([opened(client), opened(guessing)]);
+    await hub.broadcastEvent('note', '42', { filter: { room: '7' } });
+    await (hub as SseHub<any>).broadcastEvent('count', 42, { filter: { room: '7' } });
+    await eventually(() => counts.length === 1 && guessed.length === 1, 5000, 'the note and the count');
+    expect(got).toEqual([['42', '42']]);
+    expect(typeof got[0][0]).toBe('string');
+    expect(counts).toEqual([42]);
+    // without a declaration the wire cannot tell '42' from 42
+    expect(guessed).toEqual([42]);
+  });
+});
+
+/** The bearer guard of the fetch connection tests, and what it saw. */
+const USERS: Record<string, string> = { 'alice-token': 'alice', 'bob-token': 'bob' };
+const calls: Array<{ url: string; authorization?: string; lastEventId?: string }> = [];
+/** Statuses the guard answers before letting requests through, one per request, with an optional Retry-After. */
+const refusals: Array<{ status: number; retryAfter?: string }> = [];
+
+@Injectable()
+class BearerGuard implements CanActivate {
+  canActivate(context: any): boolean {
+    const req = context.switchToHttp().getRequest();
+    const res = context.switchToHttp().getResponse();
+    calls.push({ url: req.url, authorization: req.headers.authorization, lastEventId: req.headers['last-event-id'] });
+    const refusal = refusals.shift();
+    if (refusal) {
+      if (refusal.retryAfter !== undefined) res.header('Retry-After', refusal.retryAfter);
+      throw new HttpException('not now', refusal.status);
+    }
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const user = token === undefined ? undefined : USERS[token];
+    if (user === undefined) throw new UnauthorizedException('Send Authorization: Bearer <token>.');
+    req.user = { id: user };
+    return true;
+  }
+}
+
+@SseEndpoint('/private', {
+  heartbeatInterval: 0,
+  retry: 50,
+  trustedMetadata: (req) => ({ user_id: req.user.id }),
+  access: { stats: 'public', broadcast: 'disabled' },
+  guards: { stream: [BearerGuard] },
+})
+class PrivateController {}
+
+describe.each(ADAPTERS)('@nest-sse/client fetch connection (%s)', (adapter) => {
+  let t: TestApp;
+  let hub: SseHub<AppEvents>;
+  const clients: SseClient<any>[] = [];
+  const open = (options: ConstructorParameters<typeof SseClient>[1] = {}, path = '/private') => {
+    const client = new SseClient<AppEvents>(t.url + path, { backoff: { initialDelay: 50, maxDelay: 400 }, ...options });
+    clients.push(client);
+    return client;
+  };
+  const opened = (client: SseClient<any>) => eventually(() => client.state === 'open', 5000, 'the client to open');
+  const privateClients = async () => (await request(`${t.url}/private/stats`)).body.endpoint_clients as number;
+  const toUser = (user: string, text: string) => hub.broadcastEvent('note', text, { endpoint: '/private', filter: { user_id: user } });
+
+  beforeAll(async () => {
+    t = await startApp(adapter, {
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [PrivateController],
+      providers: [BearerGuard],
+    });
+    hub = t.app.get(SseHub) as SseHub<AppEvents>;
+  });
+
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.close();
+    calls.length = 0;
+    refusals.length = 0;
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('sends the headers a function makes before every connect, and Last-Event-ID after the last id seen', async () => {
+    const tokens = ['alice-token', 'alice-token'];
+    const made: string[] = [];
+    const client = open({
+      headers: async () => {
+        const token = tokens.shift() ?? 'stale';
+        made.push(token);
+        return { Authorization: `Bearer ${token}` };
+      },
+    });
+    const notes: string[] = [];
+    client.on('note', (text) => notes.push(text));
+    await opened(client);
+    expect(client.role).toBe('own');
+    await toUser('alice', 'first');
+    await toUser('bob', 'not for alice');
+    await eventually(() => notes.length === 1, 5000, 'the first note');
+    const lastId = client.lastEventId!;
+    expect(lastId).toMatch(/^\w+-\d+$/);
+
+    for (const stream of hub.streams('/private')) stream.close();
+    await eventually(() => calls.length === 2, 5000, 'the reconnect');
+    await toUser('alice', 'second');
+    await eventually(() => notes.length === 2, 5000, 'the second note');
+    expect(notes).toEqual(['first', 'second']);
+    expect(made).toEqual(['alice-token', 'alice-token']);
+    expect(calls.map((c) => [c.authorization, c.lastEventId])).toEqual([
+      ['Bearer alice-token', undefined],
+      ['Bearer alice-token', lastId],
+    ]);
+  });
+
+  it('resumes after a drop with what was missed, sending Last-Event-ID', async () => {
+    const client = open({ headers: { Authorization: 'Bearer bob-token' } });
+    const notes: string[] = [];
+    client.on('note', (text) => notes.push(text));
+    await opened(client);
+    await toUser('bob', 'before');
+    await eventually(() => notes.length === 1, 5000, 'the first note');
+    refusals.push({ status: 503 });
+    for (const stream of hub.streams('/private')) stream.close();
+    // published while the client is away: replayed when it comes back
+    await toUser('bob', 'while away');
+    await eventually(() => notes.length === 2, 5000, 'the missed note');
+    expect(notes).toEqual(['before', 'while away']);
+    expect(calls.length).toBe(3);
+    expect(calls[2].lastEventId).toBe(calls[1].lastEventId);
+  });
+
+  it.each(['fetch', 'event-source'] as const)('stops on 401 and reports the status (%s connection)', async (connection) => {
+    const client =
+      connection === 'fetch'
+        ? open({ headers: { Authorization: 'Bearer wrong' } })
+        : open({ connection, EventSource: ES, query: { token: 'none' } });
+    const errors: SseClientError[] = [];
+    const states: string[] = [];
+    client.onError((error) => errors.push(error));
+    client.onStateChange((state) => states.push(state));
+    await eventually(() => client.state === 'closed', 5000, 'the client to stop');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ status: 401, final: true });
+    expect(errors[0].retryIn).toBeUndefined();
+    expect(client.stopReason).toEqual(errors[0]);
+    if (connection === 'fetch') expect(errors[0].message).toBe('401: Send Authorization: Bearer <token>.');
+    expect(states).toEqual(['closed']);
+    // eight times the first backoff step: a retry would have come by now
+    await sleep(400);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('stops on 403 and 404 too', async () => {
+    refusals.push({ status: 403 });
+    const forbidden = open({ headers: { Authorization: 'Bearer alice-token' } });
+    const missing = open({ headers: { Authorization: 'Bearer alice-token' } }, '/nowhere');
+    await eventually(() => forbidden.state === 'closed' && missing.state === 'closed', 5000, 'both to stop');
+    expect([forbidden.stopReason?.status, missing.stopReason?.status]).toEqual([403, 404]);
+  });
+
+  it('backs off on 429 and 503, waiting at least what Retry-After asks, then connects', async () => {
+    refusals.push({ status: 429 }, { status: 503, retryAfter: '1' });
+    const client = open({ headers: { Authorization: 'Bearer alice-token' } });
+    const errors: SseClientError[] = [];
+    client.onError((error) => errors.push(error));
+    await opened(client);
+    expect(errors.map((e) => [e.status, e.final])).toEqual([
+      [429, undefined],
+      [503, undefined],
+    ]);
+    expect(errors[0].retryIn).toBeGreaterThanOrEqual(25);
+    expect(errors[0].retryIn).toBeLessThanOrEqual(50);
+    expect(errors[1].retryIn).toBeGreaterThanOrEqual(1000);
+    expect(calls).toHaveLength(3);
+  });
+
+  it('backs off after a network error, and close() stops it', async () => {
+    const port = await freePort();
+    const client = new SseClient(`http://127.0.0.1:${port}/private`, { headers: { a: 'b' }, backoff: { initialDelay: 20, maxDelay: 40 } });
+    clients.push(client);
+    const errors: SseClientError[] = [];
+    client.onError((error) => errors.push(error));
+    await eventually(() => errors.length >= 3, 5000, 'three failed connects');
+    expect(client.state).toBe('connecting');
+    expect(errors.every((e) => e.status === undefined && e.retryIn !== undefined && e.retryIn <= 40 && !e.final)).toBe(true);
+    client.close();
+    const seen = errors.length;
+    await sleep(200);
+    expect(errors.length).toBe(seen);
+  });
+
+  it('aborts the request on close(): the server sees the stream go', async () => {
+    const before = await privateClients();
+    const client = open({ headers: { Authorization: 'Bearer alice-token' } });
+    await opened(client);
+    expect(await privateClients()).toBe(before + 1);
+    client.close();
+    await eventually(async () => (await privateClients()) === before, 5000, 'the server to see the stream closed');
+    expect(client.state).toBe('closed');
+  });
+
+  it('shares one connection among clients with the same headers only', async () => {
+    const before = await privateClients();
+    const headers = { Authorization: 'Bearer alice-token' };
+    const a = open({ headers });
+    const b = open({ headers });
+    const c = open({ headers: { Authorization: 'Bearer bob-token' } });
+    await Promise.all([opened(a), opened(b), opened(c)]);
+    expect(await privateClients()).toBe(before + 2);
   });
 });

@@ -39,7 +39,7 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
 
   it('sends heartbeat comments to a silent connection', async () => {
     const raw = await rawGet(`${t.url}/events`);
-    await raw.until((s) => s.includes(':\n\n'), 3000);
+    await raw.until((s) => s.includes(':\n\n'));
     raw.destroy();
   });
 
@@ -93,7 +93,15 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
     await client.waitFor('connection');
     const res = await postJson(`${t.url}/channels/broadcast`, { message: 'line one\nline two', event_type: 'alert', filter: '{"channel":"news"}' }, AUTH);
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ success: true, clients: 1, clients_reached: 1 });
+    expect(res.body).toEqual({
+      success: true,
+      endpoint: '/channels',
+      endpoint_clients: 1,
+      reached_on_this_node: 1,
+      node: t.app.get(SseHub).nodeId,
+      clients: 1,
+      clients_reached: 1,
+    });
     expect((await client.waitFor('alert')).data).toBe('line one\nline two');
     client.close();
   });

@@ -73,7 +73,7 @@ describe.each(ADAPTERS)('OpenAPI document of the generated routes over %s', (ada
     expect(broadcast.description).toContain('Allowed event types: update, alert');
     expect((broadcast.parameters ?? []).length).toBe(0);
     const answer = (broadcast.responses['200'] as any).content['application/json'].schema;
-    expect(Object.keys(answer.properties)).toEqual(['success', 'clients', 'clients_reached']);
+    expect(Object.keys(answer.properties)).toEqual(['success', 'endpoint', 'endpoint_clients', 'reached_on_this_node', 'node', 'clients', 'clients_reached']);
     for (const status of ['400', '403', '413', '415']) expect(broadcast.responses).toHaveProperty(status);
 
     const stats = built.document.paths['/channels/stats'].get!;

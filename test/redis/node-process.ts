@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eventually } from '../utils/app.js';
 import { track } from '../utils/redis-server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -38,7 +40,7 @@ export class NodeProcess {
   }
 
   /** Starts `main` (the test node by default) with these environment variables and waits for READY. */
-  static async start(name: string, env: Record<string, string | number | undefined>, main = NODE_MAIN, timeout = 20_000): Promise<NodeProcess> {
+  static async start(name: string, env: Record<string, string | number | undefined>, main = NODE_MAIN, timeout = 60_000): Promise<NodeProcess> {
     const vars: Record<string, string> = {};
     for (const [key, value] of Object.entries({ ...process.env, PORT: 0, EXIT_WITH_PARENT: 1, NEWS_INTERVAL_MS: 0, ...env })) {
       if (value !== undefined) vars[key] = String(value);
@@ -124,4 +126,25 @@ export async function within<T>(promise: Promise<T>, ms: number): Promise<T | 't
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Resolves once a loopback connection to `port` holds bytes its server has not read yet (Linux's
+ * /proc/net/tcp): a request sent to a stopped process has arrived and waits for it.
+ */
+export async function requestWaiting(port: number, timeout = 5000): Promise<void> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  await eventually(
+    async () =>
+      (await readFile('/proc/net/tcp', 'utf8'))
+        .split('\n')
+        .slice(1)
+        .some((line) => {
+          // sl local_address rem_address st tx_queue:rx_queue ...; st 01 is ESTABLISHED
+          const [, address, , state, queues] = line.trim().split(/\s+/);
+          return address?.endsWith(local) && state === '01' && parseInt(queues.split(':')[1], 16) > 0;
+        }),
+    timeout,
+    `a request waiting on port ${port}`,
+  );
 }

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { SseTestClient } from '@nest-sse/testing';
-import { connect, sleep } from '../utils/app.js';
+import { connect, eventually, sleep } from '../utils/app.js';
 import { RedisServer } from '../utils/redis-server.js';
 import { NodeProcess } from './node-process.js';
 
@@ -10,6 +10,18 @@ describe('Redis transport through a redis-server crash', () => {
   let a: NodeProcess;
   let b: NodeProcess;
   const clients: SseTestClient[] = [];
+
+  /** Waits until the node's transport reports these values (`/ctl/transport`, its metrics()). */
+  async function transportOf(node: NodeProcess, expected: Record<string, number>, what: string, timeout = 10_000): Promise<void> {
+    await eventually(
+      async () => {
+        const metrics = await node.get('/ctl/transport');
+        return Object.entries(expected).every(([key, value]) => metrics[key] === value);
+      },
+      timeout,
+      `${what} on ${node.name}`,
+    );
+  }
 
   async function client(node: NodeProcess, path = '/events'): Promise<SseTestClient> {
     const c = await connect(node.url, path, { events: ['connection', 'sse.reset'] });
@@ -22,7 +34,7 @@ describe('Redis transport through a redis-server crash', () => {
     redis = await RedisServer.start();
     const env = { REDIS_URL: redis.url, SSE_PREFIX: 'outage', SSE_PUBLISH_TIMEOUT: 20_000, SSE_MAX_RECONNECT_DELAY: 300, SSE_STATS_INTERVAL: 500 };
     [a, b] = await Promise.all([NodeProcess.start('a', env), NodeProcess.start('b', env)]);
-  }, 60_000);
+  }, 120_000);
 
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
@@ -42,8 +54,10 @@ describe('Redis transport through a redis-server crash', () => {
     // The app answers while Redis is gone: a new stream opens, stats fall back to this node.
     const fresh = await client(a);
     expect((await a.get('/events/stats')).nodes).toHaveLength(1);
+    // made once b has seen its connection go, so it waits on b rather than being written to the dead socket
+    await transportOf(b, { commands_connected: 0 }, 'the outage');
     const during = b.post('/ctl/broadcast', { data: 'sent during the outage' });
-    await sleep(1000);
+    await transportOf(b, { pending_publishes: 1 }, 'the broadcast to be held');
     await redis.launch();
     expect((await during).reached).toBe(1);
     await Promise.all([ca, cb, fresh].map((c) => c.waitFor((e) => e.data === 'sent during the outage', { timeout: 10_000 })));
@@ -55,7 +69,7 @@ describe('Redis transport through a redis-server crash', () => {
       expect(c.opens).toBe(1);
     }
     await a.waitForOutput(/Redis is back after \d+ ms/);
-  }, 30_000);
+  }, 60_000);
 
   it('delivers every accepted event of 1,000 published while redis-server is down for 5 s: in order, none twice, on every node', async () => {
     const receivers = await Promise.all([client(a), client(a), client(b), client(b)]);
@@ -63,7 +77,8 @@ describe('Redis transport through a redis-server crash', () => {
       a.post('/ctl/burst', { count: 1000, tag: 'a', intervalMs: 6 }),
       b.post('/ctl/burst', { count: 200, tag: 'b', intervalMs: 30 }),
     ]);
-    await sleep(300);
+    // Redis dies while both bursts are under way, and stays down for 5 s of them
+    await Promise.all(receivers.map((c) => c.waitForCount(20, 'message', { timeout: 10_000 })));
     await redis.kill();
     await sleep(5000);
     await redis.launch();
@@ -74,11 +89,15 @@ describe('Redis transport through a redis-server crash', () => {
     const total = fromA.resolved.length + fromB.resolved.length;
     expect(total).toBe(1200);
     await Promise.all(receivers.map((c) => c.waitForCount(total, 'message', { timeout: 20_000 })));
-    await sleep(300);
-    const order = receivers[0].named('message').map((e) => e.id);
+    // one more from each node: every copy of an earlier event would be read before it
+    await a.post('/ctl/broadcast', { data: 'end:a' });
+    await b.post('/ctl/broadcast', { data: 'end:b' });
+    await Promise.all(receivers.map((c) => c.waitForCount(total + 2, 'message', { timeout: 20_000 })));
+    const order = receivers[0].named('message').slice(0, total).map((e) => e.id);
     for (const c of receivers) {
-      const events = c.named('message');
-      expect(events).toHaveLength(total);
+      expect(c.named('message').slice(total).map((e) => e.data)).toEqual(['end:a', 'end:b']);
+      expect(c.named('message')).toHaveLength(total + 2);
+      const events = c.named('message').slice(0, total);
       expect(events.filter((e) => e.data.startsWith('a:')).map((e) => e.data)).toEqual(fromA.resolved.map((i: number) => `a:${i}`));
       expect(events.filter((e) => e.data.startsWith('b:')).map((e) => e.data)).toEqual(fromB.resolved.map((i: number) => `b:${i}`));
       expect(events.map((e) => e.id)).toEqual(order);
@@ -86,7 +105,7 @@ describe('Redis transport through a redis-server crash', () => {
     }
     expect(new Set(order).size).toBe(total);
     for (const node of [a, b]) expect(node.output()).not.toMatch(/were trimmed|was recreated/);
-  }, 60_000);
+  }, 120_000);
 
   it('refuses, after publishTimeout, a broadcast it could not send, and says it will not be delivered', async () => {
     // node c waits only 500 ms for Redis
@@ -94,6 +113,9 @@ describe('Redis transport through a redis-server crash', () => {
     try {
       const watcher = await client(a);
       await redis.kill();
+      // broadcast once c has seen its connection go: one made before would be written to the
+      // dead socket and be refused as 'may or may not be delivered' instead
+      await transportOf(c, { commands_connected: 0, pending_publishes: 0 }, 'the outage');
       const res = await fetch(`${c.url}/ctl/broadcast`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -102,11 +124,13 @@ describe('Redis transport through a redis-server crash', () => {
       expect(res.status).toBe(500);
       await c.waitForOutput(/was not sent and will not be delivered/);
       await redis.launch();
+      // c would wait only 500 ms for a connection that is still coming back
+      await transportOf(c, { commands_connected: 1 }, 'the reconnection');
       await c.post('/ctl/broadcast', { data: 'accepted' });
       await watcher.waitFor((e) => e.data === 'accepted', { timeout: 10_000 });
       expect(watcher.named('message').map((e) => e.data)).toEqual(['accepted']);
     } finally {
       await c.stop();
     }
-  }, 30_000);
+  }, 60_000);
 });

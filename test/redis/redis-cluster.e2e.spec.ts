@@ -17,7 +17,7 @@ describe('RedisTransport on Redis Cluster (three masters)', () => {
   beforeAll(async () => {
     cluster = await RedisCluster.start(3);
     admin = new Cluster(cluster.nodes);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(apps.map((t) => t.close()));
@@ -84,7 +84,7 @@ describe('RedisTransport on Redis Cluster (three masters)', () => {
     expect(keys.length).toBeGreaterThan(0);
     const slotsOfKeys = new Set(await Promise.all(keys.map((key) => admin.cluster('KEYSLOT', key))));
     expect(slotsOfKeys.size).toBe(1);
-  }, 60_000);
+  }, 120_000);
 
   it('keeps order when every master forgets the scripts (restart, failover): the publish script is loaded where it runs', async () => {
     const prefix = await prefixAwayFromSeed();
@@ -97,5 +97,5 @@ describe('RedisTransport on Redis Cluster (three masters)', () => {
     const seen = await onA.waitForCount(21, 'tick', { timeout: 10_000 });
     expect(seen.map((e) => e.data)).toEqual(['before', ...Array.from({ length: 20 }, (_, i) => String(i))]);
     onA.close();
-  }, 30_000);
+  }, 60_000);
 });

@@ -15,7 +15,7 @@ describe('RedisTransport behind Redis Sentinel', () => {
 
   beforeAll(async () => {
     setup = await RedisSentinelSetup.start('sse-master');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all(apps.map((t) => t.close()));
@@ -53,5 +53,5 @@ describe('RedisTransport behind Redis Sentinel', () => {
     // the same stream the whole time: one connection event, no reset
     expect(client.named('sse.reset')).toHaveLength(0);
     client.close();
-  }, 90_000);
+  }, 120_000);
 });

@@ -5,10 +5,10 @@ import { connect, eventually, postJson, request } from '../utils/app.js';
 import { RedisServer, freePort, track } from '../utils/redis-server.js';
 import { within } from './node-process.js';
 
-const CLUSTER = fileURLToPath(new URL('../../sample/02-redis/cluster.js', import.meta.url));
+const CLUSTER = fileURLToPath(new URL('../../sample/02-redis/nodes.js', import.meta.url));
 const AUTH = { authorization: 'Bearer sample-token' };
 
-/** `npm run start:cluster`: two nodes of the Redis sample started by one command. */
+/** `npm run start:nodes`: two nodes of the Redis sample started by one command. */
 describe('sample/02-redis', () => {
   let redis: RedisServer;
   let cluster: ChildProcess;
@@ -29,8 +29,8 @@ describe('sample/02-redis', () => {
     exited = new Promise((resolve) => cluster.once('exit', (code) => resolve(code)));
     cluster.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     cluster.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    await eventually(() => ports.every((port) => output.includes(`[node ${port}] nest-sse sample on http://localhost:${port}`)), 20_000, 'both nodes');
-  }, 30_000);
+    await eventually(() => ports.every((port) => output.includes(`[node ${port}] nest-sse sample on http://localhost:${port}`)), 60_000, 'both nodes');
+  }, 90_000);
 
   afterAll(async () => {
     cluster?.kill('SIGKILL');
@@ -56,5 +56,5 @@ describe('sample/02-redis', () => {
     cluster.kill('SIGTERM');
     const code = await within(exited, 12_000);
     expect(code).toBe(0);
-  }, 15_000);
+  }, 30_000);
 });

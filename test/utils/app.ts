@@ -83,7 +83,7 @@ export function rawGet(url: string, headers: Record<string, string> = {}): Promi
         status: res.statusCode ?? 0,
         headers: res.headers,
         text: () => buffer,
-        until(test, timeout = 5000) {
+        until(test, timeout = 10_000) {
           if (test(buffer)) return Promise.resolve(buffer);
           return new Promise((ok, fail) => {
             const timer = setTimeout(() => {
@@ -135,7 +135,7 @@ export function postJson(url: string, body: unknown, headers: Record<string, str
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns true or the timeout passes. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeout = 5000, what = 'condition'): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, timeout = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeout;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -151,7 +151,7 @@ export function collectGarbage(): void {
 }
 
 /** Collects garbage until `check` returns true (a FinalizationRegistry callback has run) or the timeout passes. */
-export async function collectUntil(check: () => boolean, timeout = 5000, what = 'objects to be collected'): Promise<void> {
+export async function collectUntil(check: () => boolean, timeout = 10_000, what = 'objects to be collected'): Promise<void> {
   await eventually(
     async () => {
       collectGarbage();

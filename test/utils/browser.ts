@@ -19,8 +19,21 @@ export interface ChildApp {
   stop(): Promise<void>;
 }
 
-/** Starts a compiled app (`node <script>`) on a free port and resolves once it printed `ready`. */
-export async function startChildApp(script: string, env: Record<string, string>, ready: RegExp, timeout = 15_000): Promise<ChildApp> {
+/**
+ * Starts a compiled app (`node <script>`) on a free port and resolves once it printed `ready`; on
+ * another port when the one found free was taken before the app bound it.
+ */
+export async function startChildApp(script: string, env: Record<string, string>, ready: RegExp, timeout = 60_000): Promise<ChildApp> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePort(script, env, ready, timeout);
+    } catch (err) {
+      if (attempt === 3 || !(err as Error).message.includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startOnFreePort(script: string, env: Record<string, string>, ready: RegExp, timeout: number): Promise<ChildApp> {
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, script)], {
     cwd: ROOT,

@@ -72,6 +72,14 @@ export function rawCommand(port: number, command: string, timeout = 1000): Promi
   );
 }
 
+/** redis-server could not bind its port: something else holds it. */
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+  constructor(readonly port: number) {
+    super(`port ${port} is in use; redis-server could not bind it`);
+  }
+}
+
 export interface RedisServerOptions {
   /** Extra `redis-server` arguments, for example `['--maxmemory', '10mb']`. */
   args?: string[];
@@ -95,15 +103,53 @@ export class RedisServer {
   }
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
-    const dir = mkdtempSync(join(tmpdir(), 'nest-sse-redis-'));
-    const server = new RedisServer(await freePort(), dir, options.args ?? []);
-    await server.launch();
-    return server;
+    // A port found free can be taken before redis-server binds it (by another program, or as the
+    // local end of some outgoing connection): then it starts on another one.
+    for (let attempt = 1; ; attempt++) {
+      const dir = mkdtempSync(join(tmpdir(), 'nest-sse-redis-'));
+      const server = new RedisServer(await freePort(), dir, options.args ?? []);
+      try {
+        await server.launch(10_000, false);
+        return server;
+      } catch (err) {
+        rmSync(dir, { recursive: true, force: true });
+        if (!(err instanceof PortInUseError) || attempt === 3) throw err;
+      }
+    }
   }
 
-  /** Starts the server (again) on the same port and folder and waits until it answers PING. */
-  async launch(timeout = 10_000): Promise<void> {
+  /**
+   * Starts the server (again) on the same port and folder and waits until it answers PING. When
+   * the port is in use (on a restart, some outgoing connection may hold it for a while), it tries
+   * again until `timeout` if `waitForPort`, and otherwise fails with a `PortInUseError`.
+   */
+  async launch(timeout = 10_000, waitForPort = true): Promise<void> {
     if (this.child !== undefined) throw new Error('redis-server is already running');
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const logStart = this.log().length;
+      const child = this.spawnServer();
+      for (;;) {
+        if (this.child !== child) break;
+        try {
+          if ((await rawCommand(this.port, 'PING', 500)) === '+PONG' && this.child === child) return;
+        } catch {
+          // not listening yet, or still loading its data
+        }
+        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within ${timeout} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // it exited: the log says why
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const log = this.log().slice(logStart);
+      if (!/Address already in use/i.test(log)) throw new Error(`redis-server exited at start; its log:\n${log.slice(-2000)}`);
+      if (!waitForPort) throw new PortInUseError(this.port);
+      if (Date.now() > deadline) throw new Error(`port ${this.port} stayed in use for ${timeout} ms; redis-server could not start on it`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private spawnServer(): ChildProcess {
     const child = spawn(
       'redis-server',
       [
@@ -124,17 +170,7 @@ export class RedisServer {
     child.once('exit', () => {
       if (this.child === child) this.child = undefined;
     });
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      if (this.child !== child) throw new Error(`redis-server exited at start; its log:\n${this.log().slice(-2000)}`);
-      try {
-        if ((await rawCommand(this.port, 'PING', 500)) === '+PONG') return;
-      } catch {
-        // not listening yet, or still loading its data
-      }
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within ${timeout} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    return child;
   }
 
   /** Kills the server (SIGKILL by default: no shutdown, no save) and waits until it is gone. */
@@ -150,6 +186,12 @@ export class RedisServer {
       child.kill('SIGKILL');
       await exited;
     }
+  }
+
+  /** Sends a signal without waiting for anything: SIGSTOP freezes the server with its connections open, SIGCONT thaws it. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.child === undefined) throw new Error('redis-server is not running');
+    this.child.kill(signal);
   }
 
   /** Stops the server and removes its folder. */
@@ -180,7 +222,7 @@ export class RedisCluster {
     return this.servers.map((s) => ({ host: '127.0.0.1', port: s.port }));
   }
 
-  static async start(masters = 3, timeout = 20_000): Promise<RedisCluster> {
+  static async start(masters = 3, timeout = 60_000): Promise<RedisCluster> {
     const servers: RedisServer[] = [];
     try {
       for (let i = 0; i < masters; i++) {
@@ -249,7 +291,7 @@ export class RedisSentinelSetup {
     return [{ host: '127.0.0.1', port: this.sentinelPort }];
   }
 
-  static async start(name = 'nest-sse', timeout = 20_000): Promise<RedisSentinelSetup> {
+  static async start(name = 'nest-sse', timeout = 60_000): Promise<RedisSentinelSetup> {
     const master = await RedisServer.start();
     const replica = await RedisServer.start({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
     const dir = mkdtempSync(join(tmpdir(), 'nest-sse-sentinel-'));

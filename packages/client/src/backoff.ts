@@ -12,3 +12,16 @@ export function backoffDelay(attempt: number, options: SseBackoffOptions = {}, r
   const step = Math.min(maxDelay, initialDelay * Math.pow(factor, Math.max(0, attempt)));
   return Math.round(step / 2 + random() * (step / 2));
 }
+
+/**
+ * Milliseconds a `Retry-After` header asks to wait: delay-seconds or an HTTP date
+ * (RFC 9110 §10.2.3); `undefined` when absent or unreadable.
+ */
+export function retryAfterDelay(value: string | null | undefined, now: number = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // an HTTP date names its weekday and month; Date.parse would also take '-3' as a year
+  const at = /[a-z]/i.test(text) ? Date.parse(text) : NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,29 +1,7 @@
-import { backoffDelay } from './backoff.js';
-import type {
-  EventSourceConstructor,
-  EventSourceLike,
-  SseBackoffOptions,
-  SseClientError,
-  SseClientState,
-} from './sse-client-options.interface.js';
+import { connectUrl, isFinalStatus, ReconnectingConnection } from './connection.js';
+import type { EventSourceLike, SseClientError } from './sse-client-options.interface.js';
 
-/** Query parameter the server reads in place of the `Last-Event-ID` header. */
-export const LAST_EVENT_ID_QUERY = 'lastEventId';
 const CLOSED = 2;
-
-/** Where a connection reports what happens. */
-export interface ConnectionSink {
-  event(name: string, raw: string, id: string): void;
-  state(state: SseClientState): void;
-  error(error: SseClientError): void;
-}
-
-export interface ConnectionOptions {
-  EventSource: EventSourceConstructor;
-  withCredentials: boolean;
-  lastEventId: string | undefined;
-  backoff: SseBackoffOptions | undefined;
-}
 
 /**
  * One `EventSource` kept alive. `EventSource` reconnects by itself after a dropped stream,
@@ -31,50 +9,42 @@ export interface ConnectionOptions {
  * only when that is not enough: when it gave up (an HTTP error, a wrong content type) or its
  * own retry failed too. It then opens a new `EventSource` after an exponential, jittered
  * delay, resuming with `?lastEventId=` since a new `EventSource` sends no `Last-Event-ID`.
+ *
+ * A browser's `EventSource` does not say why it gave up: a 401 looks like a 503 or a dropped
+ * network, so this keeps backing off. Where the status is known (the `eventsource` package
+ * reports it as `code`), a final one (401, 403, other 4xx) stops it as the fetch connection does.
  */
-export class EventSourceConnection {
-  lastEventId: string | undefined;
+export class EventSourceConnection extends ReconnectingConnection {
   private source: EventSourceLike | undefined;
   private readonly names = new Set<string>();
-  private attempt = 0;
   private errorsSinceOpen = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly url: string,
-    private readonly options: ConnectionOptions,
-    private readonly sink: ConnectionSink,
-  ) {
-    this.lastEventId = options.lastEventId;
-  }
 
   start(names: Iterable<string>): void {
     for (const name of names) this.names.add(name);
-    this.open();
+    void this.open();
   }
 
-  /** Starts listening for one more event name. */
   listen(name: string): void {
     if (this.names.has(name)) return;
     this.names.add(name);
     this.source?.addEventListener(name, this.onEvent);
   }
 
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+  protected teardown(): void {
     this.source?.close();
     this.source = undefined;
   }
 
-  private open(): void {
-    this.timer = undefined;
+  protected async open(): Promise<void> {
+    let url: string;
+    try {
+      url = await connectUrl(this.url, this.options.query, this.lastEventId);
+    } catch (err) {
+      this.reconnect({ message: `query failed: ${(err as Error)?.message ?? err}` });
+      return;
+    }
     if (this.closed) return;
-    const source = new this.options.EventSource(resumeUrl(this.url, this.lastEventId), {
-      withCredentials: this.options.withCredentials,
-    });
+    const source = new this.options.EventSource!(url, { withCredentials: this.options.withCredentials });
     this.source = source;
     this.errorsSinceOpen = 0;
     source.onopen = () => {
@@ -89,11 +59,14 @@ export class EventSourceConnection {
       const error: SseClientError = {};
       if (typeof ev?.code === 'number') error.status = ev.code;
       if (typeof ev?.message === 'string' && ev.message) error.message = ev.message;
+      if (error.status !== undefined && isFinalStatus(error.status)) {
+        this.stop(error);
+        return;
+      }
       if (source.readyState === CLOSED || this.errorsSinceOpen > 1) {
-        source.close();
-        this.source = undefined;
-        error.retryIn = backoffDelay(this.attempt++, this.options.backoff);
-        this.timer = setTimeout(() => this.open(), error.retryIn);
+        this.teardown();
+        this.reconnect(error);
+        return;
       }
       this.sink.state('connecting');
       this.sink.error(error);
@@ -105,12 +78,4 @@ export class EventSourceConnection {
     if (ev.lastEventId) this.lastEventId = ev.lastEventId;
     this.sink.event(ev.type, typeof ev.data === 'string' ? ev.data : String(ev.data), ev.lastEventId ?? '');
   };
-}
-
-/** The URL with `lastEventId` set (or left as it is without an id). */
-export function resumeUrl(url: string, lastEventId: string | undefined): string {
-  if (!lastEventId) return url;
-  const parsed = new URL(url);
-  parsed.searchParams.set(LAST_EVENT_ID_QUERY, lastEventId);
-  return parsed.toString();
 }

@@ -1,11 +1,13 @@
-import { EventSourceConnection, type ConnectionOptions, type ConnectionSink } from './event-source.connection.js';
-import type { SseClientRole, SseClientState } from './sse-client-options.interface.js';
+import type { Connection, ConnectionOptions, ConnectionSink } from './connection.js';
+import { EventSourceConnection } from './event-source.connection.js';
+import { FetchConnection } from './fetch.connection.js';
+import type { SseClientError, SseClientRole, SseClientState } from './sse-client-options.interface.js';
 
 /** Event the server sends when a `Last-Event-ID` cannot be resumed. */
 export const SSE_RESET_EVENT = 'sse.reset';
 
-/** What a `SseClient` hands to the shared source it listens through: what the connection reports, passed on. */
-export type Subscriber = ConnectionSink;
+/** What a `SseClient` hands to the shared source it listens through: what the connection reports, passed on (a stop as an error and the state `closed`). */
+export type Subscriber = Omit<ConnectionSink, 'stop'>;
 
 /** The connection's options, and whether to share it with the other tabs (the caller checked that they can). */
 export type SharedSourceOptions = ConnectionOptions & { tabs: boolean };
@@ -16,7 +18,8 @@ type TabMessage =
   | { t: 'state'; state: SseClientState; id: string | undefined }
   | { t: 'hello'; names: string[] }
   | { t: 'names'; names: string[] }
-  | { t: 'leader' };
+  | { t: 'leader' }
+  | { t: 'stop'; error: SseClientError };
 
 interface LockManagerLike {
   request(name: string, options: { signal?: AbortSignal }, callback: (lock: unknown) => Promise<void>): Promise<void>;
@@ -46,6 +49,16 @@ export function canShareTabs(): boolean {
 }
 
 /**
+ * Whether this is a browser page, where tabs exist. Node 22 and later have `BroadcastChannel`
+ * and Node 24 Web Locks too, but a Node process has no tabs to share with (its
+ * `BroadcastChannel` reaches worker threads), so sharing there is only on request.
+ */
+export function inBrowserPage(): boolean {
+  const g = globalThis as any;
+  return typeof g.document === 'object' && g.document !== null && typeof g.window === 'object';
+}
+
+/**
  * One stream of one URL, for every client of the page that listens to it; optionally for
  * every tab of the origin. Across tabs, the tab that holds a Web Lock named after the URL is
  * the leader: it alone connects and relays each event on a `BroadcastChannel`. When it closes
@@ -56,12 +69,14 @@ export class SharedSource {
   role: SseClientRole;
   state: SseClientState = 'connecting';
   lastEventId: string | undefined;
+  /** Why the server refused the stream for good, once it did. */
+  stopReason: SseClientError | undefined;
   private readonly subscribers = new Set<Subscriber>();
   /** Event names wanted in this page. */
   private readonly localNames = new Set<string>(BASE_EVENTS);
   /** Event names other tabs asked for. */
   private readonly remoteNames = new Set<string>();
-  private connection: EventSourceConnection | undefined;
+  private connection: Connection | undefined;
   private channel: BroadcastChannel | undefined;
   private abort: AbortController | undefined;
   private releaseLock: (() => void) | undefined;
@@ -111,8 +126,14 @@ export class SharedSource {
       error: (error) => {
         for (const subscriber of this.subscribers) subscriber.error(error);
       },
+      stop: (error) => {
+        if (this.role === 'leader') this.post({ t: 'stop', error });
+        this.stop(error);
+      },
     };
-    this.connection = new EventSourceConnection(this.url, { ...this.options, lastEventId: this.lastEventId }, sink);
+    const options = { ...this.options, lastEventId: this.lastEventId };
+    this.connection =
+      options.connection === 'fetch' ? new FetchConnection(this.url, options, sink) : new EventSourceConnection(this.url, options, sink);
     this.connection.start(new Set([...this.localNames, ...this.remoteNames]));
   }
 
@@ -166,6 +187,20 @@ export class SharedSource {
       case 'leader':
         if (this.role === 'follower') this.post({ t: 'names', names: [...this.localNames] });
         return;
+      case 'stop':
+        // the leader's credentials are this tab's too (one origin): asking again would be refused as well
+        if (this.role === 'follower') this.stop(message.error);
+        return;
+    }
+  }
+
+  /** The server refused the stream for good: every client of it is told, and it is closed. */
+  private stop(error: SseClientError): void {
+    this.stopReason = error;
+    this.dispose();
+    for (const subscriber of this.subscribers) {
+      subscriber.error(error);
+      subscriber.state('closed');
     }
   }
 
@@ -191,7 +226,7 @@ export class SharedSource {
   private dispose(): void {
     if (this.disposed) return;
     // followers see the stream as reconnecting until the next leader has opened its own
-    if (this.role === 'leader') this.post({ t: 'state', state: 'connecting', id: this.lastEventId });
+    if (this.role === 'leader' && this.stopReason === undefined) this.post({ t: 'state', state: 'connecting', id: this.lastEventId });
     this.disposed = true;
     this.forget();
     this.connection?.close();

@@ -1,7 +1,8 @@
-import { canShareTabs, SharedSource, sharedSource, SSE_RESET_EVENT, type SharedSourceOptions, type Subscriber } from './shared-source.js';
+import { canShareTabs, inBrowserPage, SharedSource, sharedSource, SSE_RESET_EVENT, type SharedSourceOptions, type Subscriber } from './shared-source.js';
 import type {
   EventSourceConstructor,
   SseClientError,
+  SseParseMode,
   SseClientEvent,
   SseClientOptions,
   SseClientRole,
@@ -19,7 +20,9 @@ type Handler = (data: any, event: SseClientEvent<any, any>) => void;
  *
  * It keeps the stream alive (`EventSource`'s own reconnect, then exponential backoff with
  * jitter), resumes after the last event id it saw, and reports an `sse.reset` from the server
- * (the id could not be resumed: reload what you show) through `onReset`.
+ * (the id could not be resumed: reload what you show) through `onReset`. Given `headers`, it
+ * reads the stream with `fetch` instead, and stops on a final refusal (401, 403, other 4xx)
+ * with the status in `onError` and `stopReason`.
  *
  * @example
  * import type { AppEvents } from '../shared/events';
@@ -42,22 +45,11 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
   private readonly subscriber: Subscriber;
   private closed = false;
 
-  constructor(url: string | URL, options: SseClientOptions = {}) {
+  constructor(url: string | URL, options: SseClientOptions<M> = {}) {
     this.url = absoluteUrl(url);
-    const EventSource = options.EventSource ?? ((globalThis as any).EventSource as EventSourceConstructor | undefined);
-    if (EventSource === undefined) {
-      throw new Error('No EventSource here: pass options.EventSource (in Node, for example from the eventsource package).');
-    }
-    this.parse = options.parse ?? parseData;
-    const share = options.share ?? 'tabs';
-    const withCredentials = options.withCredentials ?? false;
-    const sourceOptions: SharedSourceOptions = {
-      EventSource,
-      withCredentials,
-      lastEventId: options.lastEventId,
-      backoff: options.backoff,
-      tabs: share === 'tabs' && canShareTabs(),
-    };
+    const sourceOptions = connectionOptions(options);
+    const parse = options.parse ?? parseData;
+    this.parse = typeof parse === 'function' ? parse : byEvent(parse as Record<string, SseParseMode | undefined>);
     this.subscriber = {
       event: (name, raw, id) => this.dispatch(name, raw, id),
       state: (state) => {
@@ -68,15 +60,24 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
       },
     };
     this.source =
-      share === false
+      options.share === false
         ? new SharedSource(this.url, sourceOptions, () => undefined)
-        : sharedSource(`${sourceOptions.tabs ? 't' : 'p'}${withCredentials ? 'c' : 'a'} ${this.url}`, this.url, sourceOptions);
+        : sharedSource(shareKey(this.url, sourceOptions), this.url, sourceOptions);
     this.source.attach(this.subscriber);
   }
 
-  /** `connecting`, `open` or `closed` (after `close()`). */
+  /** `connecting`, `open` or `closed` (after `close()`, or once the server refused the stream for good). */
   get state(): SseClientState {
     return this.closed ? 'closed' : this.source.state;
+  }
+
+  /**
+   * Why the stream stopped for good, once it did: `{ status: 401, message, final: true }`. The
+   * fetch connection knows every status; a browser's `EventSource` never tells one, so with it
+   * this stays `undefined` and the client keeps backing off.
+   */
+  get stopReason(): SseClientError | undefined {
+    return this.source.stopReason;
   }
 
   /** The last event id received (what a reconnect resumes after). */
@@ -119,7 +120,10 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
     return () => this.stateHandlers.delete(handler);
   }
 
-  /** Calls `handler` for every connection error (it keeps reconnecting). */
+  /**
+   * Calls `handler` for every connection error: with `retryIn` when the client reconnects by
+   * itself, with `final: true` (and the `status`) when it stopped for good.
+   */
   onError(handler: (error: SseClientError) => void): () => void {
     this.errorHandlers.add(handler);
     return () => this.errorHandlers.delete(handler);
@@ -155,6 +159,64 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
     const event: SseClientEvent = { event: name, data, raw, id };
     for (const handler of set) safely(handler, data, event);
   }
+}
+
+/** What the shared source needs, every default applied; a bad combination is refused here. */
+function connectionOptions(options: SseClientOptions<any>): SharedSourceOptions {
+  const g = globalThis as any;
+  const EventSource = options.EventSource ?? (g.EventSource as EventSourceConstructor | undefined);
+  const fetchFn = options.fetch ?? (g.fetch as typeof fetch | undefined);
+  const connection = options.connection ?? (options.headers !== undefined || EventSource === undefined ? 'fetch' : 'event-source');
+  if (connection === 'event-source') {
+    if (options.headers !== undefined) throw new Error("EventSource cannot send headers: use connection: 'fetch', or put what the server needs in a cookie or the query.");
+    if (EventSource === undefined) throw new Error('No EventSource here: pass options.EventSource (in Node, for example from the eventsource package), or use connection: \'fetch\'.');
+  } else if (fetchFn === undefined) {
+    throw new Error('No fetch here: pass options.fetch, or options.EventSource for an EventSource connection.');
+  }
+  const personal = options.headers !== undefined || options.query !== undefined;
+  if (options.share === 'tabs' && personal) {
+    throw new Error("share: 'tabs' relays one tab's stream to the others, so it cannot be used with headers or query (each tab may be signed in differently): use 'page' or false.");
+  }
+  const withCredentials = options.withCredentials ?? false;
+  const share = options.share ?? (inBrowserPage() && !personal ? 'tabs' : 'page');
+  return {
+    connection,
+    EventSource,
+    fetch: fetchFn,
+    withCredentials,
+    credentials: options.credentials ?? (withCredentials ? 'include' : 'same-origin'),
+    headers: options.headers,
+    query: options.query,
+    lastEventId: options.lastEventId,
+    backoff: options.backoff,
+    tabs: share === 'tabs' && canShareTabs(),
+  };
+}
+
+const identities = new WeakMap<object, number>();
+let identityCount = 0;
+/** A number per headers or query object or function: clients share a connection only when theirs are the same. */
+function identity(value: object | undefined): number {
+  if (value === undefined) return 0;
+  let id = identities.get(value);
+  if (id === undefined) identities.set(value, (id = ++identityCount));
+  return id;
+}
+
+/** Clients share a connection when everything that shapes its requests is the same. */
+function shareKey(url: string, o: SharedSourceOptions): string {
+  return [o.tabs ? 't' : 'p', o.connection, o.connection === 'fetch' ? o.credentials : o.withCredentials, identity(o.headers), identity(o.query), url].join(' ');
+}
+
+/** The parse of a per-event map; events it does not name get `parseData`. */
+function byEvent(modes: Record<string, SseParseMode | undefined>): (raw: string, event: string) => unknown {
+  return (raw, event) => {
+    const mode = Object.prototype.hasOwnProperty.call(modes, event) ? modes[event] : undefined;
+    if (mode === undefined) return parseData(raw);
+    if (mode === 'text') return raw;
+    if (mode === 'json') return JSON.parse(raw);
+    return mode(raw);
+  };
 }
 
 /** JSON when it is JSON, else the text as it is (the server sends strings unquoted). */

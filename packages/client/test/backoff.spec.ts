@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
-import { backoffDelay } from '../src/backoff.js';
+import { backoffDelay, retryAfterDelay } from '../src/backoff.js';
 import { parseData } from '../src/sse-client.js';
-import { resumeUrl } from '../src/event-source.connection.js';
+import { connectUrl, isFinalStatus } from '../src/connection.js';
 
 describe('backoffDelay', () => {
   it('doubles per attempt up to the cap, jittered within the upper half of each step', () => {
@@ -36,10 +36,41 @@ describe('parseData', () => {
   });
 });
 
-describe('resumeUrl', () => {
-  it('sets lastEventId, replacing one already in the query', () => {
-    expect(resumeUrl('http://h/feed?channel=news', 'a-1')).toBe('http://h/feed?channel=news&lastEventId=a-1');
-    expect(resumeUrl('http://h/feed?lastEventId=old', 'a 2')).toBe('http://h/feed?lastEventId=a+2');
-    expect(resumeUrl('http://h/feed', undefined)).toBe('http://h/feed');
+describe('retryAfterDelay', () => {
+  const now = Date.parse('2026-03-01T12:00:00Z');
+  it.each([
+    ['5', 5000],
+    [' 0 ', 0],
+    ['Sun, 01 Mar 2026 12:00:30 GMT', 30_000],
+    ['Sun, 01 Mar 2026 11:00:00 GMT', 0],
+    ['soon', undefined],
+    ['-3', undefined],
+    ['', undefined],
+    [null, undefined],
+  ])('%j', (header, ms) => {
+    expect(retryAfterDelay(header, now)).toBe(ms);
+  });
+});
+
+describe('isFinalStatus', () => {
+  it('stops on 204 and on 4xx except 408 and 429; retries the rest', () => {
+    expect([204, 400, 401, 403, 404, 410, 451].map(isFinalStatus)).toEqual([true, true, true, true, true, true, true]);
+    expect([200, 301, 408, 429, 500, 502, 503, 504].map(isFinalStatus)).toEqual([false, false, false, false, false, false, false, false]);
+  });
+});
+
+describe('connectUrl', () => {
+  it('sets lastEventId, replacing one already in the query', async () => {
+    expect(await connectUrl('http://h/feed?channel=news', undefined, 'a-1')).toBe('http://h/feed?channel=news&lastEventId=a-1');
+    expect(await connectUrl('http://h/feed?lastEventId=old', undefined, 'a 2')).toBe('http://h/feed?lastEventId=a+2');
+    expect(await connectUrl('http://h/feed', undefined, undefined)).toBe('http://h/feed');
+  });
+
+  it('sets the query, from an object or a function called each time', async () => {
+    let n = 0;
+    const query = () => ({ stream_token: `t${++n}` });
+    expect(await connectUrl('http://h/feed?stream_token=stale&a=1', { stream_token: 'x y' })).toBe('http://h/feed?stream_token=x+y&a=1');
+    expect(await connectUrl('http://h/feed', query)).toBe('http://h/feed?stream_token=t1');
+    expect(await connectUrl('http://h/feed', async () => query(), 'e-9')).toBe('http://h/feed?stream_token=t2&lastEventId=e-9');
   });
 });

@@ -12,6 +12,12 @@ export const SSE_BROADCAST_HANDLER = 'sseBroadcast';
 
 /** Query parameter a first connection may use in place of the `Last-Event-ID` header. */
 export const LAST_EVENT_ID_QUERY = 'lastEventId';
+/**
+ * `node:diagnostics_channel` names on which every stream's open and close are published
+ * (`SseStreamOpenMessage`, `SseStreamCloseMessage`), for APM tools to start and end spans.
+ */
+export const SSE_STREAM_OPEN_CHANNEL = 'nest-sse:stream:open';
+export const SSE_STREAM_CLOSE_CHANNEL = 'nest-sse:stream:close';
 /** Event sent when a `Last-Event-ID` cannot be resumed from history. */
 export const SSE_RESET_EVENT = 'sse.reset';
 
@@ -25,6 +31,7 @@ export const DEFAULT_METADATA_MAX_VALUE_LENGTH = 256;
 export const DEFAULT_HISTORY_SIZE = 1000;
 export const DEFAULT_HISTORY_MAX_AGE = 5 * 60_000;
 export const DEFAULT_DRAIN_TIMEOUT = 1000;
+export const DEFAULT_READY_TIMEOUT = 30_000;
 
 /** Longest id and event name accepted, in characters; ids travel back in a header. */
 export const MAX_ID_LENGTH = 128;

@@ -1,42 +1,99 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { DiscoveryService } from '@nestjs/core';
-import { getSseEndpoint, type SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
+import { ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import { getSseEndpoint, placeRoutes, type SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
+import { expressBodyReader, fastifyBodyReader, type BroadcastLimit } from './http/sse-body.js';
+import { probeSocketTake } from './http/sse-http.js';
+import type { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
+import { mappedPaths } from './http/sse-routes.js';
 import { SseHub } from './sse.hub.js';
-import { duplicateEndpoint, routePublic } from './sse.messages.js';
+import { SseModule } from './sse.module.js';
+import { assertSingleHub } from './sse.single-hub.js';
+import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
 
-/** Every controller class of the app decorated with `@SseEndpoint`, with its definition. */
-export function* sseEndpoints(discovery: DiscoveryService): Generator<[target: Function, definition: SseEndpointDefinition]> {
+/** @internal Every controller class of the app decorated with `@SseEndpoint`, with its definition and wrapper. */
+export function* sseEndpoints(
+  discovery: DiscoveryService,
+): Generator<[target: Function, definition: SseEndpointDefinition, wrapper: InstanceWrapper]> {
   for (const wrapper of discovery.getControllers()) {
     const target = wrapper.metatype as Function | undefined;
     const definition = target && getSseEndpoint(target);
-    if (definition) yield [target, definition];
+    if (definition) yield [target, definition, wrapper];
   }
 }
 
 /**
  * Finds every `@SseEndpoint` class at start-up: prepares its runtime (so options are checked
  * before the first request), refuses two endpoints on one path, and warns about public routes.
+ * @internal
  */
 @Injectable()
-export class SseExplorer implements OnModuleInit {
+export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger('SseModule');
+  private readonly runtimes: SseEndpointRuntime[] = [];
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly hub: SseHub,
-  ) {}
+    private readonly modules: ModulesContainer,
+    private readonly config: ApplicationConfig,
+    @Optional() adapterHost?: HttpAdapterHost,
+  ) {
+    // Before Nest maps the routes (it does so after every instance is made): a @Controller(path)
+    // applied above @SseEndpoint replaced the path the decorator set; put the endpoint's path on
+    // its routes again.
+    for (const [, definition] of sseEndpoints(discovery)) placeRoutes(definition);
+    // The adapter is there before Nest adds its body parsers (in app.init()): the reader goes first.
+    adapterHost?.init$.subscribe(() => this.installBodyReader(adapterHost.httpAdapter));
+  }
+
+  /**
+   * Broadcast bodies are read by `readBody` (limit by the bytes read and decoded) ahead of the
+   * framework's parser; the route checks that it was (see `SseEndpointRuntime.broadcast`).
+   */
+  private installBodyReader(adapter: any): void {
+    const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
+    const type = adapter?.getType?.();
+    if (type === 'express') adapter.use(expressBodyReader(limitFor));
+    else if (type === 'fastify') adapter.getInstance().addHook('preParsing', fastifyBodyReader(limitFor));
+  }
+
+  /**
+   * `maxBodySize` of the endpoint whose broadcast route Nest serves at `path` (global prefix,
+   * RouterModule, version included), matched as Express matches: any case, a trailing slash.
+   */
+  private broadcastLimit(path: string): number | undefined {
+    let key = path.toLowerCase();
+    if (key.length > 1 && key.endsWith('/')) key = key.slice(0, -1);
+    for (const runtime of this.runtimes) {
+      if (runtime.routes?.broadcast.some((route) => route.toLowerCase() === key)) return runtime.options.maxBodySize;
+    }
+    return undefined;
+  }
 
   onModuleInit(): void {
+    assertSingleHub(this.modules, SseModule);
     const seen = new Map<string, string>();
-    for (const [target, definition] of sseEndpoints(this.discovery)) {
+    for (const [target, definition, wrapper] of sseEndpoints(this.discovery)) {
       const other = seen.get(definition.path);
       if (other !== undefined && other !== target.name) {
         throw new SseConfigurationError(duplicateEndpoint(definition.path, other, target.name));
       }
       seen.set(definition.path, target.name);
       const runtime = this.hub.endpointFor(definition);
+      this.runtimes.push(runtime);
+      runtime.routes = mappedPaths(this.config, this.modules.applicationId, wrapper);
+      this.hub.nameEndpoint(definition.path, runtime.routes.stream);
       for (const route of runtime.publicRoutes()) this.logger.warn(routePublic(route));
     }
+  }
+
+  /** Says once which way stream bytes go, and why (see "Where the bytes go" in the README). */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.runtimes.length === 0) return;
+    const through = this.runtimes.filter((runtime) => runtime.options.directSocket === false).map((runtime) => runtime.path);
+    const problem = through.length === this.runtimes.length ? undefined : await probeSocketTake();
+    this.logger.log(writePath(problem, through, this.runtimes.length));
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -11,8 +12,10 @@ import { ConnectionRegistry, streamMatches, type NormalizedFilter } from './conn
 import { metadataKeyProblem } from './connection/metadata-key.js';
 import { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
 import { type SseCloseReason, SseStream, type SseStreamHost } from './connection/sse-stream.js';
-import { assertSseField, encodeSseFrame, encodeSseRetry, serializeSseData } from './encoding/sse-encoder.js';
+import { assertSseField, encodeSseFrame, encodeSseRetry, isResumableId, serializeSseData } from './encoding/sse-encoder.js';
 import { SseEventError } from './errors/sse-event.error.js';
+import { SseLifecycleError } from './errors/sse-lifecycle.error.js';
+import { hubClosed, hubNotReady, hubStartFailed } from './sse.messages.js';
 import type { SseEndpointDefinition } from './decorators/sse-endpoint.decorator.js';
 import { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import type { SseModuleOptions } from './interfaces/sse-module-options.interface.js';
@@ -33,7 +36,15 @@ import {
   type SseNodeStats,
   SseTransport,
 } from './interfaces/sse-transport.interface.js';
-import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_RETRY, MAX_ID_LENGTH, SSE_MODULE_OPTIONS, SSE_RESET_EVENT } from './sse.constants.js';
+import {
+  DEFAULT_DRAIN_TIMEOUT,
+  DEFAULT_READY_TIMEOUT,
+  DEFAULT_RETRY,
+  SSE_MODULE_OPTIONS,
+  SSE_RESET_EVENT,
+  SSE_STREAM_CLOSE_CHANNEL,
+  SSE_STREAM_OPEN_CHANNEL,
+} from './sse.constants.js';
 
 /** Counters since start, per node. */
 export interface SseCounters {
@@ -69,12 +80,26 @@ interface Pending {
   timer?: NodeJS.Timeout;
 }
 
+/** What `nest-sse:stream:open` publishes on `node:diagnostics_channel`. */
+export interface SseStreamOpenMessage {
+  stream: SseStream;
+  /** Where the stream's bytes go: the connection's socket, or the response object. */
+  writePath: 'socket' | 'response';
+}
+
+/** What `nest-sse:stream:close` publishes on `node:diagnostics_channel`. */
+export interface SseStreamCloseMessage {
+  stream: SseStream;
+  reason: SseCloseReason;
+}
+
+const openChannel = channel(SSE_STREAM_OPEN_CHANNEL);
+const closeChannel = channel(SSE_STREAM_CLOSE_CHANNEL);
+
 /** How long a publisher waits for its own node to deliver an accepted event before giving up counting. */
 const ECHO_TIMEOUT = 10_000;
 /** How old the other nodes' counts may be when a connection limit is checked. */
 const OTHERS_TTL = 1000;
-/** A `Last-Event-ID` worth looking up: printable ASCII, no longer than an id the hub hands out. */
-const RESUMABLE_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_ID_LENGTH}}$`);
 
 /**
  * The hub: broadcast to every matching connection on every node, send to one connection,
@@ -122,8 +147,16 @@ export class SseHub<M extends object = SseEventMap>
   private readyResolve!: () => void;
   private readyReject!: (err: unknown) => void;
   private started = false;
+  /** The transport started: broadcasts flow. */
+  private isReady = false;
+  /** Why the transport failed to start, once it did. */
+  private startError: unknown;
+  /** `app.close()` ran: broadcasts are refused. */
+  private closed = false;
   private draining = false;
   private readonly endpoints = new Map<SseEndpointDefinition, SseEndpointRuntime>();
+  /** Endpoint names `broadcast({ endpoint })` takes (decorator paths and full stream paths) → the decorator path. */
+  private readonly endpointNames = new Map<string, string>();
   /**
    * Each envelope's frame, encoded once: live delivery fills it, and replays of the same envelope
    * (the memory ring keeps it; the Redis transport shares one read among clients resuming from the
@@ -196,6 +229,7 @@ export class SseHub<M extends object = SseEventMap>
   async broadcast(message: SseTypedBroadcast<M>): Promise<number> {
     const draft = this.draft(message as SseBroadcast);
     await this.ensureReady();
+    draft.endpoint = this.endpointOf(draft.endpoint);
     return this.publish(draft);
   }
 
@@ -299,8 +333,10 @@ export class SseHub<M extends object = SseEventMap>
         deliver: (envelope) => this.deliver(envelope),
         localStats: () => this.localStats(),
       });
+      this.isReady = true;
       this.readyResolve();
     } catch (err) {
+      this.startError = err;
       this.readyReject(err);
       throw err;
     }
@@ -313,6 +349,7 @@ export class SseHub<M extends object = SseEventMap>
 
   async onApplicationShutdown(): Promise<void> {
     this.draining = true;
+    this.closed = true;
     for (const stream of [...this.registry.values()]) stream.end('shutdown');
     this.heartbeats.stop();
     for (const [seq, pending] of this.pending) {
@@ -351,6 +388,32 @@ export class SseHub<M extends object = SseEventMap>
     }
   }
 
+  /**
+   * @internal records an endpoint's name (the `@SseEndpoint` path) and the full paths its stream
+   * is served at, so `broadcast({ endpoint })` takes either.
+   */
+  nameEndpoint(path: string, streamPaths: readonly string[]): void {
+    this.endpointNames.set(path, path);
+    for (const full of streamPaths) if (!this.endpointNames.has(full)) this.endpointNames.set(full, path);
+  }
+
+  /**
+   * The endpoint a broadcast names, as the registry knows it. An app without endpoints (a node
+   * that only publishes) cannot tell, and passes the name on.
+   */
+  private endpointOf(name: string | undefined): string | undefined {
+    if (name === undefined || this.endpointNames.size === 0) return name;
+    const path = this.endpointNames.get(name) ?? this.endpointNames.get(`/${name.trim().replace(/^\/+|\/+$/g, '')}`);
+    if (path === undefined) {
+      const known = [...new Set(this.endpointNames.values())];
+      throw new SseEventError(
+        `No endpoint '${name}' in this app; its endpoints are ${known.join(', ')} (the @SseEndpoint paths; ` +
+          `the full paths they are served at are accepted too).`,
+      );
+    }
+    return path;
+  }
+
   /** @internal the runtime of one endpoint, made on first use. */
   endpointFor(definition: SseEndpointDefinition): SseEndpointRuntime {
     let runtime = this.endpoints.get(definition);
@@ -362,10 +425,11 @@ export class SseHub<M extends object = SseEventMap>
   }
 
   /** @internal registers an opening stream: it receives live events (held until it opens). */
-  register(stream: SseStream, heartbeatMs: number): void {
+  register(stream: SseStream, heartbeatMs: number, writePath: 'socket' | 'response' = 'response'): void {
     this.registry.add(stream);
     this.heartbeats.add(stream, heartbeatMs);
     this.counters.opened++;
+    if (openChannel.hasSubscribers) openChannel.publish({ stream, writePath } satisfies SseStreamOpenMessage);
   }
 
   /**
@@ -377,7 +441,7 @@ export class SseHub<M extends object = SseEventMap>
     const replayed = new Set<string>();
     let result;
     try {
-      result = RESUMABLE_ID.test(lastEventId)
+      result = isResumableId(lastEventId)
         ? await this.transport.replay(lastEventId, limit)
         : ({ status: 'reset', reason: 'malformed' } as const);
     } catch (err) {
@@ -504,6 +568,7 @@ export class SseHub<M extends object = SseEventMap>
     this.heartbeats.remove(stream);
     this.counters.closed++;
     if (reason === 'slow') this.counters.slowDisconnects++;
+    if (closeChannel.hasSubscribers) closeChannel.publish({ stream, reason } satisfies SseStreamCloseMessage);
     for (const listener of this.closeListeners) {
       try {
         listener(stream, reason);
@@ -513,8 +578,30 @@ export class SseHub<M extends object = SseEventMap>
     }
   }
 
+  /**
+   * Resolves once broadcasts can flow; rejects with what to do when they cannot: the app is
+   * closed, the transport failed to start, or the app did not start within `readyTimeout`.
+   */
   private async ensureReady(): Promise<void> {
-    if (!this.started) await this.ready;
+    if (this.closed) throw new SseLifecycleError(hubClosed());
+    if (this.isReady) return;
+    if (this.startError !== undefined) throw this.startFailed();
+    const ms = this.options.readyTimeout ?? DEFAULT_READY_TIMEOUT;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SseLifecycleError(hubNotReady(ms))), ms);
+    });
+    try {
+      await Promise.race([this.ready.catch(() => Promise.reject(this.startFailed())), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.closed) throw new SseLifecycleError(hubClosed());
+  }
+
+  private startFailed(): SseLifecycleError {
+    const err = this.startError as Error | undefined;
+    return new SseLifecycleError(hubStartFailed(err?.message ?? String(err)), { cause: err });
   }
 }
 

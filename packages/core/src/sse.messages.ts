@@ -19,7 +19,32 @@ export const duplicateEndpoint = (path: string, a: string, b: string): string =>
   `@SseEndpoint('${path}') is declared on both ${a} and ${b}; each endpoint path must be unique.`;
 
 export const missingModule = (className: string): string =>
-  `${className} is an @SseEndpoint but no SseHub was injected: import SseModule.forRoot() in the application module.`;
+  `${className} is an @SseEndpoint, but the app has no SseHub: import SseModule.forRoot() (or forRootAsync()) once, in the root module.`;
 
 export const tooManyConnections = (scope: string, max: number): string =>
   `Too many open streams ${scope} (limit ${max}); try again later.`;
+
+export const writePath = (problem: string | undefined, through: readonly string[], endpoints: number): string => {
+  if (through.length === endpoints) return 'Streams write through the response (directSocket: false on every endpoint).';
+  if (problem !== undefined) return `Streams write through the response: Node ${process.version} fails a check the socket take needs (${problem}).`;
+  const except = through.length > 0 ? `; ${through.join(', ')} write through the response (directSocket: false)` : '';
+  return (
+    `Streams take their connection's socket once the head is sent: Node ${process.version}'s HTTP server has every listener and field ` +
+    `the take relies on${except}. A request that middleware wraps, or with another pipelined behind it, writes through the response.`
+  );
+};
+
+export const hubImportedTwice = (count: number, importers: string[]): string =>
+  `SseModule is configured ${count} times in this app${importers.length ? ` (imported by ${importers.join(', ')})` : ''}: ` +
+  `each forRoot()/forRootAsync() makes its own hub, and broadcasts on one would never reach the other's streams. ` +
+  `Import SseModule.forRoot() once, in the root module; it is global, so every other module injects SseHub without importing it.`;
+
+export const hubNotReady = (ms: number): string =>
+  `The broadcast waited ${ms} ms (readyTimeout) for the app to start and it did not: call app.init() or app.listen() ` +
+  `before broadcasting, or broadcast from onApplicationBootstrap or later.`;
+
+export const hubStartFailed = (reason: string): string =>
+  `The broadcast was not sent: the SSE transport failed to start (${reason}).`;
+
+export const hubClosed = (): string =>
+  `The broadcast was not sent: the application is closed (app.close() was called). Broadcast before closing, or in a new app.`;

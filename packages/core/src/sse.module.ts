@@ -12,6 +12,8 @@ import { SseHub } from './sse.hub.js';
 import { SSE_MODULE_OPTIONS } from './sse.constants.js';
 import { MemoryTransport } from './transports/memory.transport.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
+import { describeValue } from './validation/options-schema.js';
+import { isTransport, validateAsyncOptions, validateModuleOptions } from './validation/sse-options.validation.js';
 
 /**
  * Provides `SseHub` to the whole app and serves every `@SseEndpoint` controller.
@@ -30,7 +32,7 @@ export class SseModule {
    * With a transport, options holding one, or nothing (the in-memory transport).
    */
   static forRoot(transportOrOptions: SseTransport | SseModuleOptions = {}): DynamicModule {
-    const options = toOptions(transportOrOptions);
+    const options = toOptions(transportOrOptions, 'SseModule.forRoot', false);
     return this.assemble([{ provide: SSE_MODULE_OPTIONS, useValue: options }], []);
   }
 
@@ -45,24 +47,24 @@ export class SseModule {
    * })
    */
   static forRootAsync(options: SseModuleAsyncOptions): DynamicModule {
+    validateAsyncOptions('SseModule.forRootAsync', options);
     const providers: Provider[] = [...(options.extraProviders ?? [])];
     if (options.useFactory) {
       const factory = options.useFactory;
       providers.push({
         provide: SSE_MODULE_OPTIONS,
-        useFactory: async (...args: unknown[]) => toOptions(await factory(...args)),
+        useFactory: async (...args: unknown[]) => toOptions(await factory(...args), 'SseModule.forRootAsync useFactory', true),
         inject: options.inject ?? [],
       });
-    } else if (options.useClass || options.useExisting) {
+    } else {
       const token = (options.useClass ?? options.useExisting)!;
       if (options.useClass) providers.push({ provide: token, useClass: options.useClass });
       providers.push({
         provide: SSE_MODULE_OPTIONS,
-        useFactory: async (factory: SseOptionsFactory) => toOptions(await factory.createSseOptions()),
+        useFactory: async (factory: SseOptionsFactory) =>
+          toOptions(await factory.createSseOptions(), `SseModule.forRootAsync ${options.useClass ? 'useClass' : 'useExisting'} ${token.name}.createSseOptions()`, true),
         inject: [token],
       });
-    } else {
-      throw new SseConfigurationError('SseModule.forRootAsync needs useFactory, useClass or useExisting.');
     }
     return this.assemble(providers, options.imports ?? []);
   }
@@ -89,23 +91,24 @@ export class SseModule {
   }
 }
 
-function isTransport(value: unknown): value is SseTransport {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as SseTransport).publish === 'function' &&
-    typeof (value as SseTransport).start === 'function'
-  );
-}
-
-function toOptions(value: SseTransport | SseModuleOptions | undefined): SseModuleOptions {
-  if (value === undefined || value === null) return {};
+/**
+ * The module options from what `forRoot` got or a `forRootAsync` factory made, checked: a
+ * transport alone stands for `{ transport }`.
+ */
+function toOptions(value: SseTransport | SseModuleOptions | undefined, source: string, async: boolean): SseModuleOptions {
+  if (value === undefined || value === null) {
+    if (!async) return {};
+    throw new SseConfigurationError(
+      `${source} returned ${String(value)}. Return the module options ({ transport, defaults, ... }), a transport, ` +
+        `or {} for the in-memory transport with every default.`,
+    );
+  }
   if (isTransport(value)) return { transport: value };
-  if (typeof value !== 'object') {
-    throw new SseConfigurationError('SseModule.forRoot takes a transport (for example new RedisTransport(...)) or an options object.');
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new SseConfigurationError(
+      `${source} ${async ? 'returned' : 'got'} ${describeValue(value)}; it takes a transport (for example new RedisTransport(...)) or an options object.`,
+    );
   }
-  if (value.transport !== undefined && !isTransport(value.transport)) {
-    throw new SseConfigurationError('SseModule options.transport must implement SseTransport (start, publish, replay, clusterStats, close).');
-  }
+  validateModuleOptions(`${source} options`, value);
   return value;
 }

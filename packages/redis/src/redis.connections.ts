@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
+import { connectOrExplain } from './redis-connect-errors.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
 
 export type Client = Redis | Cluster;
@@ -19,6 +19,8 @@ export class RedisConnections {
   closed = false;
   outages = 0;
   outageSince: number | undefined;
+  /** The last error Redis (or the connection to it) gave, until a publish succeeds: says why a broadcast timed out. */
+  lastFailure: unknown;
   private readonly logger = new Logger('RedisTransport');
   private readonly owned: Client[] = [];
   private readonly detach: Array<() => void> = [];
@@ -57,6 +59,11 @@ export class RedisConnections {
   /** 1 when both connections are ready, for the metrics. */
   get connected(): number {
     return this.commands?.status === 'ready' && this.reader?.status === 'ready' ? 1 : 0;
+  }
+
+  /** 1 when the command connection is ready: broadcasts go out only then, and wait until then. */
+  get commandsConnected(): number {
+    return this.commands?.status === 'ready' ? 1 : 0;
   }
 
   /** The command connection when it is ready, or an error that says what it is instead. */
@@ -149,6 +156,7 @@ export class RedisConnections {
     };
     const onError = (err: Error) => {
       if (this.closed) return;
+      this.lastFailure = err;
       if (this.outageSince === undefined) {
         this.outageSince = Date.now();
         this.outages++;
@@ -173,17 +181,12 @@ export class RedisConnections {
     });
   }
 
-  /** Connects a client (if it is not yet) and waits until it is ready, at most `connectTimeout`. */
-  private async connect(client: Client): Promise<void> {
-    if (client.status === 'ready') return;
-    if (client.status === 'wait') client.connect().catch(() => undefined);
-    const ready = await this.whenReady(client, this.options.connectTimeout);
-    if (!ready) {
-      throw new RedisUnavailableError(
-        `RedisTransport could not reach Redis at ${this.where()} within ${this.options.connectTimeout} ms. ` +
-          `Start redis-server there, or point the transport elsewhere (url, or a client).`,
-      );
-    }
+  /**
+   * Connects a client (if it is not yet) and waits until it is ready, at most `connectTimeout`;
+   * fails at once, naming the cause, when retrying cannot help (see `connectOrExplain`).
+   */
+  private connect(client: Client): Promise<void> {
+    return connectOrExplain(client, this.options.connectTimeout, this.where());
   }
 }
 

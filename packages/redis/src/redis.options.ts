@@ -1,4 +1,4 @@
-import { SseConfigurationError } from '@nest-sse/core';
+import { validateRedisTransportOptions } from './redis-options.validation.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 
 const DEFAULTS = {
@@ -33,21 +33,16 @@ export type ResolvedRedisOptions = typeof DEFAULTS &
     guardTtl: number;
   };
 
-/** Merges the defaults (an undefined field takes its default) and checks every number. */
+/**
+ * Checks the options (see `validateRedisTransportOptions`), then merges the defaults (an undefined
+ * field takes its default).
+ */
 export function resolveRedisOptions(options: RedisTransportOptions): ResolvedRedisOptions {
+  validateRedisTransportOptions(options);
   const merged = { ...DEFAULTS };
   for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as any)[key] = value;
-  positive('cleanupInterval', merged.cleanupInterval);
-  positive('historySize', merged.historySize);
-  positive('historyMaxAge', merged.historyMaxAge);
-  positive('publishTimeout', merged.publishTimeout);
-  positive('maxPendingPublishes', merged.maxPendingPublishes);
-  positive('maxReconnectDelay', merged.maxReconnectDelay);
-  positive('connectTimeout', merged.connectTimeout);
-  positive('readBatchSize', merged.readBatchSize);
   const leaseMs = Math.round(merged.cleanupInterval * 1000);
   const statsEvery = options.statsInterval ?? Math.min(1000, Math.floor(leaseMs / 3));
-  positive('statsInterval', statsEvery);
   return {
     ...merged,
     leaseMs,
@@ -55,10 +50,4 @@ export function resolveRedisOptions(options: RedisTransportOptions): ResolvedRed
     retained: Math.max(merged.historySize, MIN_RETAINED),
     guardTtl: Math.max(60_000, merged.publishTimeout * 6),
   };
-}
-
-function positive(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new SseConfigurationError(`RedisTransport option ${name} must be a positive number; got ${String(value)}.`);
-  }
 }

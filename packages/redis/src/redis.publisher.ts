@@ -1,6 +1,7 @@
 import type { SseEnvelopeDraft } from '@nest-sse/core';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { isReplyError, type Client, type RedisConnections } from './redis.connections.js';
+import { refusedError, timedOutError } from './redis-failure.js';
 import type { RedisKeys, RouteKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
 import { PUBLISH, isNoScript, type ScriptClient } from './redis.scripts.js';
@@ -193,17 +194,19 @@ export class RedisPublisher {
           this.settle(item);
           item.resolve(String(list[i]));
         });
+        this.connections.lastFailure = undefined;
         if (this.paused) this.resumeIfSettled();
         else if (this.waiting.length > 0) this.flush();
       },
       (err: Error) => {
+        this.connections.lastFailure = err;
         const refused = isReplyError(err) && !TRANSIENT.test(err.message) && !isNoScript(err) && !err.message.startsWith('ORDER');
         for (const item of batch) {
           if (item.state !== 'sent') continue;
           this.sent.delete(item);
           if (refused) {
             this.settle(item);
-            item.reject(new RedisUnavailableError(`Redis refused the broadcast: ${err.message}`));
+            item.reject(refusedError(err));
           } else {
             // Sent again once nothing is in flight. If Redis did apply it (the reply was lost), the
             // resend guard returns the id it was given instead of adding it twice.
@@ -271,10 +274,11 @@ export class RedisPublisher {
     this.settle(item);
     this.resumeIfSettled();
     item.reject(
-      new RedisUnavailableError(
+      timedOutError(
         wasSent || item.maybeApplied
           ? `Redis did not confirm this broadcast within ${this.options.publishTimeout} ms (publishTimeout); it may or may not be delivered.`
           : `Redis was unreachable for ${this.options.publishTimeout} ms (publishTimeout); this broadcast was not sent and will not be delivered.`,
+        this.connections.lastFailure,
       ),
     );
   }

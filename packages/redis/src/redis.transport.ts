@@ -102,6 +102,8 @@ export class RedisTransport implements SseTransport {
     const since = this.connections.outageSince;
     return {
       connected: this.connections.connected,
+      // broadcasts go out only while this connection is ready; until then they wait (pending_publishes)
+      commands_connected: this.connections.commandsConnected,
       outages: this.connections.outages,
       outage_ms: since === undefined ? 0 : Date.now() - since,
       pending_publishes: this.publisher.pending,

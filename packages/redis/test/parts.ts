@@ -10,8 +10,11 @@ import { RedisServer } from '../../../test/utils/redis-server.js';
 
 const opened: RedisConnections[] = [];
 
-/** The shared pieces every part of the transport is built on, opened on a real server. */
-export async function openParts(url: string, prefix: string, options: RedisTransportOptions = {}, onReady: () => void = () => undefined) {
+/**
+ * The shared pieces every part of the transport is built on, opened on a real server: at `url`,
+ * or (url undefined) on the `client` in `options`.
+ */
+export async function openParts(url: string | undefined, prefix: string, options: RedisTransportOptions = {}, onReady: () => void = () => undefined) {
   const resolved: ResolvedRedisOptions = resolveRedisOptions({ url, prefix, ...options });
   const connections = new RedisConnections(resolved, () => onReady());
   opened.push(connections);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { eventually } from '../../../test/utils/app.js';
+import { RedisUnavailableError } from '../src/errors/redis-unavailable.error.js';
 import { openParts, useRedisServer } from './parts.js';
 
 describe('RedisConnections', () => {
@@ -23,6 +24,8 @@ describe('RedisConnections', () => {
     redis.logs.lines = [];
     await redis.server.kill();
     await eventually(() => connections.commands!.status !== 'ready' && connections.reader!.status !== 'ready', 5000, 'both connections to notice');
+    // kept so that a broadcast that times out can say why
+    await eventually(() => /ECONNREFUSED/.test(String((connections.lastFailure as Error | undefined)?.message)), 5000, 'a refused reconnect');
     expect(await connections.whenReady(connections.commands!, 300)).toBe(false);
     expect(connections.outages).toBe(1);
     expect(connections.outageSince).toBeDefined();
@@ -37,9 +40,11 @@ describe('RedisConnections', () => {
     await connections.close();
   });
 
-  it('says where it looked, without the password, when Redis is not there', async () => {
+  it('says where it looked and why, without the password, when Redis is not there', async () => {
     const error = await openParts('redis://user:secret@127.0.0.1:1', 'conn3', { connectTimeout: 200 }).catch((err) => err);
-    expect(error.message).toMatch(/could not reach Redis at redis:\/\/127\.0\.0\.1:1 within 200 ms/);
+    expect(error).toBeInstanceOf(RedisUnavailableError);
+    expect(error.reason).toBe('refused');
+    expect(error.message).toMatch(/within 200 ms \(connectTimeout\): Redis at redis:\/\/127\.0\.0\.1:1 refused the connection \(ECONNREFUSED\)/);
     expect(error.message).not.toContain('secret');
   });
 });

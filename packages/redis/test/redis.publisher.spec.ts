@@ -43,4 +43,23 @@ describe('RedisPublisher', () => {
     await connections.close();
     await redis.server.launch();
   });
+
+  it('rejects a broadcast Redis refuses with why and when to retry, and forgets the failure once a broadcast goes through', async () => {
+    const { p, connections } = await publisher('pub3');
+    await redis.admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await redis.admin.config('SET', 'maxmemory', '1');
+    try {
+      const refused = await p.publish(draft('too much')).catch((err) => err);
+      expect(refused).toBeInstanceOf(RedisUnavailableError);
+      expect(refused.message).toMatch(/^Redis is out of memory: it reached maxmemory.*\(OOM command not allowed.*this broadcast was not sent and will not be delivered\.$/);
+      expect(refused.retryAfter).toBe(5);
+      expect(connections.lastFailure).toBe(refused.cause);
+    } finally {
+      await redis.admin.config('SET', 'maxmemory', '0');
+    }
+    expect(await p.publish(draft('fits'))).toMatch(/^\d+-\d+$/);
+    expect(connections.lastFailure).toBeUndefined();
+    await p.close();
+    await connections.close();
+  });
 });

@@ -45,8 +45,8 @@ describe('RedisRouteFollower on Redis Cluster (three masters)', () => {
   }
 
   it('spreads values over every master; a node gets exactly the values it holds, each in order', async () => {
-    const publishing = await openParts('', 'spread', { client: client() });
-    const following = await openParts('', 'spread', { client: client() });
+    const publishing = await openParts(undefined, 'spread', { client: client() });
+    const following = await openParts(undefined, 'spread', { client: client() });
     const delivered: Array<{ value: string; envelope: SseEnvelope }> = [];
     const follower = new RedisRouteFollower(following.connections, following.keys, following.options, (envelope, value) =>
       delivered.push({ value, envelope }),

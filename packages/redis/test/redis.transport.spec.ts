@@ -56,7 +56,7 @@ describe('RedisTransport', () => {
     const b = await transport('b');
     const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => a.t.publish(draft(`a${i}`))));
     for (const id of ids) expect(id).toMatch(/^\d+-\d+$/);
-    await eventually(() => a.delivered.length === 300 && b.delivered.length === 300, 5000, 'delivery');
+    await eventually(() => a.delivered.length === 300 && b.delivered.length === 300, 10_000, 'delivery');
     expect(a.delivered.map((e) => e.data)).toEqual(ids.map((_, i) => `a${i}`));
     expect(b.delivered.map((e) => e.id)).toEqual(ids);
     expect(a.delivered[0]).toMatchObject({ origin: 'test', data: 'a0' });
@@ -123,20 +123,23 @@ describe('RedisTransport', () => {
     expect(ok.status === 'ok' && ok.events.map((e) => e.data)).toEqual(['a', 'b']);
   });
 
+  // historyMaxAge is 1 s in these two: what must stay (the events published after the wait) stays
+  // unless a replay comes more than a second after them, which no loaded machine makes of two round trips
   it('answers reset: expired when an event after the id is older than historyMaxAge', async () => {
-    const a = await transport('a', { historyMaxAge: 300 });
+    const a = await transport('a', { historyMaxAge: 1000 });
     const first = await a.t.publish(draft('1'));
     await a.t.publish(draft('2'));
-    await sleep(450);
+    // the age itself is what is waited for: a timer never fires early, and Redis reads the same clock
+    await sleep(1200);
     expect(await a.t.replay(first, 10)).toEqual({ status: 'reset', reason: 'expired' });
     const fresh = await a.t.publish(draft('3'));
     expect(await a.t.replay(fresh, 10)).toEqual({ status: 'ok', events: [], after: fresh });
   });
 
   it('replays when the entry of the id itself expired but the next one names it', async () => {
-    const a = await transport('a', { historyMaxAge: 300 });
+    const a = await transport('a', { historyMaxAge: 1000 });
     const first = await a.t.publish(draft('1'));
-    await sleep(450);
+    await sleep(1200);
     await a.t.publish(draft('2'));
     await a.t.publish(draft('3'));
     // '1' is trimmed as too old; '2' says it came right after it, so nothing after the id is gone
@@ -148,16 +151,18 @@ describe('RedisTransport', () => {
   it('tells a broadcast whose reply was lost with the connection that it may still be delivered', async () => {
     const own = await RedisServer.start();
     try {
-      const a = new RedisTransport({ url: own.url, prefix: 'lost', publishTimeout: 1500 });
+      const a = new RedisTransport({ url: own.url, prefix: 'lost', publishTimeout: 3000 });
       open.push(a);
       await a.start(node('a').context);
       const probe = new Redis(own.url);
       const pid = Number(/process_id:(\d+)/.exec(await probe.info('server'))![1]);
       probe.disconnect();
-      // the script is sent and Redis never answers; then the connection drops
+      // the script is written to a connection that still works, Redis never answers, and then
+      // the connection drops
       process.kill(pid, 'SIGSTOP');
       const publish = a.publish(draft('in doubt'));
-      await sleep(200);
+      await eventually(() => a.metrics().unconfirmed_publishes === 1, 10_000, 'the broadcast to be on the wire');
+      expect(a.metrics()).toMatchObject({ commands_connected: 1, pending_publishes: 0 });
       process.kill(pid, 'SIGKILL');
       await expect(publish).rejects.toThrow(/may or may not be delivered/);
     } finally {
@@ -173,7 +178,7 @@ describe('RedisTransport', () => {
     await admin.xadd(key, '*', 'e', '{"data": 5, "origin": "x", "seq": 1, "time": 1}');
     await admin.xadd(key, '*', 'e', '{"data": "ok", "origin": "x", "seq": 1, "time": 1, "filter": {"k": [{}]}}');
     await a.t.publish(draft('after junk'));
-    await eventually(() => a.delivered.length === 1, 5000, 'the good event');
+    await eventually(() => a.delivered.length === 1, 10_000, 'the good event');
     expect(a.delivered[0].data).toBe('after junk');
     const dropped = logs.lines.filter((line) => line.includes('Dropped Stream entry'));
     expect(dropped.join('\n')).toMatch(/no 'e' field[\s\S]*not JSON[\s\S]*data is not a string[\s\S]*filter\.k/);
@@ -210,16 +215,18 @@ describe('RedisTransport', () => {
     const b = await transport('b', { prefix: 'two' });
     await a.t.publish(draft('for one'));
     await b.t.publish(draft('for two'));
-    await eventually(() => a.delivered.length === 1 && b.delivered.length === 1);
-    await sleep(100);
-    expect(a.delivered.map((e) => e.data)).toEqual(['for one']);
-    expect(b.delivered.map((e) => e.data)).toEqual(['for two']);
+    // each node reads its Stream in order: once its own second event is there, the other's would be too
+    await a.t.publish(draft('end one'));
+    await b.t.publish(draft('end two'));
+    await eventually(() => a.delivered.some((e) => e.data === 'end one') && b.delivered.some((e) => e.data === 'end two'));
+    expect(a.delivered.map((e) => e.data)).toEqual(['for one', 'end one']);
+    expect(b.delivered.map((e) => e.data)).toEqual(['for two', 'end two']);
     expect((await a.t.clusterStats()).nodes.map((n) => n.node)).toEqual(['a']);
   });
 
   it('uses a client the app passed in and leaves it open on close', async () => {
     const client = new Redis(server.url);
-    const a = await transport('a', { client });
+    const a = await transport('a', { client, url: undefined });
     await a.t.publish(draft('via app client'));
     await eventually(() => a.delivered.length === 1);
     await a.t.close();
@@ -265,7 +272,7 @@ describe('RedisTransport', () => {
   it('refuses bad options with a message that says what to change', () => {
     expect(() => new RedisTransport({ prefix: 'has space' })).toThrow(SseConfigurationError);
     expect(() => new RedisTransport({ prefix: 'x}{y' })).toThrow(/letters, digits/);
-    expect(() => new RedisTransport({ historySize: 0 })).toThrow(/historySize must be a positive number/);
+    expect(() => new RedisTransport({ historySize: 0 })).toThrow(/historySize is 0; it must be an integer of at least 1/);
     expect(escapeKeyPart('a:b{c}%')).toBe('a%3Ab%7Bc%7D%25');
     expect(escapeKeyPart('é')).toBe('%u00E9');
     expect(escapeKeyPart('%u00E9')).not.toBe(escapeKeyPart('é'));
@@ -282,25 +289,35 @@ describe('RedisTransport', () => {
   });
 
   it('holds a broadcast while Redis is down and sends it once Redis is back; refuses it after publishTimeout', async () => {
-    const a = await transport('a', { publishTimeout: 8000 });
+    const a = await transport('a', { publishTimeout: 30_000 });
     const b = await transport('b');
     await a.t.publish(draft('before'));
     await eventually(() => b.delivered.length === 1);
     await server.kill();
+    // Broadcast only once the transport has seen the connection go: one made while it still reads
+    // ready is written to the dead socket, which is the case of the test above.
+    await eventually(() => a.t.metrics().commands_connected === 0, 10_000, 'the transport to notice the outage');
     const held = a.t.publish(draft('during'));
-    await sleep(300);
-    expect(a.t.metrics()).toMatchObject({ connected: 0, outages: 1, pending_publishes: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(a.t.metrics()).toMatchObject({ connected: 0, commands_connected: 0, outages: 1, pending_publishes: 1, unconfirmed_publishes: 0 });
     await server.launch();
     const id = await held;
-    await eventually(() => b.delivered.length === 2 && a.delivered.length === 2, 8000, 'delivery after the restart');
+    await eventually(() => b.delivered.length === 2 && a.delivered.length === 2, 30_000, 'delivery after the restart');
     expect(b.delivered.map((e) => e.data)).toEqual(['before', 'during']);
     expect(b.delivered[1].id).toBe(id);
 
     const quick = await transport('c', { publishTimeout: 300 });
     await server.kill();
+    await eventually(() => quick.t.metrics().commands_connected === 0, 10_000, 'the transport to notice the outage');
     const refused = await quick.t.publish(draft('lost')).catch((err) => err);
     expect(refused).toBeInstanceOf(RedisUnavailableError);
     expect(refused.message).toMatch(/was not sent and will not be delivered/);
     await server.launch();
+    // and it is not: the node's next broadcast (made once it is back, or it too would wait only
+    // 300 ms) arrives, and nothing before it
+    await eventually(() => quick.t.metrics().commands_connected === 1, 30_000, 'the transport to reconnect');
+    await quick.t.publish(draft('after'));
+    await eventually(() => b.delivered.length === 3, 30_000, 'the broadcast after the refused one');
+    expect(b.delivered.map((e) => e.data)).toEqual(['before', 'during', 'after']);
   });
 });

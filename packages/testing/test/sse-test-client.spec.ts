@@ -60,7 +60,8 @@ describe('SseTestClient waits', () => {
     client.close();
     await expect(pending).rejects.toThrow('SseTestClient closed');
     await expect(waiting).rejects.toThrow('SseTestClient closed');
-    expect(Date.now() - started).toBeLessThan(1000);
+    // at once: well before the 10 s timeouts, with room for a busy machine
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(source.readyState).toBe(2);
   });
 

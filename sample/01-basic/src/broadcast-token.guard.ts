@@ -1,5 +1,5 @@
 import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
-import { timingSafeEqual } from 'node:crypto';
+import { bearerToken, sameToken } from './bearer-token.js';
 
 /** Development default; set SSE_BROADCAST_TOKEN in any shared environment. */
 export const DEV_BROADCAST_TOKEN = 'dev-broadcast-token';
@@ -11,13 +11,10 @@ export function broadcastToken(): string {
 /** Lets a request through when it carries `Authorization: Bearer <SSE_BROADCAST_TOKEN>`. */
 @Injectable()
 export class BroadcastTokenGuard implements CanActivate {
-  private readonly expected = Buffer.from(broadcastToken());
+  private readonly expected = broadcastToken();
 
   canActivate(context: ExecutionContext): boolean {
-    const req = context.switchToHttp().getRequest();
-    const header: string = req.headers?.authorization ?? '';
-    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
-    if (given.length === this.expected.length && timingSafeEqual(given, this.expected)) return true;
+    if (sameToken(bearerToken(context.switchToHttp().getRequest()), this.expected)) return true;
     throw new UnauthorizedException('Send Authorization: Bearer <SSE_BROADCAST_TOKEN>.');
   }
 }

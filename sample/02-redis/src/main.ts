@@ -21,7 +21,9 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule.register(transport));
   app.enableShutdownHooks();
   await app.listen(port);
-  console.log(`nest-sse sample on http://localhost:${port} (Redis at ${where(url)})`);
+  // under `npm run start:cluster` every worker listens on the same port
+  const worker = process.env.SSE_WORKER_SLOT ? `, worker ${process.env.SSE_WORKER_SLOT}, pid ${process.pid}` : '';
+  console.log(`nest-sse sample on http://localhost:${port} (Redis at ${where(url)}${worker})`);
 }
 
 bootstrap().catch((err) => {

@@ -18,9 +18,12 @@ type Command =
   | { cmd: 'rate'; from: number; count: number; hz: number; size: number }
   | { cmd: 'stats'; gc?: boolean; id: number }
   | { cmd: 'profile'; action: 'start' | 'stop'; file?: string; id: number }
-  | { cmd: 'exit' };
+  | { cmd: 'exit'; graceMs?: number };
 
 const PAD = 'x'.repeat(1024);
+
+/** The bearer token the load generator sends, which the guarded subject checks. */
+export const BENCH_TOKEN = 'bench-token';
 
 /** Microseconds since the epoch, from the monotonic clock (comparable across processes). */
 export function nowMicros(): number {
@@ -108,7 +111,7 @@ export function serve(subject: BenchSubject, port: number): void {
           send({ type: 'profile', id: message.id });
           break;
         case 'exit':
-          await Promise.race([subject.close(), new Promise((resolve) => setTimeout(resolve, 2000))]);
+          await Promise.race([subject.close(), new Promise((resolve) => setTimeout(resolve, message.graceMs ?? 2000))]);
           process.exit(0);
       }
     } catch (err) {

@@ -1,18 +1,45 @@
 // Subject 2 (and 5 with BENCH_REDIS_URL set): nest-sse as users run it, one @SseEndpoint and
-// SseHub.broadcast, on the memory transport or on the Redis transport.
+// SseHub.broadcast, on the memory transport or on the Redis transport. With BENCH_GUARD=1 the
+// stream route has a guard (a bearer token that sets `req.user`) and `trustedMetadata` from it,
+// as an app with signed-in users has: the connect scenario shows what they cost.
+// BENCH_PORT, BENCH_BACKLOG, BENCH_DRAIN_MS and BENCH_RETRY_MS are the storm scenario's knobs.
 import 'reflect-metadata';
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type CanActivate, type DynamicModule, type ExecutionContext, Injectable, Module, UnauthorizedException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { SseEndpoint, SseHub, SseModule, type SseTransport } from '@nest-sse/core';
-import { type BenchSubject, fail, serve } from './harness.js';
+import { SseEndpoint, SseHub, SseModule, type SseModuleOptions, type SseTransport } from '@nest-sse/core';
+import { BENCH_TOKEN, type BenchSubject, fail, serve } from './harness.js';
 
 @SseEndpoint('/stream')
 class StreamController {}
 
-@Module({ controllers: [StreamController] })
+/** A bearer-token check of the kind apps put in front of a stream: constant work per request. */
+@Injectable()
+class TokenGuard implements CanActivate {
+  private readonly expected = `Bearer ${BENCH_TOKEN}`;
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest();
+    if (req.headers.authorization !== this.expected) throw new UnauthorizedException();
+    req.user = { id: `u${req.socket.remotePort % 1000}` };
+    return true;
+  }
+}
+
+@SseEndpoint('/stream', {
+  guards: { stream: [TokenGuard] },
+  trustedMetadata: (req: { user: { id: string } }) => ({ user_id: req.user.id }),
+})
+class GuardedStreamController {}
+
+@Module({})
 class AppModule {
-  static register(transport?: SseTransport): DynamicModule {
-    return { module: AppModule, imports: [SseModule.forRoot(transport ? { transport } : {})] };
+  static register(options: SseModuleOptions, guarded: boolean): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [SseModule.forRoot(options)],
+      controllers: [guarded ? GuardedStreamController : StreamController],
+      providers: guarded ? [TokenGuard] : [],
+    };
   }
 }
 
@@ -23,12 +50,24 @@ async function redisTransport(url: string): Promise<SseTransport> {
   return new redis.RedisTransport({ url });
 }
 
+const numberEnv = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+
 async function main(): Promise<void> {
   const url = process.env.BENCH_REDIS_URL;
-  const transport = url ? await redisTransport(url) : undefined;
-  const app = await NestFactory.create(AppModule.register(transport), { logger: ['error', 'warn'] });
+  const options: SseModuleOptions = {
+    transport: url ? await redisTransport(url) : undefined,
+    drainTimeout: numberEnv('BENCH_DRAIN_MS'),
+    defaults: { retry: numberEnv('BENCH_RETRY_MS') },
+  };
+  const app = await NestFactory.create(AppModule.register(options, process.env.BENCH_GUARD === '1'), { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
-  await app.listen(0, '127.0.0.1');
+  await app.init();
+  const server = app.getHttpServer();
+  // Node's default accept backlog is 511; the storm scenario tries larger ones
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(numberEnv('BENCH_PORT') ?? 0, '127.0.0.1', numberEnv('BENCH_BACKLOG') ?? 511, () => resolve());
+  });
   const hub = app.get(SseHub);
   await hub.ready;
   const report = (err: unknown): void => {
@@ -41,7 +80,7 @@ async function main(): Promise<void> {
     },
     close: () => app.close(),
   };
-  serve(subject, (app.getHttpServer().address() as { port: number }).port);
+  serve(subject, (server.address() as { port: number }).port);
 }
 
 main().catch(fail);

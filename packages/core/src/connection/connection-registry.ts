@@ -6,6 +6,7 @@ export type NormalizedFilter = Record<string, string[]>;
 /**
  * The open streams of this node and an inverted index on their metadata
  * (key → value → streams), so a filtered broadcast costs what it matches, not what is open.
+ * @internal
  */
 export class ConnectionRegistry {
   private readonly byId = new Map<string, SseStream>();
@@ -191,6 +192,7 @@ const EMPTY_KEYS: string[] = [];
 /**
  * Whether one stream matches an endpoint and filter, checked key by key (for replay, which sees
  * streams one at a time); `skipKey` is a key already known to match.
+ * @internal
  */
 export function streamMatches(stream: SseStream, endpoint: string | undefined, filter: NormalizedFilter | undefined, skipKey?: string): boolean {
   if (endpoint !== undefined && stream.endpoint !== endpoint) return false;

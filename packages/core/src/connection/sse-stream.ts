@@ -4,7 +4,7 @@ import type { SseSlowClientPolicy } from '../interfaces/sse-endpoint-options.int
 import type { SseMessage, SseStreamMessage } from '../interfaces/sse-message.interface.js';
 import type { SseSink } from '../http/sse-http.js';
 
-/** What a stream needs from the node that owns it. */
+/** @internal What a stream needs from the node that owns it. */
 export interface SseStreamHost {
   /** Flush this stream's queue on the next turn of the event loop. */
   schedule(stream: SseStream): void;

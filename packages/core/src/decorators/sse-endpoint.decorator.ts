@@ -4,6 +4,7 @@ import {
   Get,
   HttpCode,
   Inject,
+  Optional,
   Post,
   Req,
   RequestMethod,
@@ -11,7 +12,7 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import { CONTROLLER_WATERMARK, HOST_METADATA, METHOD_METADATA, PATH_METADATA, VERSION_METADATA } from '@nestjs/common/constants.js';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
 import type { SseEndpointOptions } from '../interfaces/sse-endpoint-options.interface.js';
 import { SseHub } from '../sse.hub.js';
@@ -22,6 +23,8 @@ import {
   SSE_STATS_HANDLER,
   SSE_STREAM_HANDLER,
 } from '../sse.constants.js';
+import { describeValue } from '../validation/options-schema.js';
+import { validateEndpointOptions } from '../validation/sse-options.validation.js';
 import { memberClash, missingModule, routeClash } from '../sse.messages.js';
 
 /** What `@SseEndpoint` records on the class. */
@@ -57,28 +60,45 @@ const ROUTES: Array<{ key: RouteKey; member: string; method: RequestMethod; sub:
  */
 export function SseEndpoint(path: string, options: SseEndpointOptions = {}): ClassDecorator {
   return (target: Function) => {
+    if (typeof path !== 'string') {
+      throw new SseConfigurationError(`@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`);
+    }
+    validateEndpointOptions(`@SseEndpoint('${path}') on ${target.name}`, options);
     const normalized = normalizePath(path);
     const definition: SseEndpointDefinition = { path: normalized, options, target };
     const proto = target.prototype;
     assertNoClash(target, normalized);
 
     Reflect.defineMetadata(SSE_ENDPOINT_METADATA, definition, target);
-    Controller(normalized)(target);
+    if (Reflect.getMetadata(CONTROLLER_WATERMARK, target) === undefined) {
+      // Controller() writes every controller key; keep a @Version or @Host applied below this one
+      const version = Reflect.getMetadata(VERSION_METADATA, target);
+      const host = Reflect.getMetadata(HOST_METADATA, target);
+      Controller(normalized)(target);
+      if (version !== undefined) Reflect.defineMetadata(VERSION_METADATA, version, target);
+      if (host !== undefined) Reflect.defineMetadata(HOST_METADATA, host, target);
+    }
+    // Optional, so that an app without SseModule fails with our message (below), not with Nest's
+    // "can't resolve dependencies" naming this internal property.
     Inject(SseHub)(proto, SSE_HUB_PROPERTY);
+    Optional()(proto, SSE_HUB_PROPERTY);
+    checkHubOnInit(target);
 
     const handlers: Record<RouteKey, (this: any, ...args: any[]) => unknown> = {
       stream(req: unknown, res: unknown) {
         return hubOf(this, target).endpointFor(definition).stream(this, req, res);
       },
-      stats(req: unknown) {
-        return hubOf(this, target).endpointFor(definition).stats(req);
+      stats(req: unknown, res: unknown) {
+        return hubOf(this, target).endpointFor(definition).stats(req, res);
       },
-      broadcast(req: unknown, body: unknown) {
-        return hubOf(this, target).endpointFor(definition).broadcast(req, body);
+      broadcast(req: unknown, body: unknown, res: unknown) {
+        return hubOf(this, target).endpointFor(definition).broadcast(req, body, res);
       },
     };
 
     for (const route of ROUTES) {
+      // a route disabled here is not a route at all: Nest neither maps nor logs it, and answers 404
+      if (route.key !== 'stream' && options.access?.[route.key] === 'disabled') continue;
       const fn = handlers[route.key];
       Object.defineProperty(fn, 'name', { value: route.member });
       Object.defineProperty(proto, route.member, { value: fn, writable: true, configurable: true, enumerable: false });
@@ -86,22 +106,62 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
       (route.method === RequestMethod.GET ? Get : Post)(route.sub)(proto, route.member, descriptor);
       Req()(proto, route.member, 0);
       if (route.key === 'stream') Res()(proto, route.member, 1);
+      // stats and broadcast answer through Nest (passthrough): the response is for headers and turn
+      if (route.key === 'stats') Res({ passthrough: true })(proto, route.member, 1);
       if (route.key === 'broadcast') {
         Body()(proto, route.member, 1);
+        Res({ passthrough: true })(proto, route.member, 2);
         HttpCode(200)(proto, route.member, descriptor);
       }
-      Reflect.defineMetadata('design:paramtypes', route.key === 'stats' ? [Object] : [Object, Object], proto, route.member);
+      const params = route.key === 'broadcast' ? 3 : 2;
+      Reflect.defineMetadata('design:paramtypes', Array.from({ length: params }, () => Object), proto, route.member);
       const guards = options.guards?.[route.key];
       if (guards?.length) UseGuards(...(guards as any[]))(proto, route.member, descriptor);
       const interceptors = options.interceptors?.[route.key];
       if (interceptors?.length) UseInterceptors(...(interceptors as any[]))(proto, route.member, descriptor);
     }
+    placeRoutes(definition);
   };
+}
+
+/**
+ * Where the generated routes go: under the class's controller path. When the class has its own
+ * `@Controller(path)` (applied before or after this decorator), the endpoint's path goes on each
+ * route instead, so `@Controller('admin') @SseEndpoint('events')` serves `/admin/events`,
+ * `/admin/events/stats` and `/admin/events/broadcast`, and the class's own routes stay under
+ * `/admin` as Nest puts them. Called again at start-up, when a `@Controller` applied after this
+ * decorator may have replaced the path; the result depends only on the class's decorators.
+ */
+export function placeRoutes(definition: SseEndpointDefinition): void {
+  const proto = definition.target.prototype;
+  const controllerPath: unknown = Reflect.getMetadata(PATH_METADATA, definition.target);
+  const own = controllerPath !== definition.path;
+  for (const route of ROUTES) {
+    const fn = Object.getOwnPropertyDescriptor(proto, route.member)?.value;
+    if (typeof fn !== 'function') continue;
+    const base = own && definition.path !== '/' ? definition.path.slice(1) : '';
+    Reflect.defineMetadata(PATH_METADATA, [base, route.sub].filter(Boolean).join('/') || '/', fn);
+  }
 }
 
 /** The definition `@SseEndpoint` put on a class, if any. */
 export function getSseEndpoint(target: Function): SseEndpointDefinition | undefined {
   return Reflect.getMetadata(SSE_ENDPOINT_METADATA, target);
+}
+
+/** Runs before the class's own `onModuleInit` (if any): the app fails to start without the module. */
+function checkHubOnInit(target: Function): void {
+  const proto = target.prototype;
+  const own = proto.onModuleInit as ((...args: unknown[]) => unknown) | undefined;
+  Object.defineProperty(proto, 'onModuleInit', {
+    value: function onModuleInit(this: any, ...args: unknown[]) {
+      hubOf(this, target);
+      return own?.apply(this, args);
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 }
 
 function hubOf(instance: any, target: Function): SseHub {

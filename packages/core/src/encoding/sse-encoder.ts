@@ -6,6 +6,22 @@ import { SseEventError } from '../errors/sse-event.error.js';
 const UNSAFE_FIELD = /[\r\n\0]/;
 // The spec accepts CRLF, lone LF and lone CR as line ends inside data.
 const LINE_BREAK = /\r\n|\r|\n/;
+// A client sends the last id back in the Last-Event-ID header (ASCII only, and a browser trims
+// spaces around it): an id is accepted only in a form every transport can resume from.
+const RESUMABLE_ID = new RegExp(`^[\\x21-\\x7e]{1,${MAX_ID_LENGTH}}$`);
+
+/** The ids `broadcast`, `send` and `Last-Event-ID` accept, in words (error messages, docs). */
+export const SSE_ID_FORM = `1 to ${MAX_ID_LENGTH} printable ASCII characters (! to ~, no spaces)`;
+
+/** Whether a client can resume from `id` with `Last-Event-ID`: the one rule for ids. */
+export function isResumableId(id: string): boolean {
+  return RESUMABLE_ID.test(id);
+}
+
+// UTF-8 has no bytes for half a surrogate pair: it would reach the client as U+FFFD. With the
+// u flag a pair is one code point, so \p{Cs} matches only a half left alone.
+const LONE_SURROGATE = /\p{Cs}/u;
+const LONE_SURROGATE_TEXT = 'contains a lone UTF-16 surrogate, which UTF-8 cannot carry';
 
 /** One event as written on the wire. */
 export interface SseFrameFields {
@@ -32,12 +48,19 @@ export function assertSseField(field: 'event' | 'id', value: unknown): string {
   if (UNSAFE_FIELD.test(value)) {
     throw new SseEventError(`${field} must not contain CR, LF or NUL (it would inject fields into the stream)`);
   }
+  if (field === 'id' && !isResumableId(value)) {
+    throw new SseEventError(`id must be ${SSE_ID_FORM}, so that a client can resume from it with Last-Event-ID`);
+  }
+  if (LONE_SURROGATE.test(value)) throw new SseEventError(`${field} ${LONE_SURROGATE_TEXT}`);
   return value;
 }
 
 /** Turns event data into the string sent: strings as they are, anything else as JSON. */
 export function serializeSseData(data: unknown): string {
-  if (typeof data === 'string') return data;
+  if (typeof data === 'string') {
+    if (LONE_SURROGATE.test(data)) throw new SseEventError(`data ${LONE_SURROGATE_TEXT}`);
+    return data;
+  }
   if (data === undefined) return '';
   let json: string | undefined;
   try {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import {
   BadRequestException,
   ForbiddenException,
@@ -6,6 +7,7 @@ import {
   HttpStatus,
   NotFoundException,
   PayloadTooLargeException,
+  ServiceUnavailableException,
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { GUARDS_METADATA } from '@nestjs/common/constants.js';
@@ -14,6 +16,7 @@ import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
 import type { SseEndpointDefinition } from '../decorators/sse-endpoint.decorator.js';
 import { assertSseField, encodeSseRetry } from '../encoding/sse-encoder.js';
 import { SseEventError } from '../errors/sse-event.error.js';
+import { SseTransportUnavailableError } from '../errors/sse-transport-unavailable.error.js';
 import type { SseEndpointOptions, SseRouteAccess } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseFilter } from '../interfaces/sse-message.interface.js';
 import type { SseNodeStats } from '../interfaces/sse-transport.interface.js';
@@ -31,17 +34,42 @@ import {
   SSE_STATS_HANDLER,
 } from '../sse.constants.js';
 import { routeClosed, tooManyConnections } from '../sse.messages.js';
-import { canTakeSocket, mediaType, rawRequest, releaseRoutingState, takeRawResponse, takeSocket, writeSseHead } from './sse-http.js';
+import {
+  awaitTurn,
+  mediaType,
+  ownConnection,
+  rawRequest,
+  rawResponse,
+  releaseRoutingState,
+  socketTakeProblem,
+  takeRawResponse,
+  takeSocket,
+  writeSseHead,
+} from './sse-http.js';
+import { bodyWasRead } from './sse-body.js';
+import type { SseRoutePaths } from './sse-routes.js';
 
 const BROADCAST_FIELDS = new Set(['message', 'event_type', 'id', 'filter']);
 const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
 
-/** Answer of the broadcast route. */
+/**
+ * Answer of the broadcast route. The counts differ in scope: `endpoint_clients` is cluster-wide,
+ * `reached_on_this_node` is this node's share (other nodes deliver on their own and do not report
+ * back). With one node (the memory transport) both are about the same streams.
+ */
 export interface SseBroadcastResponse {
   success: true;
-  /** Open streams of this endpoint, cluster-wide. */
+  /** The endpoint broadcast to (the `@SseEndpoint` path). */
+  endpoint: string;
+  /** Open streams of this endpoint on every node, read just after the broadcast. */
+  endpoint_clients: number;
+  /** Streams of this node (`node`) the event was written to. */
+  reached_on_this_node: number;
+  /** The node that answered. */
+  node: string;
+  /** The same as `endpoint_clients` (the older name). */
   clients: number;
-  /** Streams of this node the event reached. */
+  /** The same as `reached_on_this_node` (the older name). */
   clients_reached: number;
 }
 
@@ -59,6 +87,7 @@ export interface SseEndpointStatsResponse {
 /**
  * The behaviour behind one `@SseEndpoint`: its three routes, with the endpoint's options merged
  * over the module's defaults once (`metadata` one level deeper: its limits merge one by one).
+ * @internal
  */
 export class SseEndpointRuntime {
   readonly path: string;
@@ -108,14 +137,26 @@ export class SseEndpointRuntime {
     return routes;
   }
 
-  /** The path of one of the endpoint's sub-routes, for example `/events/stats`. */
-  sub(name: string): string {
-    return `${this.path === '/' ? '' : this.path}/${name}`;
+  /** @internal where Nest serves the routes (global prefix, module path, version), once known. */
+  routes: SseRoutePaths | undefined;
+
+  /**
+   * The path one of the endpoint's routes is served at, for messages: `/api/v1/events/stats`
+   * (the first, when URI versioning serves several); before start-up, the decorator's path.
+   */
+  sub(name: 'stats' | 'broadcast'): string {
+    return this.routes?.[name][0] ?? `${this.path === '/' ? '' : this.path}/${name}`;
   }
 
   /** `GET path`: opens a stream. */
   async stream(instance: any, req: any, res: any): Promise<void> {
     const request = rawRequest(req);
+    if (!(await awaitTurn(request, rawResponse(res)))) {
+      // Pipelined behind an event stream (or its connection is gone): never served; the
+      // connection closes when the stream in front ends.
+      takeRawResponse(res);
+      return;
+    }
     if (this.hub.isDraining) {
       // A non-200 would make EventSource give up for good: answer 200, hint a later retry, end.
       const raw = takeRawResponse(res);
@@ -140,7 +181,13 @@ export class SseEndpointRuntime {
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
 
     const raw = takeRawResponse(res);
-    const direct = this.options.directSocket !== false && canTakeSocket(request, raw);
+    if (request.method === 'HEAD') {
+      // The stream's head and nothing else: no body, no stream opened or counted.
+      writeSseHead(request, raw);
+      raw.end();
+      return;
+    }
+    const direct = this.options.directSocket !== false && socketTakeProblem(request, raw) === undefined;
     writeSseHead(request, raw);
     const sink = direct ? takeSocket(request, raw) : raw;
     const stream = new SseStream(
@@ -153,7 +200,8 @@ export class SseEndpointRuntime {
       this.options.maxBufferSize,
       this.options.slowClientPolicy,
     );
-    this.hub.register(stream, this.options.heartbeatInterval * 1000);
+    this.hub.register(stream, this.options.heartbeatInterval * 1000, direct ? 'socket' : 'response');
+    ownConnection(request, raw, () => stream.end('client'));
     if (sink.destroyed || request.socket?.destroyed) {
       // the client left while the stream was being authorized
       stream.end('client');
@@ -187,8 +235,9 @@ export class SseEndpointRuntime {
   }
 
   /** `GET path/stats`. */
-  async stats(_req: unknown): Promise<SseEndpointStatsResponse> {
+  async stats(req: any, res: any): Promise<SseEndpointStatsResponse> {
     this.assertAccess(this.statsOpen, 'stats');
+    await this.assertTurn(req, res);
     const stats = await this.hub.stats();
     return {
       connected_clients: stats.connected_clients,
@@ -202,8 +251,9 @@ export class SseEndpointRuntime {
   }
 
   /** `POST path/broadcast`. */
-  async broadcast(req: any, body: unknown): Promise<SseBroadcastResponse> {
+  async broadcast(req: any, body: unknown, res: any): Promise<SseBroadcastResponse> {
     this.assertAccess(this.broadcastOpen, 'broadcast');
+    await this.assertTurn(req, res);
     const request = rawRequest(req);
     const type = mediaType(request);
     if (type !== 'application/json' && !(type?.endsWith('+json') ?? false)) {
@@ -211,22 +261,56 @@ export class SseEndpointRuntime {
         `POST ${this.sub('broadcast')} takes a JSON body (Content-Type: application/json); got ${type ? `'${type}'` : 'no Content-Type'}.`,
       );
     }
-    const length = Number(request.headers['content-length']);
-    if (length > this.options.maxBodySize) {
-      throw new PayloadTooLargeException(
-        `The broadcast body is ${length} bytes; this endpoint takes at most ${this.options.maxBodySize} (maxBodySize).`,
-      );
-    }
+    if (!bodyWasRead(request)) this.checkUnreadBody(request);
     const message = this.parseBroadcast(body);
     let reached: number;
     try {
       reached = await this.hub.broadcast({ ...message, endpoint: this.path } as any);
     } catch (err) {
       if (err instanceof SseEventError) throw new BadRequestException(err.message);
+      if (err instanceof SseTransportUnavailableError) {
+        setHeader(res, 'Retry-After', String(err.retryAfter));
+        throw new ServiceUnavailableException(`The broadcast was not published: ${err.message}`);
+      }
       throw err;
     }
     const stats = await this.hub.stats();
-    return { success: true, clients: stats.endpoints[this.path] ?? 0, clients_reached: reached };
+    const clients = stats.endpoints[this.path] ?? 0;
+    return {
+      success: true,
+      endpoint: this.path,
+      endpoint_clients: clients,
+      reached_on_this_node: reached,
+      node: this.hub.nodeId,
+      clients,
+      clients_reached: reached,
+    };
+  }
+
+  /**
+   * A body the module's reader did not read (a route path it could not match: RouterModule, URI
+   * versioning): only what can be checked from the headers is accepted, plain and with its length.
+   */
+  private checkUnreadBody(request: IncomingMessage): void {
+    const max = this.options.maxBodySize;
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding !== undefined && encoding !== '' && encoding !== 'identity') {
+      throw new UnsupportedMediaTypeException(`POST ${this.sub('broadcast')} takes compressed bodies only at its own path; send this one plain.`);
+    }
+    const length = Number(request.headers['content-length']);
+    if (!Number.isInteger(length)) {
+      throw new HttpException(`POST ${this.sub('broadcast')} needs a Content-Length here (at most ${max} bytes).`, HttpStatus.LENGTH_REQUIRED);
+    }
+    if (length > max) {
+      throw new PayloadTooLargeException(`The broadcast body is ${length} bytes; this endpoint takes at most ${max} (maxBodySize).`);
+    }
+  }
+
+  /** A request pipelined behind an event stream is not served (see `awaitTurn`). */
+  private async assertTurn(req: any, res: any): Promise<void> {
+    if (!(await awaitTurn(rawRequest(req), rawResponse(res)))) {
+      throw new ServiceUnavailableException('This connection is held by an event stream; send other requests on another connection.');
+    }
   }
 
   private parseBroadcast(body: unknown): { event: string; data: unknown; id?: string; filter?: SseFilter } {
@@ -369,6 +453,12 @@ export class SseEndpointRuntime {
     if (open === 'disabled') throw new NotFoundException(`Cannot ${route}`);
     throw new ForbiddenException(routeClosed(route, this.definition.target.name, key));
   }
+}
+
+/** Sets a header on an Express response or a Fastify reply. */
+function setHeader(res: any, name: string, value: string): void {
+  if (typeof res?.header === 'function') res.header(name, value);
+  else rawResponse(res)?.setHeader(name, value);
 }
 
 function failRequest(message: string): never {

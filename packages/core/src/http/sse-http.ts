@@ -1,7 +1,8 @@
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, get as httpGet, type IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 
-/** The Node request under an Express or Fastify request. */
+/** @internal The Node request under an Express or Fastify request. */
 export function rawRequest(req: any): IncomingMessage {
   return (req && req.raw) || req;
 }
@@ -10,6 +11,7 @@ export function rawRequest(req: any): IncomingMessage {
  * Takes the Node response out of the framework's hands. On Fastify the reply is hijacked and
  * headers already set on it (CORS, for example) are copied, since they live on the reply until
  * it sends.
+ * @internal
  */
 export function takeRawResponse(res: any): ServerResponse {
   if (res && typeof res.hijack === 'function' && res.raw) {
@@ -27,6 +29,7 @@ export function takeRawResponse(res: any): ServerResponse {
 /**
  * Where a stream's bytes go after the head: the response, or the connection's socket itself.
  * Both are Node writables with the same surface.
+ * @internal
  */
 export interface SseSink {
   write(chunk: Buffer | string): boolean;
@@ -42,7 +45,55 @@ export interface SseSink {
   readonly destroyed: boolean;
 }
 
-/** Writes the SSE response head and sends it at once. */
+/** @internal The Node response under an Express response or a Fastify reply, without taking it. */
+export function rawResponse(res: any): ServerResponse {
+  return (res && res.raw) || res;
+}
+
+// Connections an event stream owns: requests pipelined behind the stream are never served.
+const streamConnections = new WeakSet<Socket>();
+
+/**
+ * @internal Waits for this request's turn on its connection: HTTP/1.1 answers pipelined requests in
+ * order, and Node's server holds a response back (with no socket) until the ones before it are
+ * done. Resolves true when the response is the one its connection is writing, false when the
+ * connection closed first or is owned by an event stream (a stream never finishes, so nothing
+ * behind it is served; the connection closes when the stream ends).
+ */
+export function awaitTurn(req: IncomingMessage, res: ServerResponse): boolean | Promise<boolean> {
+  // HTTP/2 multiplexes: each stream is its own request, with its own close.
+  if (req.httpVersionMajor >= 2) return true;
+  const socket = req.socket;
+  if (socket == null || socket.destroyed || streamConnections.has(socket)) return false;
+  if (res.socket != null) return true;
+  return new Promise((resolve) => {
+    const settle = (turn: boolean): void => {
+      res.off('socket', onSocket);
+      socket.off('close', onClose);
+      resolve(turn);
+    };
+    const onSocket = (): void => settle(!socket.destroyed && !streamConnections.has(socket));
+    const onClose = (): void => settle(false);
+    res.once('socket', onSocket);
+    socket.once('close', onClose);
+  });
+}
+
+/**
+ * @internal Marks the connection as the stream's own (see `awaitTurn`), ends it when the response ends,
+ * and calls `onClose` when it closes, whichever way: the response's own 'close' does not fire
+ * for every way a connection can go.
+ */
+export function ownConnection(req: IncomingMessage, res: ServerResponse, onClose: () => void): void {
+  const socket = req.socket;
+  if (socket == null || req.httpVersionMajor >= 2) return;
+  streamConnections.add(socket);
+  if (res.socket !== socket) return; // taken: the socket is the stream's sink already
+  res.once('finish', () => socket.destroySoon());
+  socket.once('close', onClose);
+}
+
+/** @internal Writes the SSE response head and sends it at once. */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
   res.setHeader('Content-Type', 'text/event-stream');
@@ -80,34 +131,66 @@ interface HttpParserLike {
 }
 
 /**
- * Whether the stream may take the connection's socket once the head is out: a plain HTTP/1.x
- * response of Node's server, the request the connection is on (none pipelined behind it), and
- * `write`/`end` not wrapped by middleware (such a wrapper keeps every write going through it).
+ * Why the stream may not take the connection's socket once the head is out, or undefined when
+ * it may: a plain HTTP/1.x response of Node's server, the request the connection is on (none
+ * pipelined behind it), `write`/`end` not wrapped by middleware (such a wrapper keeps every write
+ * going through it), and every parser field and server listener the take relies on present as
+ * this code knows them (another Node version may differ: then the response path is kept).
+ * @internal
  */
-export function canTakeSocket(req: IncomingMessage, res: ServerResponse): boolean {
-  const socket = req.socket as (Socket & { parser?: HttpParserLike; _httpMessage?: unknown }) | null;
-  const parser = socket?.parser;
-  return (
-    req.httpVersionMajor === 1 &&
-    !res.headersSent &&
-    res.write === ServerResponse.prototype.write &&
-    res.end === ServerResponse.prototype.end &&
-    socket != null &&
-    res.socket === socket &&
-    socket._httpMessage === res &&
-    parser != null &&
-    parser.incoming === req &&
-    typeof parser.unconsume === 'function' &&
-    typeof parser.remove === 'function' &&
-    typeof parser.close === 'function' &&
-    // the server's own listeners, by the names this code removes (another Node: keep the response)
-    hasListener(socket, 'data') &&
-    hasListener(socket, 'close')
-  );
+export function socketTakeProblem(req: IncomingMessage, res: ServerResponse): string | undefined {
+  if (req.httpVersionMajor !== 1) return `HTTP/${req.httpVersion} (the take is for HTTP/1.x)`;
+  if (res.headersSent) return 'the head was already sent';
+  if (res.write !== ServerResponse.prototype.write || res.end !== ServerResponse.prototype.end) {
+    return 'middleware wraps res.write or res.end (compression, for one)';
+  }
+  if (typeof res.detachSocket !== 'function') return 'the response has no detachSocket()';
+  if (typeof (res as { chunkedEncoding?: unknown }).chunkedEncoding !== 'boolean') return 'the response has no chunkedEncoding flag';
+  const socket = req.socket as (Socket & { parser?: HttpParserLike; _httpMessage?: unknown; _handle?: unknown }) | null;
+  if (socket == null || res.socket !== socket || socket._httpMessage !== res) return 'the response is not the one its connection is writing';
+  const parser = socket.parser;
+  if (parser == null) return "the connection has no HTTP parser (socket.parser)";
+  if (parser.incoming !== req) return 'another request is pipelined behind this one';
+  for (const method of ['unconsume', 'remove', 'close'] as const) {
+    if (typeof parser[method] !== 'function') return `the HTTP parser has no ${method}()`;
+  }
+  if (typeof parser._consumed !== 'boolean') return 'the HTTP parser has no _consumed flag';
+  for (const [event, names] of Object.entries(SERVER_SOCKET_LISTENERS)) {
+    if (!hasListener(socket, event, names)) return `Node's server has no '${event}' listener named ${names.join(' or ')} on the socket`;
+  }
+  return undefined;
 }
 
-function hasListener(socket: Socket, event: string): boolean {
-  return socket.listeners(event).some((listener) => SERVER_SOCKET_LISTENERS[event].includes((listener as { name: string }).name));
+function hasListener(socket: Socket, event: string, names: readonly string[]): boolean {
+  return socket.listeners(event).some((listener) => names.includes((listener as { name: string }).name));
+}
+
+/**
+ * @internal Asks a throwaway loopback server of this Node version whether streams can take their socket,
+ * for the log line at start: undefined when they can, otherwise why not.
+ */
+export async function probeSocketTake(): Promise<string | undefined> {
+  const server = createServer((req, res) => {
+    const problem = socketTakeProblem(req, res);
+    res.end(problem ?? '');
+  });
+  try {
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return await new Promise<string | undefined>((resolve, reject) => {
+      const req = httpGet({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text === '' ? undefined : text));
+      });
+      req.on('error', reject);
+    });
+  } catch (err) {
+    return `the check could not run (${(err as Error).message})`;
+  } finally {
+    server.close();
+  }
 }
 
 /**
@@ -115,7 +198,8 @@ function hasListener(socket: Socket, event: string): boolean {
  * as the server itself does for an upgrade: the request, the response, the parser and the
  * framework's per-request objects can then be collected, and each write goes to the socket
  * with only the chunked framing the head announced. The connection closes when the stream
- * ends. Check `canTakeSocket` first.
+ * ends. Check `socketTakeProblem` first.
+ * @internal
  */
 export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
   const socket = req.socket as Socket & { parser?: HttpParserLike | null };
@@ -246,7 +330,7 @@ function destroyOnFinish(this: Socket): void {
 
 function noop(): void {}
 
-/** The `Content-Type` essence, lower case, without parameters. */
+/** @internal The `Content-Type` essence, lower case, without parameters. */
 export function mediaType(req: IncomingMessage): string | undefined {
   const header = req.headers['content-type'];
   if (!header) return undefined;
@@ -259,7 +343,7 @@ export function mediaType(req: IncomingMessage): string | undefined {
 // larger) saves about 1 KB of heap per open stream.
 const ROUTING_KEYS = ['next', 'route', '_parsedUrl', '_parsedOriginalUrl'];
 
-/** Lets go of the framework's routing state on a request whose stream is open. */
+/** @internal Lets go of the framework's routing state on a request whose stream is open. */
 export function releaseRoutingState(req: any): void {
   if (req === null || typeof req !== 'object') return;
   for (const key of ROUTING_KEYS) if (req[key] !== undefined) req[key] = undefined;

@@ -14,22 +14,35 @@ export interface SseModuleOptions {
    * @default new MemoryTransport() (one process)
    */
   transport?: SseTransport;
-  /** Defaults for every endpoint; an endpoint's own options win. */
+  /**
+   * Defaults for every endpoint; an endpoint's own options win. `access` here may not be
+   * `'disabled'`: a route is removed only by the endpoint's own options.
+   */
   defaults?: SseEndpointOptions;
   /**
    * Open streams the app accepts across all endpoints (and all nodes, on a distributed
-   * transport); more answer 429.
+   * transport); more answer 429. An integer of at least 1.
    * @default unlimited
    */
   maxConnections?: number;
   /**
    * Milliseconds over which shutdown ends open streams (spread, with jittered `retry` hints), so
-   * clients reconnect elsewhere without a stampede.
+   * clients reconnect elsewhere without a stampede. An integer from 0 (all at once) to 2147483647.
    * @default 1000
    */
   drainTimeout?: number;
-  /** Most events replayed to one reconnecting client. @default 10000 */
+  /**
+   * Most events replayed to one reconnecting client; a longer gap gets `sse.reset`. An integer
+   * of at least 0 (0: never replay).
+   * @default 10000
+   */
   replayLimit?: number;
+  /**
+   * How long a broadcast made before the app has started waits for the transport, in ms, before
+   * it rejects. An integer from 1 to 2147483647.
+   * @default 30000
+   */
+  readyTimeout?: number;
 }
 
 /** A class that makes the module options, for `forRootAsync({ useClass })`. */

@@ -1,6 +1,7 @@
 import { Logger, type Provider } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { SseEndpointRuntime } from '../http/sse-endpoint.runtime.js';
+import { SSE_ID_FORM } from '../encoding/sse-encoder.js';
 import { sseEndpoints } from '../sse.explorer.js';
 import { SseHub } from '../sse.hub.js';
 import {
@@ -34,8 +35,8 @@ export const SSE_BROADCAST_BODY_SCHEMA = {
       maxLength: MAX_EVENT_LENGTH,
     },
     id: {
-      description: 'Event id to send instead of the one the transport assigns; no CR, LF or NUL.',
-      oneOf: [{ type: 'string', maxLength: MAX_ID_LENGTH }, { type: 'number' }],
+      description: `Event id to send instead of the one the transport assigns: ${SSE_ID_FORM}, so that clients can resume from it.`,
+      oneOf: [{ type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH, pattern: '^[!-~]+$' }, { type: 'number' }],
     },
     filter: {
       description:
@@ -64,11 +65,18 @@ export const SSE_BROADCAST_BODY_SCHEMA = {
 /** JSON Schema of what `POST path/broadcast` answers. */
 export const SSE_BROADCAST_RESPONSE_SCHEMA = {
   type: 'object',
-  required: ['success', 'clients', 'clients_reached'],
+  required: ['success', 'endpoint', 'endpoint_clients', 'reached_on_this_node', 'node', 'clients', 'clients_reached'],
   properties: {
     success: { type: 'boolean', enum: [true] },
-    clients: { type: 'integer', description: 'Open streams of this endpoint, cluster-wide.' },
-    clients_reached: { type: 'integer', description: 'Streams of this node the event reached.' },
+    endpoint: { type: 'string', description: 'The endpoint broadcast to (the @SseEndpoint path).' },
+    endpoint_clients: { type: 'integer', description: 'Open streams of this endpoint on every node (cluster-wide), read just after the broadcast.' },
+    reached_on_this_node: {
+      type: 'integer',
+      description: 'Streams of the answering node the event was written to; other nodes deliver on their own and do not report back.',
+    },
+    node: { type: 'string', description: 'The node that answered.' },
+    clients: { type: 'integer', description: 'The same as endpoint_clients (the older name).' },
+    clients_reached: { type: 'integer', description: 'The same as reached_on_this_node (the older name).' },
   },
 } as const;
 

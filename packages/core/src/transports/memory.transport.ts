@@ -1,3 +1,4 @@
+import { SseOptionRules, validateOptions } from '../validation/options-schema.js';
 import { DEFAULT_HISTORY_MAX_AGE, DEFAULT_HISTORY_SIZE } from '../sse.constants.js';
 import type {
   SseClusterStats,
@@ -10,11 +11,16 @@ import type {
 
 /** Options of `MemoryTransport`. */
 export interface MemoryTransportOptions {
-  /** Events kept for `Last-Event-ID` replay; 0 keeps none. @default 1000 */
+  /** Events kept for `Last-Event-ID` replay: an integer of at least 0 (0 keeps none). @default 1000 */
   historySize?: number;
-  /** How long an event stays replayable, in milliseconds. @default 300000 (5 minutes) */
+  /** How long an event stays replayable: an integer of at least 1, in ms. @default 300000 (5 minutes) */
   historyMaxAge?: number;
 }
+
+const MEMORY_OPTIONS = SseOptionRules.object({
+  historySize: SseOptionRules.integer({ min: 0, max: 10_000_000, unit: 'events' }),
+  historyMaxAge: SseOptionRules.integer({ min: 1, unit: 'ms' }),
+});
 
 /**
  * The in-process backend: delivery is a function call, ids are `<epoch>-<counter>` (the epoch
@@ -35,7 +41,8 @@ export class MemoryTransport implements SseTransport {
   private readonly byEventId = new Map<string, number>();
 
   constructor(options: MemoryTransportOptions = {}) {
-    this.size = Math.max(0, options.historySize ?? DEFAULT_HISTORY_SIZE);
+    validateOptions('MemoryTransport options', options, MEMORY_OPTIONS);
+    this.size = options.historySize ?? DEFAULT_HISTORY_SIZE;
     this.maxAge = options.historyMaxAge ?? DEFAULT_HISTORY_MAX_AGE;
     this.ring = new Array(this.size);
   }

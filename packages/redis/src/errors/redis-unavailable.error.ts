@@ -1,12 +1,22 @@
+import { SseTransportUnavailableError } from '@nest-sse/core';
+import type { RedisConnectFailure } from '../redis-connect-errors.js';
+
 /**
- * A broadcast (or a replay) could not be done because Redis was not reachable in time. The
- * message says whether the event may still be delivered.
+ * Redis could not be used. At start-up, `reason` says why (`'refused'`, `'unknown-host'`,
+ * `'auth'`, `'database'`, `'timeout'`, `'closed'`, `'other'`) and `cause` holds the underlying
+ * error. Later, a broadcast (or a replay) could not be done because Redis was not reachable in
+ * time, refused the write (out of memory, a read-only replica) or was failing over: the message
+ * says why and whether the event may still be delivered, and the broadcast route answers it with
+ * 503 and `Retry-After` (it is an `SseTransportUnavailableError`).
  *
  * @publicApi
  */
-export class RedisUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
+export class RedisUnavailableError extends SseTransportUnavailableError {
+  readonly reason?: RedisConnectFailure;
+
+  constructor(message: string, options: { retryAfter?: number; cause?: unknown; reason?: RedisConnectFailure } = {}) {
+    super(message, options);
     this.name = 'RedisUnavailableError';
+    if (options.reason !== undefined) this.reason = options.reason;
   }
 }

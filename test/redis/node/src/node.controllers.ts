@@ -95,6 +95,12 @@ export class ControlController {
     return { node: this.hub.nodeId, ...this.hub.counters };
   }
 
+  /** What the transport reports about itself (connection state, broadcasts waiting), for tests to wait on. */
+  @Get('transport')
+  async transport() {
+    return (this.hub.transport as unknown as { metrics(): Record<string, number> }).metrics();
+  }
+
   @Post('close')
   close() {
     setTimeout(() => this.closer.close(), 50);

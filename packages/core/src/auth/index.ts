@@ -1,0 +1,1 @@
+export * from './sse-stream-token.js';

@@ -1,0 +1,1 @@
+export { MAX_TIMER_MS, SseOptionRules, describeValue, nearest, validateOptions, type OptionRule } from './options-schema.js';

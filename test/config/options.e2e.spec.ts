@@ -1,0 +1,203 @@
+import { describe, expect, it } from '@jest/globals';
+import { Injectable, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { MemoryTransport, SseConfigurationError, SseEndpoint, SseHub, SseModule, type SseModuleOptions } from '@nest-sse/core';
+import { ADAPTERS, connect, postJson, startApp } from '../utils/app.js';
+
+/** The error `fn` throws, for its fields. */
+function thrown(fn: () => unknown): SseConfigurationError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(SseConfigurationError);
+    return err as SseConfigurationError;
+  }
+  throw new Error('expected an SseConfigurationError');
+}
+
+/** The error an app fails to start with. */
+async function startupError(imports: any[], controllers: any[] = []): Promise<SseConfigurationError> {
+  let app;
+  try {
+    const moduleRef = await Test.createTestingModule({ imports, controllers }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+  } catch (err) {
+    expect(err).toBeInstanceOf(SseConfigurationError);
+    return err as SseConfigurationError;
+  } finally {
+    await app?.close().catch(() => undefined);
+  }
+  throw new Error('expected the app to fail to start');
+}
+
+@SseEndpoint('/events')
+class EventsController {}
+
+describe('module options', () => {
+  it.each([
+    ['retry NaN (an unset variable)', { defaults: { retry: Number(process.env.NEST_SSE_UNSET) } }, 'defaults.retry', /is NaN; it must be an integer from 0 to 2147483647 \(ms\)/],
+    ['a negative heartbeat', { defaults: { heartbeatInterval: -1 } }, 'defaults.heartbeatInterval', /is -1; it must be 0 \(no heartbeats\) or an integer from 1 to 86400 \(seconds\)/],
+    ['a NaN heartbeat', { defaults: { heartbeatInterval: NaN } }, 'defaults.heartbeatInterval', /is NaN/],
+    ['a heartbeat of a millisecond', { defaults: { heartbeatInterval: 0.001 } }, 'defaults.heartbeatInterval', /is 0\.001/],
+    ['a string count', { maxConnections: '100' }, 'maxConnections', /is "100"; it must be an integer of at least 1/],
+    ['no connections at all', { maxConnections: 0 }, 'maxConnections', /is 0/],
+    ['a fractional drain', { drainTimeout: 1.5 }, 'drainTimeout', /integer from 0 to 2147483647 \(ms\)/],
+    ['a negative replay limit', { replayLimit: -1 }, 'replayLimit', /at least 0 \(events\)/],
+    ['an unknown policy', { defaults: { slowClientPolicy: 'drop' } }, 'defaults.slowClientPolicy', /one of "disconnect", "drop-oldest"/],
+    ['a metadata limit of zero', { defaults: { metadata: { maxKeys: 0 } } }, 'defaults.metadata.maxKeys', /is 0/],
+    ['a bad allowed key', { defaults: { metadata: { allowedKeys: ['ok', 'not ok'] } } }, 'defaults.metadata.allowedKeys[1]', /"not ok"; it must be a metadata name/],
+    ['an event name with a line break', { defaults: { welcome: { event: 'a\nb', data: 1 } } }, 'defaults.welcome.event', /without CR, LF or NUL/],
+    ['a welcome without data', { defaults: { welcome: { event: 'hi' } } }, 'defaults.welcome.data', /needs data/],
+    ['welcome: true', { defaults: { welcome: true } }, 'defaults.welcome', /is true; it must be false, or an object with data/],
+    ['a per-key limit without its max', { defaults: { maxConnectionsPerKey: { key: 'user_id' } } }, 'defaults.maxConnectionsPerKey.max', /needs max/],
+    ['a guard that is a string', { defaults: { guards: { broadcast: ['AdminGuard'] } } }, 'defaults.guards.broadcast[0]', /a guard class or instance/],
+    ['a transport that is not one', { transport: { publish() {} } }, 'transport', /an SseTransport \(backend, start, publish, replay, clusterStats and close\)/],
+  ] as Array<[string, unknown, string, RegExp]>)('refuses %s, naming the option, the value and the rule', (_name, options, option, rule) => {
+    const err = thrown(() => SseModule.forRoot(options as SseModuleOptions));
+    expect(err.option).toBe(option);
+    expect(err.message).toContain(`SseModule.forRoot options: ${option} is`);
+    expect(err.message).toMatch(rule);
+    expect(err.rule).toBeTruthy();
+  });
+
+  it('refuses an unknown key and suggests the nearest known name', () => {
+    const top = thrown(() => SseModule.forRoot({ maxConnection: 10 } as any));
+    expect(top.message).toBe(
+      'SseModule.forRoot options: maxConnection is not a known option; did you mean maxConnections? ' +
+        'Known options: transport, defaults, maxConnections, drainTimeout, replayLimit, readyTimeout.',
+    );
+    expect(top.option).toBe('maxConnection');
+    const nested = thrown(() => SseModule.forRoot({ defaults: { heartbeatIntervall: 5 } } as any));
+    expect(nested.message).toMatch(/defaults\.heartbeatIntervall is not a known option; did you mean defaults\.heartbeatInterval\?/);
+    const access = thrown(() => SseModule.forRoot({ defaults: { access: { stats: 'open' } } } as any));
+    expect(access.option).toBe('defaults.access.stats');
+    expect(access.message).toMatch(/is "open"; it must be one of "guarded", "global-guards", "public", "disabled"/);
+    const far = thrown(() => SseModule.forRoot({ colour: 'blue' } as any));
+    expect(far.message).toMatch(/colour is not a known option\. Known options: /);
+  });
+
+  it("refuses 'disabled' in defaults.access and says where it belongs", () => {
+    const err = thrown(() => SseModule.forRoot({ defaults: { access: { broadcast: 'disabled' } } }));
+    expect(err.option).toBe('defaults.access.broadcast');
+    expect(err.message).toMatch(/@SseEndpoint\(path, \{ access: \{ broadcast: 'disabled' \} \}\)/);
+  });
+
+  it('checks MemoryTransport options', () => {
+    expect(thrown(() => new MemoryTransport({ historySize: -1 })).message).toMatch(/MemoryTransport options: historySize is -1/);
+    expect(thrown(() => new MemoryTransport({ historyMaxAge: NaN })).option).toBe('historyMaxAge');
+    expect(thrown(() => new MemoryTransport({ histroySize: 5 } as any)).message).toMatch(/did you mean historySize\?/);
+  });
+});
+
+describe('endpoint options', () => {
+  it('are checked where the class is defined, naming the class and path', () => {
+    const err = thrown(() => {
+      @SseEndpoint('/feed', { heartbeatInterval: 0.5 })
+      class FeedController {}
+      return FeedController;
+    });
+    expect(err.message).toMatch(/^@SseEndpoint\('\/feed'\) on FeedController: heartbeatInterval is 0\.5; it must be 0 \(no heartbeats\) or an integer/);
+    const typo = thrown(() => {
+      @SseEndpoint('/feed', { acess: { stats: 'public' } } as any)
+      class FeedController {}
+      return FeedController;
+    });
+    expect(typo.message).toMatch(/acess is not a known option; did you mean access\?/);
+    const path = thrown(() => SseEndpoint(undefined as any)(class Nameless {}));
+    expect(path.message).toMatch(/the path is undefined; it must be a string/);
+  });
+});
+
+describe('forRootAsync', () => {
+  it('fails to start when the factory returns nothing, instead of falling back to memory', async () => {
+    const err = await startupError([SseModule.forRootAsync({ useFactory: () => undefined as any })], [EventsController]);
+    expect(err.message).toMatch(/^SseModule\.forRootAsync useFactory returned undefined\. Return the module options/);
+  });
+
+  it('fails to start when the factory returns a wrong shape', async () => {
+    expect((await startupError([SseModule.forRootAsync({ useFactory: () => 'redis://x' as any })])).message).toMatch(
+      /useFactory returned "redis:\/\/x"; it takes a transport/,
+    );
+    const typo = await startupError([SseModule.forRootAsync({ useFactory: async () => ({ defaults: { retyr: 10 } }) as any })]);
+    expect(typo.message).toMatch(/^SseModule\.forRootAsync useFactory options: defaults\.retyr is not a known option; did you mean defaults\.retry\?/);
+  });
+
+  it('names a useClass factory that returns nothing', async () => {
+    @Injectable()
+    class Config {
+      createSseOptions() {
+        return undefined as any;
+      }
+    }
+    expect((await startupError([SseModule.forRootAsync({ useClass: Config })])).message).toMatch(
+      /^SseModule\.forRootAsync useClass Config\.createSseOptions\(\) returned undefined/,
+    );
+  });
+
+  it('refuses unknown keys and more than one way to make the options', () => {
+    expect(thrown(() => SseModule.forRootAsync({ useFactroy: () => ({}) } as any)).message).toMatch(/useFactroy is not a known option; did you mean useFactory\?/);
+    @Injectable()
+    class Config {
+      createSseOptions() {
+        return {};
+      }
+    }
+    expect(thrown(() => SseModule.forRootAsync({ useFactory: () => ({}), useClass: Config })).message).toMatch(
+      /got useFactory and useClass; give exactly one/,
+    );
+  });
+});
+
+/** Every option at a valid value: nothing valid is refused, and the app serves. */
+describe.each(ADAPTERS)('a full valid configuration over %s', (adapter) => {
+  it('starts and serves a stream and a broadcast', async () => {
+    @SseEndpoint('/all', {
+      heartbeatInterval: 0,
+      retry: 0,
+      welcome: { event: 'hi', data: { ok: true } },
+      metadata: { allowedKeys: ['room'], maxKeys: 1, maxValuesPerKey: 1, maxValueLength: 8 },
+      trustedMetadata: () => ({}),
+      authorize: () => true,
+      guards: { stream: [], stats: [], broadcast: [] },
+      interceptors: {},
+      access: { stats: 'public', broadcast: 'public' },
+      allowedEvents: ['hi', 'news'],
+      maxBodySize: 1024,
+      maxConnections: 5,
+      maxConnectionsPerKey: { key: 'room', max: 5 },
+      maxBufferSize: 65_536,
+      slowClientPolicy: 'drop-oldest',
+      directSocket: false,
+    })
+    class AllController {}
+
+    @Module({
+      imports: [
+        SseModule.forRoot({
+          transport: new MemoryTransport({ historySize: 0, historyMaxAge: 1 }),
+          defaults: { heartbeatInterval: 86_400, retry: 2_147_483_647, access: { stats: 'global-guards' } },
+          maxConnections: 10,
+          drainTimeout: 0,
+          replayLimit: 0,
+          readyTimeout: 1000,
+        }),
+      ],
+      controllers: [AllController],
+    })
+    class AppModule {}
+
+    const t = await startApp(adapter, { imports: [AppModule] });
+    try {
+      const client = await connect(t.url, '/all?room=a', { events: ['hi', 'news'] });
+      expect(JSON.parse((await client.waitFor('hi')).data)).toEqual({ ok: true });
+      const res = await postJson(`${t.url}/all/broadcast`, { message: 'm', event_type: 'news' });
+      expect(res.status).toBe(200);
+      expect((await client.waitFor('news')).data).toBe('m');
+      expect(t.app.get(SseHub).options.readyTimeout).toBe(1000);
+      client.close();
+    } finally {
+      await t.close();
+    }
+  });
+});

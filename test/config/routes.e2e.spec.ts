@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Controller, Get, type INestApplication, type LoggerService, Module, VersioningType } from '@nestjs/common';
+import { RouterModule } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { SseEndpoint, SseEventError, SseHub, SseModule } from '@nest-sse/core';
+import { ADAPTERS, type AdapterName, connect, postJson, request } from '../utils/app.js';
+
+/** Keeps what Nest logs, to check the route map. */
+class Recorder implements LoggerService {
+  lines: string[] = [];
+  log(message: unknown) {
+    this.lines.push(String(message));
+  }
+  warn(message: unknown) {
+    this.lines.push(`WARN ${String(message)}`);
+  }
+  error(message: unknown) {
+    this.lines.push(`ERROR ${String(message)}`);
+  }
+}
+
+// @Controller above @SseEndpoint (applied after it) ...
+@Controller({ path: 'admin', version: '2' })
+@SseEndpoint('events', { access: { stats: 'public', broadcast: 'disabled' } })
+class AdminEventsController {
+  @Get('ping')
+  ping() {
+    return 'pong';
+  }
+}
+
+// ... and below it (applied before): the same placement
+@SseEndpoint('/alerts', { access: { stats: 'public', broadcast: 'public' } })
+@Controller('ops')
+class OpsAlertsController {}
+
+// no @Controller: the decorator's path is the controller path
+@SseEndpoint('/plain', { access: { broadcast: 'public' } })
+class PlainController {}
+
+@Module({ controllers: [AdminEventsController, OpsAlertsController] })
+class FeatureModule {}
+
+@Module({
+  imports: [SseModule.forRoot({ drainTimeout: 0 }), FeatureModule, RouterModule.register([{ path: 'feature', module: FeatureModule }])],
+  controllers: [PlainController],
+})
+class AppModule {}
+
+describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: AdapterName) => {
+  let app: INestApplication;
+  let url: string;
+  const logs = new Recorder();
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    app = adapter === 'fastify' ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: logs }) : moduleRef.createNestApplication({ logger: logs });
+    app.setGlobalPrefix('api');
+    app.enableVersioning({ type: VersioningType.URI });
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('serves the stream and stats under the global prefix, version, RouterModule path and @Controller path', async () => {
+    const client = await connect(url, '/api/v2/feature/admin/events');
+    await client.waitFor('connection');
+    const stats = await request(`${url}/api/v2/feature/admin/events/stats`);
+    expect(stats.status).toBe(200);
+    expect(stats.body).toMatchObject({ endpoint: '/events', endpoint_clients: 1 });
+    // the class's own route sits under its @Controller path, as Nest says
+    expect((await request(`${url}/api/v2/feature/admin/ping`)).text).toBe('pong');
+    client.close();
+  });
+
+  it('places the routes the same whichever side of @SseEndpoint the @Controller is', async () => {
+    const client = await connect(url, '/api/feature/ops/alerts');
+    await client.waitFor('connection');
+    const res = await postJson(`${url}/api/feature/ops/alerts/broadcast`, { message: 'fire' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ endpoint: '/alerts', endpoint_clients: 1, reached_on_this_node: 1 });
+    expect((await client.waitFor('message')).data).toBe('fire');
+    client.close();
+    expect((await request(`${url}/api/plain/stats`)).status).toBe(403);
+  });
+
+  it('logs the routes Nest mapped, and a disabled route is not mapped at all', async () => {
+    const mapped = logs.lines.filter((line) => line.startsWith('Mapped {'));
+    expect(mapped).toEqual(
+      expect.arrayContaining([
+        'Mapped {/api/feature/admin/events, GET} (version: 2) route',
+        'Mapped {/api/feature/admin/events/stats, GET} (version: 2) route',
+        'Mapped {/api/feature/ops/alerts, GET} route',
+        'Mapped {/api/feature/ops/alerts/stats, GET} route',
+        'Mapped {/api/feature/ops/alerts/broadcast, POST} route',
+        'Mapped {/api/plain, GET} route',
+      ]),
+    );
+    expect(mapped.filter((line) => line.includes('/events/broadcast'))).toEqual([]);
+    expect((await postJson(`${url}/api/v2/feature/admin/events/broadcast`, { message: 'x' })).status).toBe(404);
+    // the start-up warning names the path the route is served at
+    expect(logs.lines).toContain('WARN GET /api/v2/feature/admin/events/stats is public (access: \'public\'): anyone who can reach this server may call it.');
+  });
+
+  it('broadcast({ endpoint }) takes the decorator path or the full path, and refuses an unknown one naming the known ones', async () => {
+    const hub = app.get(SseHub);
+    const client = await connect(url, '/api/v2/feature/admin/events');
+    await client.waitFor('connection');
+    expect(await hub.broadcast({ data: 'by name', endpoint: '/events' })).toBe(1);
+    expect((await client.waitFor('message')).data).toBe('by name');
+    expect(await hub.broadcast({ data: 'by full path', endpoint: '/api/v2/feature/admin/events' })).toBe(1);
+    await client.waitForCount(2, 'message');
+    expect(await hub.broadcast({ data: 'no slash', endpoint: 'events' })).toBe(1);
+    const err = await hub.broadcast({ data: 'x', endpoint: '/evnets' }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(SseEventError);
+    expect((err as Error).message).toBe(
+      "No endpoint '/evnets' in this app; its endpoints are /plain, /events, /alerts (the @SseEndpoint paths; the full paths they are served at are accepted too).",
+    );
+    client.close();
+  });
+});

@@ -1,0 +1,276 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import http from 'node:http';
+import net from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import {
+  SSE_STREAM_CLOSE_CHANNEL,
+  SSE_STREAM_OPEN_CHANNEL,
+  SseEndpoint,
+  SseEventError,
+  SseHub,
+  SseModule,
+  type SseStreamCloseMessage,
+  type SseStreamOpenMessage,
+} from '@nest-sse/core';
+import { ADAPTERS, eventually, postJson, rawGet, request, startApp, type TestApp } from '../utils/app.js';
+
+const OPEN = { stats: 'public', broadcast: 'public' } as const;
+
+@SseEndpoint('/p', { heartbeatInterval: 0, welcome: false, access: OPEN, maxBodySize: 1024 })
+class DirectController {}
+
+@SseEndpoint('/q', { heartbeatInterval: 0, welcome: false, access: OPEN, directSocket: false })
+class ThroughController {}
+
+/** A raw connection: what the client wrote, the bytes exactly as the server answers. */
+function rawConnect(port: number, requests: string) {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write(requests);
+  return { socket, text: () => text, closed };
+}
+
+const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+
+/** A POST with the exact bytes and headers given, over a fresh connection. */
+function post(url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    if (headers['transfer-encoding'] === 'chunked') {
+      // several chunks, so that the size is known only by reading
+      for (let at = 0; at < body.length; at += 300) req.write(body.subarray(at, at + 300));
+      req.end();
+    } else req.end(body);
+  });
+}
+
+describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
+  let t: TestApp;
+  let hub: SseHub;
+  let port: number;
+
+  beforeAll(async () => {
+    t = await startApp(adapter, { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [DirectController, ThroughController] });
+    hub = t.app.get(SseHub);
+    port = Number(new URL(t.url).port);
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  describe.each(['/p', '/q'])('pipelined requests behind a stream of %s', (path) => {
+    it('open one stream, are never served, and leave nothing behind when the connection closes', async () => {
+      const opened = hub.counters.opened;
+      const conn = rawConnect(port, get(path) + get(path) + get(`${path}/stats`) + get(path));
+      await eventually(() => conn.text().includes('retry:'));
+      expect(hub.registry.endpointSize(path)).toBe(1);
+      const sent = await postJson(`${t.url}${path}/broadcast`, { message: 'to the one stream' });
+      expect(sent.body.clients_reached).toBe(1);
+      expect(sent.body.clients).toBe(1);
+      await eventually(() => conn.text().includes('data: to the one stream'));
+      expect((await request(`${t.url}${path}/stats`)).body.endpoint_clients).toBe(1);
+      // only the stream was answered
+      expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
+      conn.socket.destroy();
+      await eventually(() => hub.registry.endpointSize(path) === 0);
+      expect(hub.counters.opened).toBe(opened + 1);
+      expect((await postJson(`${t.url}${path}/broadcast`, { message: 'nobody' })).body.clients_reached).toBe(0);
+      expect(hub.counters.opened).toBe(opened + 1);
+    });
+
+    it('close the connection when the stream ends, leaving what was queued unanswered', async () => {
+      const conn = rawConnect(port, get(path) + get(path));
+      await eventually(() => hub.registry.endpointSize(path) === 1);
+      [...hub.streams(path)][0].close();
+      await conn.closed;
+      expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
+      expect(hub.registry.endpointSize(path)).toBe(0);
+    });
+
+    it('are not run: a broadcast pipelined behind the stream is never published', async () => {
+      const body = JSON.stringify({ message: 'pipelined' });
+      const broadcast = `POST ${path}/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const conn = rawConnect(port, get(path) + broadcast);
+      await eventually(() => hub.registry.endpointSize(path) === 1);
+      const published = hub.counters.published;
+      // a later broadcast on its own connection overtakes the pipelined one, which never runs
+      await postJson(`${t.url}${path}/broadcast`, { message: 'marker' });
+      await eventually(() => conn.text().includes('data: marker'));
+      expect(conn.text()).not.toContain('data: pipelined');
+      expect(hub.counters.published).toBe(published + 1);
+      conn.socket.destroy();
+      await eventually(() => hub.registry.endpointSize(path) === 0);
+    });
+
+    it('wait their turn behind a short answer: stats then a stream on one connection are both served', async () => {
+      const conn = rawConnect(port, get(`${path}/stats`) + get(path));
+      await eventually(() => hub.registry.endpointSize(path) === 1);
+      await eventually(() => conn.text().includes('retry:'));
+      expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+      expect(conn.text()).toContain('"endpoint":"' + path + '"');
+      conn.socket.destroy();
+      await eventually(() => hub.registry.endpointSize(path) === 0);
+    });
+  });
+
+  it('answers HEAD with the stream head, no body, no stream, and keeps the connection for the next request', async () => {
+    const opened = hub.counters.opened;
+    const conn = rawConnect(port, `HEAD /p HTTP/1.1\r\nHost: localhost\r\n\r\n` + get('/p/stats'));
+    await eventually(() => statusLines(conn.text()).length === 2 && conn.text().includes('"endpoint":"/p"'));
+    const [head, rest] = conn.text().split('\r\n\r\n', 2);
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(head.toLowerCase()).toContain('content-type: text/event-stream');
+    expect(head.toLowerCase()).toContain('cache-control: no-cache, no-transform');
+    // the next bytes are the stats answer: the HEAD carried no body
+    expect(rest).toMatch(/^HTTP\/1\.1 200/);
+    expect(hub.counters.opened).toBe(opened);
+    expect(hub.registry.size).toBe(0);
+    conn.socket.destroy();
+  });
+
+  describe('broadcast bodies are held to maxBodySize by the bytes read', () => {
+    const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(2000) }));
+    const small = Buffer.from(JSON.stringify({ message: 'fits', event_type: 'small' }));
+
+    it.each([
+      ['Content-Length', big, {}],
+      ['chunked', big, { 'transfer-encoding': 'chunked' }],
+      ['gzip', gzipSync(big), { 'content-encoding': 'gzip' }],
+      ['deflate', deflateSync(big), { 'content-encoding': 'deflate' }],
+      ['br', brotliCompressSync(big), { 'content-encoding': 'br' }],
+      ['gzip, chunked', gzipSync(big), { 'content-encoding': 'gzip', 'transfer-encoding': 'chunked' }],
+    ])('%s: 413 before anything is delivered', async (_name, body, headers) => {
+      const s = await rawGet(`${t.url}/p`);
+      await s.until((text) => text.includes('retry:'));
+      const published = hub.counters.published;
+      const res = await post(`${t.url}/p/broadcast`, body, headers as Record<string, string>);
+      expect(res.status).toBe(413);
+      expect(res.body.message).toMatch(/larger than 1024 bytes.*maxBodySize/);
+      expect(hub.counters.published).toBe(published);
+      s.destroy();
+      await eventually(() => hub.registry.size === 0);
+    });
+
+    it('refuses a compression bomb without inflating it', async () => {
+      // 32 MB of zeros in about 32 KB of gzip: under /q's 64 KB limit on the wire
+      const zeros = 32 * 1024 * 1024;
+      const bomb = gzipSync(Buffer.alloc(zeros), { level: 9 });
+      expect(bomb.length).toBeLessThan(64 * 1024);
+      let peak = 0;
+      const before = process.memoryUsage().arrayBuffers;
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - before)), 1);
+      const res = await post(`${t.url}/q/broadcast`, bomb, { 'content-encoding': 'gzip' });
+      clearInterval(sampler);
+      expect(res.status).toBe(413);
+      expect(res.body.message).toMatch(/larger than 65536 bytes/);
+      // what the server held stayed far below what the bomb inflates to
+      expect(peak).toBeLessThan(zeros / 4);
+    });
+
+    it.each([
+      ['Content-Length', small, {}],
+      ['chunked', small, { 'transfer-encoding': 'chunked' }],
+      ['gzip', gzipSync(small), { 'content-encoding': 'gzip' }],
+      ['deflate', deflateSync(small), { 'content-encoding': 'deflate' }],
+      ['br', brotliCompressSync(small), { 'content-encoding': 'br' }],
+    ])('%s within the limit is delivered', async (_name, body, headers) => {
+      const s = await rawGet(`${t.url}/p`);
+      await s.until((text) => text.includes('retry:'));
+      const res = await post(`${t.url}/p/broadcast`, body, headers as Record<string, string>);
+      expect(res.status).toBe(200);
+      expect(res.body.clients_reached).toBe(1);
+      await s.until((text) => text.includes('event: small\ndata: fits\n\n'));
+      s.destroy();
+      await eventually(() => hub.registry.size === 0);
+    });
+
+    it('answers 415 to an encoding it does not decode, and 400 to a corrupt one', async () => {
+      const unknown = await post(`${t.url}/p/broadcast`, small, { 'content-encoding': 'compress' });
+      expect(unknown.status).toBe(415);
+      expect(unknown.body.message).toMatch(/Content-Encoding 'compress' is not supported.*gzip, deflate or br/);
+      const twice = await post(`${t.url}/p/broadcast`, gzipSync(gzipSync(small)), { 'content-encoding': 'gzip, gzip' });
+      expect(twice.status).toBe(415);
+      const corrupt = await post(`${t.url}/p/broadcast`, Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' });
+      expect(corrupt.status).toBe(400);
+      expect(corrupt.body.message).toMatch(/not valid gzip/);
+    });
+  });
+
+  describe('ids', () => {
+    it.each(['with space', 'tab\there', 'é', 'x'.repeat(129)])('refuses %j with a 400 naming the allowed form', async (id) => {
+      const res = await postJson(`${t.url}/p/broadcast`, { message: 'x', id });
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(/^id: (must be 1 to 128 printable ASCII characters \(! to ~, no spaces\)|is 129 characters long)/);
+      await expect(hub.broadcast({ data: 'x', id })).rejects.toThrow(SseEventError);
+    });
+
+    it('resumes from every id it accepts', async () => {
+      const id = 'order:42/éx'.replace('é', '~');
+      expect((await postJson(`${t.url}/p/broadcast`, { message: 'first', id })).status).toBe(200);
+      expect((await postJson(`${t.url}/p/broadcast`, { message: 'second' })).status).toBe(200);
+      const s = await rawGet(`${t.url}/p`, { 'last-event-id': id });
+      await s.until((text) => text.includes('data: second'));
+      expect(s.text()).not.toContain('sse.reset');
+      s.destroy();
+      await eventually(() => hub.registry.size === 0);
+    });
+  });
+
+  it('publishes every stream open and close on node:diagnostics_channel', async () => {
+    const opens: SseStreamOpenMessage[] = [];
+    const closes: SseStreamCloseMessage[] = [];
+    const onOpen = (message: unknown) => opens.push(message as SseStreamOpenMessage);
+    const onClose = (message: unknown) => closes.push(message as SseStreamCloseMessage);
+    subscribe(SSE_STREAM_OPEN_CHANNEL, onOpen);
+    subscribe(SSE_STREAM_CLOSE_CHANNEL, onClose);
+    try {
+      const direct = await rawGet(`${t.url}/p`);
+      const through = await rawGet(`${t.url}/q`);
+      await eventually(() => opens.length === 2);
+      expect(opens.map((m) => [m.stream.endpoint, m.writePath]).sort()).toEqual([
+        ['/p', 'socket'],
+        ['/q', 'response'],
+      ]);
+      direct.destroy();
+      [...hub.streams('/q')][0].close();
+      await eventually(() => closes.length === 2);
+      expect(closes.map((m) => [m.stream.endpoint, m.reason]).sort()).toEqual([
+        ['/p', 'client'],
+        ['/q', 'server'],
+      ]);
+      expect(new Set(closes.map((m) => m.stream))).toEqual(new Set(opens.map((m) => m.stream)));
+      through.destroy();
+    } finally {
+      unsubscribe(SSE_STREAM_OPEN_CHANNEL, onOpen);
+      unsubscribe(SSE_STREAM_CLOSE_CHANNEL, onClose);
+    }
+  });
+});
+
+describe('the write path at start', () => {
+  it.each(ADAPTERS)('is logged once, with the reason, over %s', async (adapter) => {
+    const lines: string[] = [];
+    const t = await startApp(adapter, { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [DirectController, ThroughController] }, (app) => {
+      app.useLogger({ log: (message: unknown) => void lines.push(String(message)), warn: () => undefined, error: () => undefined } as any);
+    });
+    try {
+      const said = lines.filter((line) => line.startsWith('Streams '));
+      expect(said).toEqual([expect.stringMatching(/^Streams take their connection's socket once the head is sent: Node v\d+\.\d+\.\d+'s HTTP server has every listener and field the take relies on; \/q write through the response \(directSocket: false\)\./)]);
+    } finally {
+      await t.close();
+    }
+  });
+});
