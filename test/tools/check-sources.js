@@ -8,17 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MAX_LINES = 400;
-/**
- * Known exceptions, each with its reason; remove an entry as soon as its file meets the rules.
- * The Redis transport is being restructured on a branch of its own.
- */
-const KNOWN = new Map([
-  ['packages/redis/src/redis.transport.ts', 'over 400 lines until the Redis restructure lands'],
-  [
-    'packages/redis/src/errors/redis-unavailable.error.ts',
-    'in a cycle with redis-connect-errors.ts until the Redis restructure lands',
-  ],
-]);
+/** Known exceptions, each with its reason; remove an entry as soon as its file meets the rules. */
+const KNOWN = new Map();
 const known = (file) => KNOWN.has(relative(root, file));
 
 function sourcesOf(dir) {

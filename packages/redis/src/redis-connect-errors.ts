@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
+import { RedisUnavailableError, type RedisConnectFailure } from './errors/redis-unavailable.error.js';
 
 type Client = Redis | Cluster;
 
@@ -10,9 +10,6 @@ interface Diagnosis {
   /** Trying again cannot help (a wrong password stays wrong): fail at once. */
   final: boolean;
 }
-
-/** What kept the transport from connecting, on `RedisUnavailableError.reason`. */
-export type RedisConnectFailure = 'refused' | 'unknown-host' | 'auth' | 'database' | 'timeout' | 'closed' | 'other';
 
 /**
  * Names the cause of a connection error. `where` is host and port, never a password. A refused

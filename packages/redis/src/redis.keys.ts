@@ -37,6 +37,26 @@ export class RedisKeys {
   published(node: string): string {
     return `${this.base}:pub:${escapeKeyPart(node)}`;
   }
+
+  /**
+   * The keys of one routed value, under a hash tag of its own (`{prefix/value}`, the value
+   * escaped; a prefix has no '/'), so that values spread over a Cluster's slots while a value's
+   * Stream, live channel and publish guards stay in one.
+   */
+  route(value: string): RouteKeys {
+    const base = `{${this.prefix}/${escapeKeyPart(value)}}`;
+    return { events: `${base}:events`, live: `${base}:live`, published: (node) => `${base}:pub:${escapeKeyPart(node)}` };
+  }
+}
+
+/** The keys of one routed value. */
+export interface RouteKeys {
+  /** Stream: the value's history, each entry naming the one before it. */
+  events: string;
+  /** Shard channel: each new entry of `events`, for the nodes that follow the value. */
+  live: string;
+  /** Sorted set: one node's recent publishes to `events`. */
+  published(node: string): string;
 }
 
 /**

@@ -108,20 +108,24 @@ end
  * Within the batch each entry follows the one before it, in one atomic run: the nodes' readers
  * wake once for the whole batch.
  *
+ * With a shard channel (ARGV[7]), each new entry is also sent on it with SPUBLISH, as
+ * `<id> <id before it>\n<payload>`, so that a subscriber that sees a jump in the chain knows it
+ * missed some and fills them from the Stream. The channel shares the Stream's hash tag.
+ *
  * KEYS: events, this node's recent publishes, then the publisher id keys the batch uses
  * ARGV: lowest seq still unacknowledged, max length, max age ms, ttl of the recent publishes in
- *       ms, seq of the broadcast sent before, n; then per broadcast: seq, payload, index in KEYS
- *       of its publisher id key (0 for none)
+ *       ms, seq of the broadcast sent before, n, shard channel ('' for none); then per broadcast:
+ *       seq, payload, index in KEYS of its publisher id key (0 for none)
  * Returns the n ids, in order.
  */
 export const PUBLISH = new RedisScript(
   `${COMMON}
-local before, n = ARGV[5], tonumber(ARGV[6])
+local before, n, live = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local max_age = tonumber(ARGV[3])
 local ids = {}
 local previous = nil
 for i = 1, n do
-  local at = 6 + (i - 1) * 3
+  local at = 7 + (i - 1) * 3
   local seq = tonumber(ARGV[at + 1])
   local done = redis.call('ZRANGEBYSCORE', KEYS[2], seq, seq)
   if done[1] then
@@ -135,6 +139,7 @@ for i = 1, n do
       previous = info and info['last-generated-id'] or ''
     end
     local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'p', previous, 'e', ARGV[at + 2])
+    if live ~= '' then redis.call('SPUBLISH', live, id .. ' ' .. previous .. '\\n' .. ARGV[at + 2]) end
     previous = id
     redis.call('ZADD', KEYS[2], seq, id)
     local key = tonumber(ARGV[at + 3])

@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger, type LoggerService } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { SseConfigurationError, type SseEnvelope, type SseEnvelopeDraft, type SseTransportContext } from '@nest-sse/core';
+import { SseConfigurationError, type SseEnvelope, type SseTransportContext } from '@nest-sse/core';
 import { RedisTransport, RedisUnavailableError, escapeKeyPart, type RedisTransportOptions } from '@nest-sse/redis';
 import { eventually, sleep } from '../../../test/utils/app.js';
 import { RedisServer, freePort } from '../../../test/utils/redis-server.js';
+import { draft, LogRecorder } from './parts.js';
 
 /** A node as the transport sees it: a delivery callback that records, and fixed counts. */
 function node(id: string, connected = 0) {
@@ -22,30 +23,11 @@ function node(id: string, connected = 0) {
   return { context, delivered };
 }
 
-let seq = 0;
-function draft(data: string, extra: Partial<SseEnvelopeDraft> = {}): SseEnvelopeDraft {
-  return { data, origin: 'test', seq: ++seq, time: Date.now(), ...extra };
-}
-
-/** Collects what the transports log, to check that junk is reported. */
-class Recorder implements LoggerService {
-  lines: string[] = [];
-  log(message: unknown) {
-    this.lines.push(`log ${String(message)}`);
-  }
-  warn(message: unknown) {
-    this.lines.push(`warn ${String(message)}`);
-  }
-  error(message: unknown) {
-    this.lines.push(`error ${String(message)}`);
-  }
-}
-
 describe('RedisTransport', () => {
   let server: RedisServer;
   let admin: Redis;
   const open: RedisTransport[] = [];
-  const logs = new Recorder();
+  const logs = new LogRecorder();
   let prefixes = 0;
 
   async function transport(id: string, options: RedisTransportOptions = {}, connected = 0) {

@@ -12,6 +12,8 @@ export class ConnectionRegistry {
   private readonly byId = new Map<string, SseStream>();
   private readonly byEndpoint = new Map<string, Set<SseStream>>();
   private readonly index = new Map<string, Map<string, Set<SseStream>>>();
+  private watched: ReadonlySet<string> | undefined;
+  private onHeld: ((key: string, value: string, held: boolean) => void) | undefined;
 
   get size(): number {
     return this.byId.size;
@@ -48,6 +50,15 @@ export class ConnectionRegistry {
     return counts;
   }
 
+  /**
+   * Calls `listener` when the first stream holding a value of one of `keys` is indexed (`held`
+   * true) and when the last one holding it leaves (false): what a routing transport follows.
+   */
+  watch(keys: readonly string[], listener: (key: string, value: string, held: boolean) => void): void {
+    this.watched = new Set(keys);
+    this.onHeld = listener;
+  }
+
   add(stream: SseStream): void {
     this.byId.set(stream.id, stream);
     let set = this.byEndpoint.get(stream.endpoint);
@@ -71,8 +82,19 @@ export class ConnectionRegistry {
   /** Moves `stream` in the index after `key` changed from `before` to its current values. */
   reindex(stream: SseStream, key: string, before: readonly string[] | undefined): void {
     if (this.byId.get(stream.id) !== stream) return;
-    if (before) this.unindexValues(stream, key, before);
-    this.indexValues(stream, key, stream.getMetadataValues(key));
+    const now = stream.getMetadataValues(key);
+    if (before === undefined) return this.indexValues(stream, key, now);
+    // only what changed, so that a value the stream keeps is never let go and taken again
+    this.unindexValues(
+      stream,
+      key,
+      before.filter((value) => !now.includes(value)),
+    );
+    this.indexValues(
+      stream,
+      key,
+      now.filter((value) => !before.includes(value)),
+    );
   }
 
   /**
@@ -151,7 +173,10 @@ export class ConnectionRegistry {
     if (!byValue) this.index.set(key, (byValue = new Map()));
     for (const value of values) {
       let set = byValue.get(value);
-      if (!set) byValue.set(value, (set = new Set()));
+      if (!set) {
+        byValue.set(value, (set = new Set()));
+        if (this.watched?.has(key)) this.onHeld!(key, value, true);
+      }
       set.add(stream);
     }
   }
@@ -162,8 +187,9 @@ export class ConnectionRegistry {
     for (const value of values) {
       const set = byValue.get(value);
       if (!set) continue;
-      set.delete(stream);
-      if (set.size === 0) byValue.delete(value);
+      if (!set.delete(stream) || set.size > 0) continue;
+      byValue.delete(value);
+      if (this.watched?.has(key)) this.onHeld!(key, value, false);
     }
     if (byValue.size === 0) this.index.delete(key);
   }

@@ -1,8 +1,9 @@
 import { channel } from 'node:diagnostics_channel';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ConnectionRegistry } from '../connection/connection-registry.js';
 import { HeartbeatScheduler } from '../connection/heartbeat.scheduler.js';
 import type { SseCloseReason, SseStream, SseStreamHost } from '../connection/sse-stream.js';
+import { SseTransport } from '../interfaces/sse-transport.interface.js';
 import { SSE_STREAM_CLOSE_CHANNEL, SSE_STREAM_OPEN_CHANNEL } from '../sse.constants.js';
 import { SseNode } from './sse-node.js';
 import { WriteScheduler } from './write-scheduler.js';
@@ -38,9 +39,21 @@ export class LocalStreams {
   constructor(
     private readonly node: SseNode,
     scheduler: WriteScheduler,
+    @Inject(SseTransport) transport: SseTransport,
   ) {
     const { counters } = node;
     const registry = this.registry;
+    // A transport that routes by metadata follows the values this node's streams hold.
+    const { routeKeys, hold } = transport;
+    if (routeKeys !== undefined && routeKeys.length > 0 && hold !== undefined) {
+      registry.watch(routeKeys, (key, value, held) => {
+        try {
+          hold.call(transport, key, value, held);
+        } catch (err) {
+          node.error(`The transport failed to follow ${key}=${value}`, err);
+        }
+      });
+    }
     this.host = {
       schedule: scheduler.schedule,
       reindex: (stream, key, before) => registry.reindex(stream, key, before),

@@ -99,6 +99,18 @@ export interface SseTransport {
   compareIds?(a: string, b: string): number;
   /** Counts of every live node (this one included). */
   clusterStats(): Promise<SseClusterStats>;
+  /**
+   * Metadata keys whose values route this transport's traffic. Optional: a transport that names
+   * some is told through `hold` which of their values this node's connections hold, so that it
+   * can read only the traffic of those values.
+   */
+  readonly routeKeys?: readonly string[];
+  /**
+   * Called by the hub when the first connection of this node holding `value` under one of
+   * `routeKeys` registers (`held` true), and when the last one holding it closes or drops the
+   * value (false). Called synchronously, in that order, once per change; must not throw.
+   */
+  hold?(key: string, value: string, held: boolean): void;
   /** Stops delivering and closes what the transport opened. */
   close(): Promise<void>;
 }

@@ -80,4 +80,26 @@ describe('ConnectionRegistry', () => {
     // driven by the 100 'rare' streams, each checked once for region; never the 10,000
     expect(checks.count).toBe(100);
   });
+
+  it('tells a watcher when the first stream with a value of a watched key comes and the last goes', () => {
+    const fresh = new ConnectionRegistry();
+    const changes: string[] = [];
+    fresh.watch(['channel'], (key, value, held) => changes.push(`${held ? '+' : '-'}${key}=${value}`));
+    const make = (id: string, metadata: Record<string, string | string[]>) =>
+      makeStream(id, metadata, '/events', { reindex: (s, key, before) => fresh.reindex(s, key, before) });
+    const a = make('a', { channel: 'news', user_id: '1' });
+    const b = make('b', { channel: ['news', 'sports'] });
+    fresh.add(a);
+    fresh.add(b);
+    expect(changes).toEqual(['+channel=news', '+channel=sports']);
+    fresh.remove(a);
+    expect(changes).toHaveLength(2);
+    b.setMetadata('channel', ['sports', 'tech']);
+    expect(changes.slice(2)).toEqual(['-channel=news', '+channel=tech']);
+    fresh.remove(b);
+    expect(changes.slice(4).sort()).toEqual(['-channel=sports', '-channel=tech']);
+    // removing again changes nothing
+    fresh.remove(b);
+    expect(changes).toHaveLength(6);
+  });
 });

@@ -1,3 +1,4 @@
+import { MemoryTransport } from '@nest-sse/core';
 import { describe, it, expect } from '@jest/globals';
 import { PassThrough } from 'node:stream';
 import { SseStream } from '../../src/connection/sse-stream.js';
@@ -24,7 +25,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 describe('StreamDrain', () => {
   it("ends every stream with a retry hint jittered above its endpoint's retry", async () => {
-    const local = new LocalStreams(new SseNode(), new WriteScheduler());
+    const local = new LocalStreams(new SseNode(), new WriteScheduler(), new MemoryTransport());
     const drain = new StreamDrain(local);
     drain.setRetry('/slow', 20_000);
     const slow = open(local, '/slow', 50);
@@ -40,7 +41,7 @@ describe('StreamDrain', () => {
   });
 
   it('spreads the ends over the window in batches, the hints over the same window', async () => {
-    const local = new LocalStreams(new SseNode(), new WriteScheduler());
+    const local = new LocalStreams(new SseNode(), new WriteScheduler(), new MemoryTransport());
     const drain = new StreamDrain(local);
     drain.setRetry('/feed', 5000);
     const streams = open(local, '/feed', 100);
@@ -58,7 +59,7 @@ describe('StreamDrain', () => {
   });
 
   it('does nothing without streams', async () => {
-    const local = new LocalStreams(new SseNode(), new WriteScheduler());
+    const local = new LocalStreams(new SseNode(), new WriteScheduler(), new MemoryTransport());
     await expect(new StreamDrain(local).drain(1000)).resolves.toBeUndefined();
   });
 });

@@ -1,5 +1,7 @@
 import { SseTransportUnavailableError } from '@nest-sse/core';
-import type { RedisConnectFailure } from '../redis-connect-errors.js';
+
+/** What kept the transport from connecting, on `RedisUnavailableError.reason`. */
+export type RedisConnectFailure = 'refused' | 'unknown-host' | 'auth' | 'database' | 'timeout' | 'closed' | 'other';
 
 /**
  * Redis could not be used. At start-up, `reason` says why (`'refused'`, `'unknown-host'`,
