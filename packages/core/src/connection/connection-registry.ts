@@ -6,7 +6,6 @@ export type NormalizedFilter = Record<string, string[]>;
 /**
  * The open streams of this node and an inverted index on their metadata
  * (key → value → streams), so a filtered broadcast costs what it matches, not what is open.
- * @internal
  */
 export class ConnectionRegistry {
   private readonly byId = new Map<string, SseStream>();
@@ -200,7 +199,6 @@ const EMPTY_KEYS: string[] = [];
 /**
  * Whether one stream matches an endpoint and filter, checked key by key (for replay, which sees
  * streams one at a time); `skipKey` is a key already known to match.
- * @internal
  */
 export function streamMatches(
   stream: SseStream,

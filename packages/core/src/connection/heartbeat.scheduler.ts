@@ -7,7 +7,6 @@ const HEARTBEAT = encodeSseComment();
  * One timer per distinct interval for all streams, not one per stream. Each tick writes a
  * comment only to streams that have been silent for at least half the interval, so an idle
  * stream hears something every interval and a busy one is never padded.
- * @internal
  */
 export class HeartbeatScheduler {
   private readonly groups = new Map<number, { timer: NodeJS.Timeout; streams: Set<SseStream> }>();

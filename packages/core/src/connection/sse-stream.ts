@@ -3,7 +3,7 @@ import { assertSseField, encodeSseFrame, serializeSseData } from '../encoding/ss
 import type { SseMessage, SseStreamMessage } from '../interfaces/sse-message.interface.js';
 import type { SseSink } from './sse-sink.js';
 
-/** @internal What a stream needs from the node that owns it. */
+/** What a stream needs from the node that owns it. */
 export interface SseStreamHost {
   /** Flush this stream's queue on the next turn of the event loop. */
   schedule(stream: SseStream): void;
