@@ -24,7 +24,19 @@ class ResponseCloseInterceptor implements NestInterceptor {
   }
 }
 
+/** A header set before the handler runs, as middleware or CORS would: it must reach the client. */
+@Injectable()
+class TagInterceptor implements NestInterceptor {
+  intercept(context: ExecutionContext, next: CallHandler) {
+    const res = context.switchToHttp().getResponse();
+    if (typeof res.header === 'function' && res.raw) res.header('X-Tag', 'set-before');
+    else res.setHeader('X-Tag', 'set-before');
+    return next.handle();
+  }
+}
+
 @SseEndpoint('/direct', { heartbeatInterval: 0, welcome: false })
+@UseInterceptors(TagInterceptor)
 class DirectController implements OnSseConnect {
   onSseConnect(stream: SseStream, req: object): void {
     alive['/direct']++;
@@ -103,6 +115,24 @@ describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => 
     expect(chunks.last).toBe(true);
     expect(chunks.data).toContain(`event: tick\ndata: ${'x'.repeat(20_000)}\n\n`);
     expect(hub.localStats().connected).toBe(0);
+  });
+
+  it('sends the head with the headers set before it, retry and what the connect hook sent, in one write', async () => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.setEncoding('latin1');
+    const first = new Promise<string>((resolve) => socket.once('data', resolve));
+    socket.write('GET /direct HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    // one write on loopback arrives in one read: the first read holds all of it
+    const text = await first;
+    socket.destroy();
+    const [head, body] = text.split('\r\n\r\n', 2);
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    // (Fastify keeps a reply's header names in lower case)
+    expect(head).toMatch(/\r\nX-Tag: set-before\r\n/i);
+    expect(head).toMatch(/\r\nDate: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT/);
+    expect(head.match(/content-type/gi)).toHaveLength(1);
+    expect(body).toMatch(/^[0-9a-f]+\r\nretry: \d+\n\nevent: hello\ndata: direct\n\n\r\n$/);
+    await eventually(() => hub.localStats().connected === 0);
   });
 
   it('answers HTTP/1.0 without chunks, ending the body with the connection', async () => {

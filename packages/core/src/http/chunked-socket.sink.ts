@@ -27,36 +27,70 @@ export function chunkOf(frames: readonly Buffer[], bytes: number): Buffer {
 
 /** A taken socket under a `Transfer-Encoding: chunked` head: each write is one chunk. */
 export class ChunkedSocketSink implements SseSink {
-  constructor(private readonly socket: Socket) {}
+  /**
+   * @param head the response head, when it is not sent yet: it goes out in one write with the
+   * first chunk (or the last chunk, for a stream that ends before writing).
+   */
+  constructor(
+    private readonly socket: Socket,
+    private head?: Buffer,
+  ) {}
 
   write(chunk: Buffer | string): boolean {
     const data: Frame = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    if (data.length === 0) return this.socket.writableLength === 0;
+    if (data.length === 0) return this.head === undefined ? this.socket.writableLength === 0 : this.send();
     if (data.length > COPY_LIMIT) {
       const size = `${data.length.toString(16)}\r\n`;
       // large: three buffers in one writev rather than a copy
       this.socket.cork();
+      this.sendHead();
       this.socket.write(size, 'latin1');
       this.socket.write(data);
       const ok = this.socket.write(CRLF);
       this.socket.uncork();
       return ok;
     }
-    return this.socket.write((data[CHUNKED] ??= chunkOf([data], data.length)));
+    return this.send((data[CHUNKED] ??= chunkOf([data], data.length)));
   }
 
   writeAll(chunks: readonly Buffer[], bytes: number): boolean {
     if (bytes > COPY_LIMIT) return this.write(Buffer.concat(chunks, bytes));
-    return this.socket.write(chunkOf(chunks, bytes));
+    return this.send(chunkOf(chunks, bytes));
   }
 
   end(chunk?: Buffer | string): void {
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
-    this.socket.end(LAST_CHUNK);
+    this.send(LAST_CHUNK, true);
+  }
+
+  /** Writes `chunk` (or nothing) after the head if it has not gone yet, in one write. */
+  private send(chunk?: Buffer, last = false): boolean {
+    const head = this.head;
+    this.head = undefined;
+    const data =
+      head === undefined ? chunk! : chunk === undefined ? head : Buffer.concat([head, chunk], head.length + chunk.length);
+    if (last) {
+      this.socket.end(data);
+      return false;
+    }
+    return this.socket.write(data);
+  }
+
+  private sendHead(): void {
+    if (this.head === undefined) return;
+    this.socket.write(this.head);
+    this.head = undefined;
   }
 
   destroy(): void {
-    this.socket.destroy();
+    if (this.head === undefined) {
+      this.socket.destroy();
+      return;
+    }
+    // Ended in error before its first write: the head still goes, then the connection closes
+    // with the chunked body unfinished, as it would have had the head gone out first.
+    this.socket.end(this.head);
+    this.head = undefined;
   }
 
   on(event: 'close' | 'error' | 'drain', listener: (...args: unknown[]) => void): this {

@@ -94,15 +94,16 @@ export async function probeSocketTake(): Promise<string | undefined> {
 
 /**
  * Takes the connection's socket from Node's HTTP server once the head (`writeSseHead`) is sent,
- * as the server itself does for an upgrade: the request, the response, the parser and the
+ * or with the head's bytes (`sseHeadBytes`) to go out with the first write, as the server itself
+ * does for an upgrade: the request, the response, the parser and the
  * framework's per-request objects can then be collected, and each write goes to the socket
  * with only the chunked framing the head announced. The connection closes when the stream
  * ends. Check `socketTakeProblem` first.
  */
-export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
+export function takeSocket(req: IncomingMessage, res: ServerResponse, head?: Buffer): SseSink {
   const socket = req.socket as Socket & { parser?: HttpParserLike | null };
   const parser = socket.parser!;
-  const chunked = (res as { chunkedEncoding?: boolean }).chunkedEncoding === true;
+  const chunked = head !== undefined || (res as { chunkedEncoding?: boolean }).chunkedEncoding === true;
   res.detachSocket(socket);
   for (const [event, names] of Object.entries(SERVER_SOCKET_LISTENERS)) {
     for (const listener of socket.listeners(event)) {
@@ -117,7 +118,7 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse): SseSink {
   // Once the stream has ended and its last bytes are out, close the connection (the parser that
   // would read a next request is gone) rather than wait for the client's half of the close.
   socket.on('finish', destroyOnFinish);
-  return chunked ? new ChunkedSocketSink(socket) : socket;
+  return chunked ? new ChunkedSocketSink(socket, head) : socket;
 }
 
 // Module functions, not closures: a closure here would share its context with the parser.

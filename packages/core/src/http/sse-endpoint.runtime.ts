@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BadRequestException, ForbiddenException, ServiceUnavailableException } from '@nestjs/common';
 import { MetadataRules } from '../connection/metadata-rules.js';
+import type { SseSink } from '../connection/sse-sink.js';
 import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
 import type { SseEndpointDefinition } from '../decorators/sse-endpoint.definition.js';
 import { encodeSseRetry } from '../encoding/sse-encoder.js';
@@ -28,7 +29,7 @@ import {
 import { assertRouteOpen, routeState, type SseRouteState } from './route-access.js';
 import type { SseRoutePaths } from './sse-routes.js';
 import { socketTakeProblem, takeSocket } from './socket-take.js';
-import { awaitTurn, ownConnection, writeSseHead } from './stream-connection.js';
+import { awaitTurn, holdStreamSocket, ownConnection, sseHeadBytes, writeSseHead } from './stream-connection.js';
 
 const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
 const DEFAULT_REPLAY_LIMIT = 10_000;
@@ -143,8 +144,15 @@ export class SseEndpointRuntime {
       return;
     }
     const direct = this.options.directSocket !== false && socketTakeProblem(request, raw) === undefined;
-    writeSseHead(request, raw);
-    const sink = direct ? takeSocket(request, raw) : raw;
+    let sink: SseSink = raw;
+    if (direct && request.httpVersionMinor >= 1) {
+      // the head goes out with retry, the welcome event and whatever else is ready in one write
+      sink = takeSocket(request, raw, sseHeadBytes(raw));
+    } else {
+      writeSseHead(request, raw);
+      if (direct) sink = takeSocket(request, raw);
+    }
+    holdStreamSocket(request.socket, this.options.heartbeatInterval > 0);
     const { maxBufferSize, slowClientPolicy } = this.options;
     const stream = new SseStream(
       randomUUID(),

@@ -44,6 +44,54 @@ export function ownConnection(req: IncomingMessage, res: ServerResponse, onClose
   socket.once('close', onClose);
 }
 
+// The head's fixed lines: the same for every HTTP/1.1 stream of every endpoint.
+const SSE_HEAD_LINES =
+  'Content-Type: text/event-stream\r\n' +
+  'Cache-Control: no-cache, no-transform\r\n' +
+  'X-Accel-Buffering: no\r\n' +
+  'Connection: keep-alive\r\n' +
+  'Transfer-Encoding: chunked\r\n\r\n';
+/** Headers of the response that the head's fixed lines replace (lower case). */
+const REPLACED = new Set([
+  'content-type',
+  'cache-control',
+  'x-accel-buffering',
+  'connection',
+  'transfer-encoding',
+  'content-length',
+]);
+
+let dateSecond = -1;
+let dateLine = '';
+
+/**
+ * The bytes of the SSE response head for an HTTP/1.1 response whose socket the stream takes,
+ * to go out with the stream's first bytes in one write: the status line, the headers set on the
+ * response so far (by middleware, CORS, the framework), `Date` as Node sends it, and the fixed
+ * lines of `writeSseHead`, `Transfer-Encoding: chunked` among them.
+ */
+export function sseHeadBytes(res: ServerResponse): Buffer {
+  let head = 'HTTP/1.1 200 OK\r\n';
+  // the names as they were set (Node has getRawHeaderNames since 15.13; older typings lack it)
+  for (const name of (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames()) {
+    if (REPLACED.has(name.toLowerCase())) continue;
+    const value = res.getHeader(name);
+    // setHeader checked names and values for characters a head may not hold
+    if (Array.isArray(value)) for (const one of value) head += `${name}: ${one}\r\n`;
+    else if (value !== undefined) head += `${name}: ${value}\r\n`;
+  }
+  if (res.sendDate && !res.hasHeader('date')) {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      dateLine = `Date: ${new Date(now).toUTCString()}\r\n`;
+    }
+    head += dateLine;
+  }
+  return Buffer.from(head + SSE_HEAD_LINES, 'latin1');
+}
+
 /** Writes the SSE response head and sends it at once. */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
@@ -54,8 +102,15 @@ export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('X-Accel-Buffering', 'no');
   if (req.httpVersionMajor < 2) res.setHeader('Connection', 'keep-alive');
   res.flushHeaders();
-  const socket = req.socket;
+}
+
+/**
+ * A stream's connection: each event goes out at once (no Nagle delay), no idle timeout ends it.
+ * TCP keep-alive (a system call per connection) only when the endpoint has no heartbeat: the
+ * heartbeat already finds dead peers and keeps proxies from closing an idle stream.
+ */
+export function holdStreamSocket(socket: Socket, heartbeat: boolean): void {
   socket.setNoDelay(true);
-  socket.setKeepAlive(true);
+  if (!heartbeat) socket.setKeepAlive(true);
   socket.setTimeout(0);
 }
