@@ -12,4 +12,3 @@ export { SseNode } from './hub/sse-node.js';
 export { StreamDrain, retryHint, RETRY_SPREAD } from './hub/stream-drain.js';
 export { WriteScheduler } from './hub/write-scheduler.js';
 export { LAST_EVENT_ID_HEADER } from './sse.constants.js';
-export { SseExplorer } from './sse.explorer.js';

@@ -1,9 +1,8 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit, Optional, VersioningType } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
 import { AbstractHttpAdapter, ApplicationConfig, DiscoveryService, HttpAdapterHost, ModulesContainer } from '@nestjs/core';
 import { placeRoutes } from './decorators/sse-endpoint.decorator.js';
 import { sseEndpoints } from './decorators/sse-endpoint.discovery.js';
 import { SseConfigurationError } from './errors/sse-configuration.error.js';
-import { ExpressDirectRoutes } from './http/express-direct-routes.js';
 import { expressBodyReader, fastifyBodyReader, type BroadcastLimit } from './http/sse-body.js';
 import type { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import { SseEndpointRuntimes } from './http/sse-endpoint-runtimes.js';
@@ -20,8 +19,6 @@ import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
 export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger('SseModule');
   private readonly runtimes: SseEndpointRuntime[] = [];
-  private readonly directRoutes = new ExpressDirectRoutes();
-  private adapter: AbstractHttpAdapter | undefined;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -45,11 +42,8 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
   private installBodyReader(adapter: AbstractHttpAdapter): void {
     const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
     const type = adapter?.getType?.();
-    this.adapter = adapter;
-    if (type === 'express') {
-      adapter.use(expressBodyReader(limitFor));
-      adapter.use(this.directRoutes.middleware);
-    } else if (type === 'fastify') adapter.getInstance().addHook('preParsing', fastifyBodyReader(limitFor));
+    if (type === 'express') adapter.use(expressBodyReader(limitFor));
+    else if (type === 'fastify') adapter.getInstance().addHook('preParsing', fastifyBodyReader(limitFor));
   }
 
   /**
@@ -84,29 +78,8 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
   /** Says once which way stream bytes go, and why (see "Where the bytes go" in the README). */
   async onApplicationBootstrap(): Promise<void> {
     if (this.runtimes.length === 0) return;
-    this.planDirectRoutes();
     const through = this.runtimes.filter((runtime) => runtime.options.directSocket === false).map((runtime) => runtime.path);
     const problem = through.length === this.runtimes.length ? undefined : await probeSocketTake();
     this.logger.log(writePath(problem, through, this.runtimes.length));
-  }
-
-  /** Express: the stream routes Express's router is skipped for (see `ExpressDirectRoutes`). */
-  directStreamRoutes(): string[] {
-    return this.directRoutes.paths();
-  }
-
-  /**
-   * Express: stream routes whose requests this module hands to the route itself (see
-   * `ExpressDirectRoutes`). Not with header, media-type or custom versioning, where several
-   * routes share a path and pass a request on to each other.
-   */
-  private planDirectRoutes(): void {
-    if (this.adapter?.getType?.() !== 'express') return;
-    const versioning = this.config.getVersioning();
-    if (versioning !== undefined && versioning.type !== VersioningType.URI) return;
-    const paths = this.runtimes.flatMap((runtime) => runtime.routes?.stream ?? []);
-    for (const kept of this.directRoutes.plan(this.adapter.getInstance(), paths)) {
-      this.logger.debug(`Stream route ${kept}; Express routes its requests`);
-    }
   }
 }
