@@ -76,6 +76,7 @@ const SUBJECTS = [
   { name: 'baseline', script: 'baseline.js', scenarios: [...FAN, 'connect'] },
   { name: 'nest-sse', script: 'nest-sse.js', scenarios: SCENARIOS },
   { name: 'nest-sse guarded', script: 'nest-sse.js', env: { BENCH_GUARD: '1' }, shared: true, scenarios: ['connect'] },
+  { name: 'nest-sse fastify', script: 'nest-sse.js', env: { BENCH_ADAPTER: 'fastify' }, shared: true, scenarios: ['connect'] },
   { name: 'nest @Sse', script: 'nest-builtin.js', scenarios: FAN },
   { name: 'better-sse', script: 'better-sse.js', scenarios: FAN },
   { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: SCENARIOS },

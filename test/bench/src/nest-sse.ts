@@ -1,7 +1,8 @@
 // Subject 2 (and 5 with BENCH_REDIS_URL set): nest-sse as users run it, one @SseEndpoint and
 // SseHub.broadcast, on the memory transport or on the Redis transport. With BENCH_GUARD=1 the
 // stream route has a guard (a bearer token that sets `req.user`) and `trustedMetadata` from it,
-// as an app with signed-in users has: the connect scenario shows what they cost.
+// as an app with signed-in users has: the connect scenario shows what they cost. With
+// BENCH_ADAPTER=fastify the app runs on Nest's Fastify adapter instead of Express.
 // BENCH_PORT, BENCH_BACKLOG, BENCH_DRAIN_MS and BENCH_RETRY_MS are the storm scenario's knobs.
 import 'reflect-metadata';
 import {
@@ -13,6 +14,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { SseEndpoint, SseHub, SseModule, type SseModuleOptions, type SseTransport } from '@nest-sse/core';
 import { BENCH_TOKEN, type BenchSubject, fail, serve } from './harness.js';
 
@@ -66,17 +68,25 @@ async function main(): Promise<void> {
     drainTimeout: numberEnv('BENCH_DRAIN_MS'),
     defaults: { retry: numberEnv('BENCH_RETRY_MS') },
   };
-  const app = await NestFactory.create(AppModule.register(options, process.env.BENCH_GUARD === '1'), {
-    logger: ['error', 'warn'],
-  });
+  const module = AppModule.register(options, process.env.BENCH_GUARD === '1');
+  const logger: ['error', 'warn'] = ['error', 'warn'];
+  const app =
+    process.env.BENCH_ADAPTER === 'fastify'
+      ? await NestFactory.create(module, new FastifyAdapter(), { logger })
+      : await NestFactory.create(module, { logger });
   app.enableShutdownHooks();
-  await app.init();
   const server = app.getHttpServer();
-  // Node's default accept backlog is 511; the storm scenario tries larger ones
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(numberEnv('BENCH_PORT') ?? 0, '127.0.0.1', numberEnv('BENCH_BACKLOG') ?? 511, () => resolve());
-  });
+  if (process.env.BENCH_ADAPTER === 'fastify') {
+    // Fastify serves once its instance is ready, which its own listen sees to (backlog: Node's default)
+    await app.listen(numberEnv('BENCH_PORT') ?? 0, '127.0.0.1');
+  } else {
+    await app.init();
+    // Node's default accept backlog is 511; the storm scenario tries larger ones
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(numberEnv('BENCH_PORT') ?? 0, '127.0.0.1', numberEnv('BENCH_BACKLOG') ?? 511, () => resolve());
+    });
+  }
   const hub = app.get(SseHub);
   await hub.ready;
   const report = (err: unknown): void => {

@@ -16,6 +16,20 @@ export function retryHint(retry: number, spread: number): Buffer {
 /** Spread of the hint when streams end all at once (`drainTimeout: 0`), and on a refused stream. */
 export const RETRY_SPREAD = 1000;
 
+/**
+ * Streams per second one process is taken to admit when the clients of a drained node come back
+ * together (one core opens 1,300-3,000 per second, see the connect benchmark): a drain spreads
+ * its hints over at least `count / RECONNECT_RATE` seconds, so its clients do not come back
+ * faster than a node can take them (past that, the listen backlog overflows and the kernel drops
+ * connection attempts, which clients retry only after seconds of TCP back-off).
+ */
+export const RECONNECT_RATE = 1000;
+
+/** Over how many ms the retry hints of `count` streams sent away together are jittered. */
+export function hintSpread(count: number, window: number): number {
+  return Math.max(window, RETRY_SPREAD, (count / RECONNECT_RATE) * 1000);
+}
+
 /** Paces the shutdown: every stream ends within `drainTimeout`, each with its retry hint. */
 @Injectable()
 export class StreamDrain {
@@ -31,27 +45,28 @@ export class StreamDrain {
 
   /**
    * Ends every stream, spread over `window` ms in batches about 20 ms apart, each with a `retry`
-   * hint jittered over the same window.
+   * hint jittered over `hintSpread` (at least the window).
    */
   async drain(window: number): Promise<void> {
     const streams = [...this.streams.registry.values()];
     if (streams.length === 0) return;
     if (!(window > 0)) {
-      for (const stream of streams) this.end(stream, RETRY_SPREAD);
+      for (const stream of streams) this.end(stream, streams.length, 0);
       return;
     }
     const started = Date.now();
     const batches = Math.max(1, Math.min(streams.length, Math.ceil(window / 20)));
     const perBatch = Math.ceil(streams.length / batches);
     for (let i = 0; i < streams.length; i += perBatch) {
-      for (const stream of streams.slice(i, i + perBatch)) this.end(stream, window);
+      for (const stream of streams.slice(i, i + perBatch)) this.end(stream, streams.length, window);
       const next = started + ((i / perBatch + 1) * window) / batches;
       const wait = next - Date.now();
       if (wait > 0 && i + perBatch < streams.length) await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
-  private end(stream: SseStream, spread: number): void {
-    stream.end('shutdown', retryHint(this.retries.get(stream.endpoint) ?? DEFAULT_RETRY, spread));
+  private end(stream: SseStream, count: number, window: number): void {
+    const retry = this.retries.get(stream.endpoint) ?? DEFAULT_RETRY;
+    stream.end('shutdown', retryHint(retry, hintSpread(count, window)));
   }
 }

@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { SseStream } from '../../src/connection/sse-stream.js';
 import { LocalStreams } from '../../src/hub/local-streams.js';
 import { SseNode } from '../../src/hub/sse-node.js';
-import { StreamDrain } from '../../src/hub/stream-drain.js';
+import { hintSpread, RECONNECT_RATE, StreamDrain } from '../../src/hub/stream-drain.js';
 import { WriteScheduler } from '../../src/hub/write-scheduler.js';
 import { DEFAULT_RETRY } from '../../src/sse.constants.js';
 
@@ -40,7 +40,7 @@ describe('StreamDrain', () => {
     expect(new Set(slowHints).size).toBeGreaterThan(10);
   });
 
-  it('spreads the ends over the window in batches, the hints over the same window', async () => {
+  it('spreads the ends over the window in batches, the hints over at least a second', async () => {
     const local = new LocalStreams(new SseNode(), new WriteScheduler(), new MemoryTransport());
     const drain = new StreamDrain(local);
     drain.setRetry('/feed', 5000);
@@ -55,7 +55,30 @@ describe('StreamDrain', () => {
     expect(ended).toHaveLength(100);
     await nextTurn();
     const hints = streams.map((s) => retryOf(s.text()));
-    expect(hints.every((r) => r >= 5000 && r <= 5200)).toBe(true);
+    expect(hints.every((r) => r >= 5000 && r <= 6000)).toBe(true);
+    expect(Math.max(...hints) - Math.min(...hints)).toBeGreaterThan(200);
+  });
+
+  it('spreads the hints of many streams over the time a node takes to admit them again', async () => {
+    const local = new LocalStreams(new SseNode(), new WriteScheduler(), new MemoryTransport());
+    const drain = new StreamDrain(local);
+    drain.setRetry('/many', 500);
+    // 4,000 streams at RECONNECT_RATE (1,000 per second): hints over 4 s above retry, not 1 s
+    expect(RECONNECT_RATE).toBe(1000);
+    expect(hintSpread(4000, 0)).toBe(4000);
+    expect(hintSpread(4000, 10_000)).toBe(10_000);
+    expect(hintSpread(10, 0)).toBe(1000);
+    const streams = open(local, '/many', 4000);
+    await drain.drain(0);
+    await nextTurn();
+    const hints = streams.map((s) => retryOf(s.text()));
+    expect(hints.every((r) => r >= 500 && r <= 4500)).toBe(true);
+    // evenly: each second of the spread gets about a quarter of the clients
+    for (let second = 0; second < 4; second++) {
+      const within = hints.filter((r) => r >= 500 + second * 1000 && r < 1500 + second * 1000).length;
+      expect(within).toBeGreaterThan(800);
+      expect(within).toBeLessThan(1200);
+    }
   });
 
   it('does nothing without streams', async () => {
