@@ -7,7 +7,7 @@ import net from 'node:net';
 import { Test } from '@nestjs/testing';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { OnSseConnect, SseEndpoint, SseHub, SseModule, SseStream } from '@nest-sse/core';
-import { ADAPTERS, collectUntil, eventually, rawGet, startApp, type TestApp } from '../utils/app.js';
+import { ADAPTERS, collectUntil, eventually, rawConnect, rawGet, startApp, type TestApp } from '../utils/app.js';
 
 // Requests seen by the connect hooks, by endpoint; collected ones leave their count.
 const alive = { '/direct': 0, '/through': 0 };
@@ -53,17 +53,6 @@ class ThroughController implements OnSseConnect {
     requests.register(req, '/through');
     stream.send({ event: 'hello', data: 'through' });
   }
-}
-
-/** A raw connection: the bytes exactly as the server writes them. */
-function rawConnect(port: number, request: string, options: { allowHalfOpen?: boolean } = {}) {
-  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (text += chunk));
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.write(request);
-  return { socket, text: () => text, closed };
 }
 
 describe.each(ADAPTERS)('streams that take their socket, over %s', (adapter) => {

@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
-import net from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import {
   SSE_STREAM_CLOSE_CHANNEL,
@@ -13,7 +12,7 @@ import {
   type SseStreamCloseMessage,
   type SseStreamOpenMessage,
 } from '@nest-sse/core';
-import { ADAPTERS, eventually, postJson, rawGet, request, startApp, type TestApp } from '../utils/app.js';
+import { ADAPTERS, eventually, postJson, rawConnect, rawGet, request, startApp, type TestApp } from '../utils/app.js';
 
 const OPEN = { stats: 'public', broadcast: 'public' } as const;
 
@@ -22,18 +21,6 @@ class DirectController {}
 
 @SseEndpoint('/q', { heartbeatInterval: 0, welcome: false, access: OPEN, directSocket: false })
 class ThroughController {}
-
-/** A raw connection: what the client wrote, the bytes exactly as the server answers. */
-function rawConnect(port: number, requests: string) {
-  const socket = net.connect({ port, host: '127.0.0.1' });
-  let text = '';
-  socket.setEncoding('latin1');
-  socket.on('data', (chunk: string) => (text += chunk));
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-  socket.write(requests);
-  return { socket, text: () => text, closed };
-}
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
 const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3}/g) ?? [];

@@ -4,6 +4,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { EventSource } from 'eventsource';
 import { SseTestClient, type SseTestClientOptions } from '@nest-sse/testing';
 import http from 'node:http';
+import net from 'node:net';
 
 export type AdapterName = 'express' | 'fastify';
 export const ADAPTERS: AdapterName[] = ['express', 'fastify'];
@@ -29,6 +30,21 @@ export async function startApp(
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   return { app, url, close: () => app.close() };
+}
+
+/**
+ * A raw connection to 127.0.0.1:`port` that writes `requests` as given (several pipelined, or
+ * malformed on purpose) and keeps the bytes exactly as the server answers.
+ */
+export function rawConnect(port: number, requests: string, options: { allowHalfOpen?: boolean } = {}) {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.write(requests);
+  return { socket, text: () => text, closed };
 }
 
 /** A real EventSource on the app, collecting the named events. */
