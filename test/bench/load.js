@@ -7,6 +7,7 @@
 // the runner how far every event has been fully delivered.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { send, serveCommands } from './ipc.js';
 import { chunkBytes, readChunk, scanMarkers } from './markers.js';
 
 const SPACE = 0x20;
@@ -30,10 +31,6 @@ let unexpectedCloses = 0;
 /** The phase being measured: which sequence numbers every connection is owed. */
 let phase = null;
 const latencies = new Float64Array(LATENCY_CAP);
-
-function send(message) {
-  process.send?.(message);
-}
 
 function startPhase({ start, count, groups }) {
   const g = Math.max(1, groups);
@@ -498,44 +495,25 @@ async function stormEnd({ last, timeoutMs }) {
   return out;
 }
 
-process.on('message', async (message) => {
-  let reply;
-  switch (message.cmd) {
-    case 'connect':
-      reply = await connect(message);
-      break;
-    case 'phase':
-      startPhase(message);
-      reply = { type: 'phase-started' };
-      break;
-    case 'end-phase':
-      reply = endPhase(message.published);
-      break;
-    case 'close':
-      reply = closeTo(message.keep);
-      break;
-    case 'churn':
-      reply = await churn(message);
-      break;
-    case 'storm-open':
-      reply = await stormOpen(message);
-      break;
-    case 'storm-expect':
-      stormStart = message.start;
-      reply = { type: 'storm-expecting' };
-      break;
-    case 'storm-status':
-      reply = stormStatus(message);
-      break;
-    case 'storm-end':
-      reply = await stormEnd(message);
-      break;
-    case 'exit':
-      for (const client of stormClients) client.stopped = true;
-      closeTo(0);
-      process.exit(0);
-  }
-  send({ ...reply, id: message.id });
+serveCommands({
+  connect,
+  phase: (message) => {
+    startPhase(message);
+    return { type: 'phase-started' };
+  },
+  'end-phase': (message) => endPhase(message.published),
+  close: (message) => closeTo(message.keep),
+  churn,
+  'storm-open': stormOpen,
+  'storm-expect': (message) => {
+    stormStart = message.start;
+    return { type: 'storm-expecting' };
+  },
+  'storm-status': stormStatus,
+  'storm-end': stormEnd,
+  exit: () => {
+    for (const client of stormClients) client.stopped = true;
+    closeTo(0);
+    process.exit(0);
+  },
 });
-process.on('disconnect', () => process.exit(0));
-send({ type: 'ready' });

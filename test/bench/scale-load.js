@@ -5,6 +5,7 @@
 // every event once, in order, and its latency from the send time in the marker.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { serveCommands } from './ipc.js';
 import { nowMicros, chunkBytes, readChunk, scanMarkers } from './markers.js';
 
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
@@ -16,10 +17,6 @@ const perPort = new Map();
 let unexpectedCloses = 0;
 let phase = null;
 const latencies = new Float64Array(LATENCY_CAP);
-
-function send(message) {
-  process.send?.(message);
-}
 
 /** One event on one connection: a delivery if it is the next one owed (or later: a gap before it). */
 function onMarker(conn, seq, sentAt, now) {
@@ -139,27 +136,21 @@ function sample(sorted, n) {
   return out;
 }
 
-process.on('message', async (message) => {
-  let reply;
-  switch (message.cmd) {
-    case 'connect':
-      reply = await connect(message);
-      break;
-    case 'phase':
+serveCommands(
+  {
+    connect,
+    phase: (message) => {
       startPhase(message.start);
-      reply = { type: 'phase-started' };
-      break;
-    case 'end-phase':
-      reply = await endPhase(message);
-      break;
-    case 'exit':
+      return { type: 'phase-started' };
+    },
+    'end-phase': endPhase,
+    exit: () => {
       for (const conn of conns) {
         conn.closing = true;
         conn.socket.destroy();
       }
       process.exit(0);
-  }
-  send({ ...reply, id: message.id });
-});
-process.on('disconnect', () => process.exit(0));
-send({ type: 'ready', nowMicros: nowMicros() });
+    },
+  },
+  { nowMicros: nowMicros() },
+);

@@ -289,6 +289,27 @@ describe.each(PACKAGES)('the tarball of packages/%s', (dir) => {
     expect(missing).toEqual([]);
   });
 
+  it('ships no module that neither its exports map nor another shipped module reaches', () => {
+    const files = new Set(walk(pkg().dir));
+    const reached = new Set<string>();
+    const queue: string[] = [];
+    const collect = (entry: unknown): void => {
+      if (typeof entry === 'string') queue.push(entry.replace(/^\.\//, ''));
+      else if (entry !== null && typeof entry === 'object') Object.values(entry).forEach(collect);
+    };
+    collect(pkg().manifest.exports);
+    while (queue.length > 0) {
+      const file = queue.pop()!;
+      if (reached.has(file) || !files.has(file)) continue;
+      reached.add(file);
+      for (const spec of specifiers(readFileSync(join(pkg().dir, file), 'utf8')).filter((s) => s.startsWith('.'))) {
+        const target = posix.join(posix.dirname(file), spec);
+        queue.push(file.endsWith('.d.ts') ? target.replace(/\.js$/, '.d.ts') : target);
+      }
+    }
+    expect([...files].filter((file) => /\.(js|d\.ts)$/.test(file) && !reached.has(file))).toEqual([]);
+  });
+
   it('declares every package its code imports', () => {
     const { manifest } = pkg();
     const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
