@@ -1,3 +1,0 @@
-export * from './connection-registry.js';
-export * from './heartbeat.scheduler.js';
-export * from './sse-stream.js';
