@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { RedisKeys } from '@nest-sse/redis';
 import type { SseTestClient } from '@nest-sse/testing';
 import { connect, eventually } from '../utils/app.js';
 import { RedisServer } from '../utils/redis-server.js';
@@ -167,7 +166,7 @@ describe('Redis transport across nodes', () => {
 
   it('drops and logs junk on the Stream, and goes on delivering', async () => {
     const x = await client(b, '/events');
-    const key = new RedisKeys('app_one').events;
+    const key = '{app_one}:events'; // the key names packages/redis/README.md gives
     await admin.xadd(key, '*', 'hello', 'world');
     await admin.xadd(key, '*', 'e', '{"data":"trunca');
     await a.post('/ctl/broadcast', { data: 'after junk' });
@@ -298,7 +297,7 @@ describe('Redis transport across nodes', () => {
       'stats that agree on every node',
     );
 
-    const nodes = new RedisKeys('app_one').nodes;
+    const nodes = '{app_one}:nodes';
     const redisNow = async () => {
       const [seconds, micros] = await admin.time();
       return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);

@@ -2,9 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { SseConfigurationError, type SseEnvelope, type SseTransportContext } from '@nest-sse/core';
-import { RedisTransport, RedisUnavailableError, escapeKeyPart, type RedisTransportOptions } from '@nest-sse/redis';
+import { RedisTransport, RedisUnavailableError, type RedisTransportOptions } from '@nest-sse/redis';
 import { eventually, sleep } from '../../../test/utils/app.js';
 import { RedisServer, freePort } from '../../../test/utils/redis-server.js';
+import { escapeKeyPart } from '../src/redis.keys.js';
 import { draft, LogRecorder } from './parts.js';
 
 /** A node as the transport sees it: a delivery callback that records, and fixed counts. */
