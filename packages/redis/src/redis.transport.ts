@@ -38,6 +38,7 @@ import type { RedisTransportOptions } from './redis-transport-options.interface.
  */
 export class RedisTransport implements SseTransport {
   readonly backend = 'redis';
+  /** @internal the key names under the prefix (see "Keys" in the README). */
   readonly keys: RedisKeys;
   private readonly options: ResolvedRedisOptions;
   private readonly connections: RedisConnections;
