@@ -32,14 +32,20 @@ const totals = { passed: 0, failed: 0, skipped: 0, total: 0 };
 process.exitCode = 0;
 for (const [i, jestArgs] of runs.entries()) {
   const report = join(dir, `report-${i}.json`);
-  const run = spawnSync(process.execPath, ['--experimental-vm-modules', jest, '--json', '--outputFile', report, ...jestArgs], {
-    cwd: root,
-    stdio: 'inherit',
-    env: {
-      ...process.env,
-      NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' '),
+  // --forceExit: a test that fails half-way can leave a handle open (a client reconnecting to an
+  // app that closed); jest then waits for it for ever after reporting. The report is what counts.
+  const run = spawnSync(
+    process.execPath,
+    ['--experimental-vm-modules', jest, '--json', '--forceExit', '--outputFile', report, ...jestArgs],
+    {
+      cwd: root,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        NODE_OPTIONS: [process.env.NODE_OPTIONS, '--no-warnings=ExperimentalWarning', '--expose-gc'].filter(Boolean).join(' '),
+      },
     },
-  });
+  );
   // jest's own status; a run with no tests or no readable report fails even when jest says 0
   if (run.signal) console.error(`jest (${jestArgs.join(' ')}) was ended by ${run.signal}`);
   if (run.status !== 0) process.exitCode = run.status ?? 1;
