@@ -44,22 +44,22 @@ export function ownConnection(req: IncomingMessage, res: ServerResponse, onClose
   socket.once('close', onClose);
 }
 
+/**
+ * The stream's own headers, for both ways the head goes out (`writeSseHead`, `sseHeadBytes`):
+ * `no-transform` keeps compression middleware (and proxies) from buffering the stream; nginx
+ * buffers proxied responses unless told `X-Accel-Buffering: no`. `Connection` is HTTP/1.x only.
+ */
+const SSE_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['Content-Type', 'text/event-stream'],
+  ['Cache-Control', 'no-cache, no-transform'],
+  ['X-Accel-Buffering', 'no'],
+  ['Connection', 'keep-alive'],
+];
 // The head's fixed lines: the same for every HTTP/1.1 stream of every endpoint.
 const SSE_HEAD_LINES =
-  'Content-Type: text/event-stream\r\n' +
-  'Cache-Control: no-cache, no-transform\r\n' +
-  'X-Accel-Buffering: no\r\n' +
-  'Connection: keep-alive\r\n' +
-  'Transfer-Encoding: chunked\r\n\r\n';
+  SSE_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('') + 'Transfer-Encoding: chunked\r\n\r\n';
 /** Headers of the response that the head's fixed lines replace (lower case). */
-const REPLACED = new Set([
-  'content-type',
-  'cache-control',
-  'x-accel-buffering',
-  'connection',
-  'transfer-encoding',
-  'content-length',
-]);
+const REPLACED = new Set([...SSE_HEADERS.map(([name]) => name.toLowerCase()), 'transfer-encoding', 'content-length']);
 
 let dateSecond = -1;
 let dateLine = '';
@@ -95,12 +95,9 @@ export function sseHeadBytes(res: ServerResponse): Buffer {
 /** Writes the SSE response head and sends it at once. */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
-  res.setHeader('Content-Type', 'text/event-stream');
-  // no-transform keeps compression middleware (and proxies) from buffering the stream
-  res.setHeader('Cache-Control', 'no-cache, no-transform');
-  // nginx buffers proxied responses unless told otherwise
-  res.setHeader('X-Accel-Buffering', 'no');
-  if (req.httpVersionMajor < 2) res.setHeader('Connection', 'keep-alive');
+  for (const [name, value] of SSE_HEADERS) {
+    if (name !== 'Connection' || req.httpVersionMajor < 2) res.setHeader(name, value);
+  }
   res.flushHeaders();
 }
 
