@@ -252,7 +252,7 @@ describe('@nest-sse/client against a real app', () => {
 
 /** The bearer guard of the fetch connection tests, and what it saw. */
 const USERS: Record<string, string> = { 'alice-token': 'alice', 'bob-token': 'bob' };
-const calls: Array<{ url: string; authorization?: string; lastEventId?: string }> = [];
+const calls: Array<{ url: string; authorization?: string; lastEventId?: string; at: number }> = [];
 /** Statuses the guard answers before letting requests through, one per request, with an optional Retry-After. */
 const refusals: Array<{ status: number; retryAfter?: string }> = [];
 
@@ -261,7 +261,12 @@ class BearerGuard implements CanActivate {
   canActivate(context: any): boolean {
     const req = context.switchToHttp().getRequest();
     const res = context.switchToHttp().getResponse();
-    calls.push({ url: req.url, authorization: req.headers.authorization, lastEventId: req.headers['last-event-id'] });
+    calls.push({
+      url: req.url,
+      authorization: req.headers.authorization,
+      lastEventId: req.headers['last-event-id'],
+      at: Date.now(),
+    });
     const refusal = refusals.shift();
     if (refusal) {
       if (refusal.retryAfter !== undefined) res.header('Retry-After', refusal.retryAfter);
@@ -409,6 +414,36 @@ describe.each(ADAPTERS)('@nest-sse/client fetch connection (%s)', (adapter) => {
     expect(errors[0].retryIn).toBeLessThanOrEqual(50);
     expect(errors[1].retryIn).toBeGreaterThanOrEqual(1000);
     expect(calls).toHaveLength(3);
+  });
+
+  it('waits out a Retry-After given as an HTTP date', async () => {
+    // an HTTP date has whole seconds: three seconds ahead is more than two away when the guard sends it
+    refusals.push({ status: 503, retryAfter: new Date(Date.now() + 3000).toUTCString() });
+    const client = open({ headers: { Authorization: 'Bearer alice-token' } });
+    const errors: SseClientError[] = [];
+    client.onError((error) => errors.push(error));
+    await eventually(() => client.state === 'open', 10_000, 'the client to open');
+    expect(errors.map((e) => e.status)).toEqual([503]);
+    expect(errors[0].retryIn).toBeGreaterThan(1500);
+    expect(errors[0].retryIn).toBeLessThanOrEqual(3000);
+    expect(calls).toHaveLength(2);
+    // the guard saw the refused request before the client had its answer, so the gap is at least
+    // the wait (less a few ms of timer and clock rounding)
+    expect(calls[1].at - calls[0].at).toBeGreaterThanOrEqual(errors[0].retryIn! - 10);
+  });
+
+  it('waits no less than a Retry-After beyond what a timer can hold, rather than retrying at once', async () => {
+    refusals.push({ status: 429, retryAfter: String(40 * 24 * 3600) });
+    const client = open({ headers: { Authorization: 'Bearer alice-token' } });
+    const errors: SseClientError[] = [];
+    client.onError((error) => errors.push(error));
+    await eventually(() => errors.length === 1, 5000, 'the refusal');
+    // 2^31 - 1 ms, about 24.8 days: the longest wait setTimeout takes (a longer one fires at once)
+    expect(errors[0]).toMatchObject({ status: 429, retryIn: 2_147_483_647 });
+    expect(client.state).toBe('connecting');
+    // an overflowing timer would have fired within a millisecond or so
+    await sleep(300);
+    expect(calls).toHaveLength(1);
   });
 
   it('backs off after a network error, and close() stops it', async () => {

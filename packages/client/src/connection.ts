@@ -9,6 +9,9 @@ import type {
   SseQuery,
 } from './sse-client-options.interface.js';
 
+/** The longest delay `setTimeout` takes (browsers and Node alike). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Where a connection reports what happens. */
 export interface ConnectionSink {
   event(name: string, raw: string, id: string): void;
@@ -72,6 +75,9 @@ export abstract class ReconnectingConnection implements Connection {
 
   /** Reports `error` and connects again after `delay` ms (by default the next backoff step). */
   protected reconnect(error: SseClientError, delay: number = backoffDelay(this.attempt++, this.options.backoff)): void {
+    // timers take at most 2^31 - 1 ms and fire at once for more: a `Retry-After` a month away
+    // (or such a `retry:` hint) would otherwise mean a retry now
+    delay = Math.min(delay, MAX_TIMER_MS);
     error.retryIn = delay;
     this.timer = setTimeout(() => {
       this.timer = undefined;
