@@ -11,6 +11,7 @@ import {
   Header,
   HttpCode,
   Injectable,
+  type LoggerService,
   Post,
   Res,
   ServiceUnavailableException,
@@ -31,6 +32,16 @@ const BEARERS: Record<string, string> = { 'alice-token': 'alice', 'bob-token': '
 const sessions = new Map<string, string>();
 const tokens = new SseStreamTokens({ secret: randomBytes(32), ttl: 30 });
 let tokensIssued = 0;
+/** Every stream token the app issued, to look for in what it logged. */
+const issuedTokens: string[] = [];
+/** Everything the app logged through Nest's logger. */
+const logged: string[] = [];
+const captureLogger: LoggerService = Object.fromEntries(
+  (['log', 'error', 'warn', 'debug', 'verbose', 'fatal'] as const).map((level) => [
+    level,
+    (...args: unknown[]) => logged.push(`${level}: ${args.map((a) => (a instanceof Error ? a.stack : String(a))).join(' ')}`),
+  ]),
+) as unknown as LoggerService;
 /** Stream-token connects to refuse with 503 before letting them through. */
 let refuseTokenConnects = 0;
 
@@ -125,7 +136,9 @@ class AppController {
   streamToken(@Res({ passthrough: true }) res: any): { token: string } {
     res.setHeader('Cache-Control', 'no-store');
     tokensIssued++;
-    return { token: tokens.issue(res.req.user.id) };
+    const token = tokens.issue(res.req.user.id);
+    issuedTokens.push(token);
+    return { token };
   }
 }
 
@@ -156,11 +169,16 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
 
   beforeAll(async () => {
     [t, chrome] = await Promise.all([
-      startApp('express', {
-        imports: [SseModule.forRoot({ drainTimeout: 0 })],
-        controllers: [AppController, CookieFeed, BearerFeed, TokenFeed],
-        providers: [SessionGuard, BearerGuard, StreamTokenGuard],
-      }),
+      startApp(
+        'express',
+        {
+          imports: [SseModule.forRoot({ drainTimeout: 0 })],
+          controllers: [AppController, CookieFeed, BearerFeed, TokenFeed],
+          providers: [SessionGuard, BearerGuard, StreamTokenGuard],
+        },
+        // what Nest and nest-sse log, kept to check that no stream token is ever in it
+        (app) => app.useLogger(captureLogger),
+      ),
       launchChromium(),
     ]);
     hub = t.app.get(SseHub);
@@ -228,6 +246,19 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
     expect(await p.evaluate(() => document.cookie)).toBe(''); // HttpOnly: page scripts never see it
     expect(streamRequests.map((r) => r.resourceType())).toEqual(['eventsource']);
 
+    // the fetch connection sends the cookie too (credentials: 'same-origin' by default)
+    await p.evaluate(() => {
+      const w = window as any;
+      w.client.close();
+      w.client = new w.SseClient('/cookie-feed', { connection: 'fetch' });
+      w.client.on('note', w.show);
+    });
+    await p.waitForFunction(() => (window as any).client.state === 'open');
+    await hub.broadcast({ event: 'note', data: 'by fetch', endpoint: '/cookie-feed', filter: { user_id: 'alice' } });
+    await p.waitForFunction(() => (window as any).notes.length === 2);
+    expect(await notesOf(p)).toEqual(['for alice', 'by fetch']);
+    expect(streamRequests.map((r) => r.resourceType())).toEqual(['eventsource', 'fetch']);
+
     // without the cookie the guard refuses; the fetch connection sees the 401 and stops
     await p.evaluate(() => {
       const w = window as any;
@@ -236,6 +267,32 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
     });
     await p.waitForFunction(() => (window as any).client.state === 'closed');
     expect((await clientState(p)).stopReason).toEqual({ status: 401, message: '401: Sign in first.', final: true });
+
+    // the native EventSource cannot see that status (the README says so): signed out, it keeps
+    // backing off, each error without a status
+    await chrome.context.clearCookies();
+    await p.evaluate(() => {
+      const w = window as any;
+      w.client.close();
+      w.errors = [];
+      w.client = new w.SseClient('/cookie-feed', { backoff: { initialDelay: 50, maxDelay: 100 } });
+      w.client.onError((e: unknown) => w.errors.push(e));
+    });
+    await p.waitForFunction(() => (window as any).errors.length >= 3);
+    const native = await p.evaluate(() => {
+      const w = window as any;
+      const seen = { errors: w.errors.slice(0, 3), state: w.client.state, stopReason: w.client.stopReason };
+      w.client.close();
+      return seen;
+    });
+    expect(native.stopReason).toBeUndefined();
+    expect(native.state).toBe('connecting');
+    for (const error of native.errors) {
+      expect(error.status).toBeUndefined();
+      expect(error.final).toBeUndefined();
+      expect(error.retryIn).toBeGreaterThan(0);
+    }
+    expect(streamRequests.filter((r) => r.resourceType() === 'eventsource').length).toBeGreaterThanOrEqual(4);
     expect(errors).toEqual([]);
   }, 60_000);
 
@@ -311,8 +368,12 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
     const used = new URL(streamRequests[0].url()).searchParams.get('stream_token')!;
     const expired = tokens.issue('alice', Date.now() - 31_000);
     const [, expiry, signature] = used.split('.');
-    for (const bad of [expired, `${Buffer.from('bob').toString('base64url')}.${expiry}.${signature}`]) {
-      expect((await request(`${t.url}/token-feed?stream_token=${bad}`)).status).toBe(401);
+    const refused = [expired, `${Buffer.from('bob').toString('base64url')}.${expiry}.${signature}`];
+    for (const bad of refused) {
+      const res = await request(`${t.url}/token-feed?stream_token=${bad}`);
+      expect(res.status).toBe(401);
+      // the refusal does not echo the token back
+      expect(res.text).not.toContain(signature);
     }
 
     // the stream drops and EventSource's own retry (same URL) is refused: it gives up, and the
@@ -335,5 +396,12 @@ describe('@nest-sse/client sign-in recipes, in Chromium', () => {
     expect(await notesOf(p)).toEqual(['for alice', 'again']);
     await p.screenshot({ path: artifactPath('client-auth.png') });
     expect(errors).toEqual([]);
+
+    // no token, issued, expired or altered, is in anything the app logged (which did log: its routes)
+    expect(logged.some((line) => line.includes('/token-feed'))).toBe(true);
+    for (const token of [...issuedTokens, ...refused]) {
+      const signaturePart = token.split('.')[2];
+      expect(logged.filter((line) => line.includes(signaturePart))).toEqual([]);
+    }
   }, 60_000);
 });
