@@ -134,6 +134,8 @@ describe.each(ADAPTERS)('hardening over %s', (adapter) => {
     const third = await request(`${t.url}/small`);
     expect(third.status).toBe(429);
     expect(third.body.message).toMatch(/Too many open streams on \/small \(limit 2\)/);
+    // when to try again: the endpoint's retry delay (the default 3 s), in whole seconds
+    expect(third.headers.get('retry-after')).toBe('3');
     expect((await postJson(`${t.url}/small/broadcast`, { message: 'still here' })).body.clients_reached).toBe(2);
     await a.waitFor('message');
     a.close();
@@ -401,6 +403,7 @@ describe('the app-wide connection limit', () => {
       const refused = await request(`${t.url}/feed`);
       expect(refused.status).toBe(429);
       expect(refused.body.message).toMatch(/in this app \(limit 2\)/);
+      expect(refused.headers.get('retry-after')).toBe('3');
       a.destroy();
       b.destroy();
     } finally {

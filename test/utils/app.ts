@@ -132,7 +132,7 @@ export function rawGet(url: string, headers: Record<string, string> = {}): Promi
 export async function request(
   url: string,
   init: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<{ status: number; body: any; text: string }> {
+): Promise<{ status: number; body: any; text: string; headers: Headers }> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: any;
@@ -141,7 +141,7 @@ export async function request(
   } catch {
     body = undefined;
   }
-  return { status: res.status, body, text };
+  return { status: res.status, body, text, headers: res.headers };
 }
 
 export function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {

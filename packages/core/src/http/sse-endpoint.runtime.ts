@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequestException, ForbiddenException, ServiceUnavailableException } from '@nestjs/common';
+import { BadRequestException, ForbiddenException, HttpException, HttpStatus, ServiceUnavailableException } from '@nestjs/common';
 import { MetadataRules } from '../connection/metadata-rules.js';
 import type { SseSink } from '../connection/sse-sink.js';
 import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
@@ -22,6 +22,7 @@ import {
   rawRequest,
   rawResponse,
   releaseRoutingState,
+  setHeader,
   takeRawResponse,
   type FrameworkRequest,
   type FrameworkResponse,
@@ -132,7 +133,14 @@ export class SseEndpointRuntime {
       const view = Object.freeze(Object.fromEntries([...metadata].map(([k, v]) => [k, v.length === 1 ? v[0] : v])));
       if (!(await this.options.authorize(req, view))) throw new ForbiddenException('This stream is not open to you.');
     }
-    await checkConnectionLimits(this.limits, this.path, metadata, streams, counts);
+    await checkConnectionLimits(this.limits, this.path, metadata, streams, counts).catch((err: unknown) => {
+      // A stream refused at a limit may be taken once others close: a client that reads the
+      // status (the fetch connection of @nest-sse/client) waits the endpoint's retry delay.
+      if (err instanceof HttpException && err.getStatus() === HttpStatus.TOO_MANY_REQUESTS) {
+        setHeader(res, 'Retry-After', String(Math.max(1, Math.ceil(this.options.retry / 1000))));
+      }
+      throw err;
+    });
     const header = request.headers[LAST_EVENT_ID_HEADER];
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
 
