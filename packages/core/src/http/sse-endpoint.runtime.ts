@@ -89,7 +89,7 @@ export class SseEndpointRuntime {
     const rules = this.metadata;
     this.host = {
       ...parts.streams.host,
-      checkMetadata: (stream, key, values) => rules.checkChange(stream.metadata, key, values),
+      checkMetadata: (stream, key, value) => rules.checkChange(stream.metadata, key, value),
     };
   }
 

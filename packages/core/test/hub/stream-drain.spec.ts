@@ -1,7 +1,8 @@
 import { MemoryTransport } from '@nest-sse/core';
 import { describe, it, expect } from '@jest/globals';
 import { PassThrough } from 'node:stream';
-import { SseStream } from '../../src/connection/sse-stream.js';
+import { MetadataRules } from '../../src/connection/metadata-rules.js';
+import { SseStream, type SseStreamHost } from '../../src/connection/sse-stream.js';
 import { LocalStreams } from '../../src/hub/local-streams.js';
 import { SseNode } from '../../src/hub/sse-node.js';
 import { hintSpread, RECONNECT_RATE, StreamDrain } from '../../src/hub/stream-drain.js';
@@ -10,11 +11,13 @@ import { DEFAULT_RETRY } from '../../src/sse.constants.js';
 
 /** `count` registered streams of `endpoint`, each with what its client received. */
 function open(local: LocalStreams, endpoint: string, count: number) {
+  const rules = new MetadataRules();
+  const host: SseStreamHost = { ...local.host, checkMetadata: (s, key, value) => rules.checkChange(s.metadata, key, value) };
   return Array.from({ length: count }, (_, i) => {
     const sink = new PassThrough();
     let text = '';
     sink.on('data', (chunk: Buffer) => (text += chunk));
-    const stream = new SseStream(`${endpoint}-${i}`, endpoint, new Map(), undefined, sink, local.host, 1 << 20, 'disconnect');
+    const stream = new SseStream(`${endpoint}-${i}`, endpoint, new Map(), undefined, sink, host, 1 << 20, 'disconnect');
     local.register(stream, 0, 'response');
     return { stream, text: () => text };
   });
