@@ -1,7 +1,9 @@
 // `npm test` runs this before jest: the packages' sources import each other without a cycle
 // (type-only imports included, since a cycle of types is still a knot a reader has to untie), and
-// no source file is longer than MAX_LINES. Dependency-free: relative imports are read with a
-// regular expression, which is enough for this codebase's plain `import ... from './x.js'` lines.
+// no source file is longer than MAX_LINES. Dependency-free: imports are read with a regular
+// expression, which is enough for this codebase's plain `import ... from './x.js'` lines; a
+// package's imports of another (`@nest-sse/core`) count as edges to that package's entry source,
+// so a cycle between packages is caught too.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,8 +33,16 @@ const files = packages.flatMap((dir) => {
   }
 });
 
-// `import ... from './x.js'`, `export ... from './x.js'`, `import('./x.js')`, `import './x.js'`
-const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g;
+// `import ... from './x.js'`, `export ... from './x.js'`, `import('./x.js')`, `import './x.js'`,
+// and the same with `@nest-sse/<package>` or `@nest-sse/<package>/<entry>`
+const IMPORT = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+|@nest-sse\/[^'"]+)['"]/g;
+
+/** The source file an import names (it may be none of the packages' sources: a JSON file, say). */
+function target(file, specifier) {
+  if (specifier.startsWith('.')) return resolve(dirname(file), specifier.replace(/\.js$/, '.ts'));
+  const [, name, entry = 'index'] = /^@nest-sse\/([^/]+)(?:\/(.+))?$/.exec(specifier);
+  return join(root, 'packages', name, 'src', `${entry}.ts`);
+}
 
 const graph = new Map();
 const problems = [];
@@ -42,8 +52,8 @@ for (const file of files) {
   if (lines > MAX_LINES && !known(file)) problems.push(`${relative(root, file)} has ${lines} lines (at most ${MAX_LINES})`);
   const deps = [];
   for (const match of text.matchAll(IMPORT)) {
-    const target = resolve(dirname(file), match[1].replace(/\.js$/, '.ts'));
-    if (files.includes(target)) deps.push(target);
+    const dep = target(file, match[1]);
+    if (files.includes(dep)) deps.push(dep);
   }
   graph.set(file, deps);
 }

@@ -11,4 +11,4 @@ export { PublishReceipts, ECHO_TIMEOUT } from './hub/publish-receipts.js';
 export { SseNode } from './hub/sse-node.js';
 export { StreamDrain, retryHint, RETRY_SPREAD } from './hub/stream-drain.js';
 export { WriteScheduler } from './hub/write-scheduler.js';
-export { LAST_EVENT_ID_HEADER } from './sse.constants.js';
+export { DEFAULT_WELCOME, LAST_EVENT_ID_HEADER } from './sse.constants.js';

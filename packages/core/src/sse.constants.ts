@@ -25,6 +25,8 @@ export const SSE_RESET_EVENT = 'sse.reset';
 
 export const DEFAULT_HEARTBEAT_INTERVAL = 30;
 export const DEFAULT_RETRY = 3000;
+/** The event a stream opens with unless its endpoint says otherwise (`welcome`). */
+export const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' } as const;
 export const DEFAULT_MAX_BODY_SIZE = 64 * 1024;
 export const DEFAULT_MAX_BUFFER = 1024 * 1024;
 export const DEFAULT_METADATA_MAX_KEYS = 16;

@@ -45,13 +45,14 @@ export function decodeEntry(id: string, fields: unknown): SseEnvelope | string {
     }
   }
   if (raw === undefined) return `no '${ENVELOPE_FIELD}' field`;
-  let value: any;
+  let parsed: unknown;
   try {
-    value = JSON.parse(String(raw));
+    parsed = JSON.parse(String(raw));
   } catch (err) {
     return `not JSON (${(err as Error).message})`;
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'not an object';
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return 'not an object';
+  const value = parsed as Record<string, unknown>;
   if (typeof value.data !== 'string') return 'data is not a string';
   if (typeof value.origin !== 'string') return 'origin is not a string';
   if (!Number.isSafeInteger(value.seq)) return 'seq is not an integer';
@@ -63,21 +64,22 @@ export function decodeEntry(id: string, fields: unknown): SseEnvelope | string {
     const filter = value.filter;
     if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) return 'filter is not an object';
     for (const key of Object.keys(filter)) {
-      const values = filter[key];
+      const values = (filter as Record<string, unknown>)[key];
       if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) return `filter.${key} is not a list of strings`;
     }
   }
+  const checked = value as unknown as Omit<SseEnvelope, 'id'>;
   return {
     id,
-    eventId: value.eventId,
-    event: value.event,
-    data: value.data,
-    endpoint: value.endpoint,
-    filter: value.filter,
-    target: value.target,
-    origin: value.origin,
-    seq: value.seq,
-    time: value.time,
+    eventId: checked.eventId,
+    event: checked.event,
+    data: checked.data,
+    endpoint: checked.endpoint,
+    filter: checked.filter,
+    target: checked.target,
+    origin: checked.origin,
+    seq: checked.seq,
+    time: checked.time,
   };
 }
 

@@ -203,7 +203,7 @@ function duplicate(client: Client, options: RedisOptions, sharded = false): Clie
       clusterRetryStrategy: retryStrategy,
       redisOptions: node,
       shardedSubscribers: sharded,
-    } as any);
+    });
   }
   return (client as Redis).duplicate(options);
 }

@@ -40,7 +40,7 @@ export type ResolvedRedisOptions = typeof DEFAULTS &
 export function resolveRedisOptions(options: RedisTransportOptions): ResolvedRedisOptions {
   validateRedisTransportOptions(options);
   const merged = { ...DEFAULTS };
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as any)[key] = value;
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
   const leaseMs = Math.round(merged.cleanupInterval * 1000);
   const statsEvery = options.statsInterval ?? Math.min(1000, Math.floor(leaseMs / 3));
   return {

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { SSE_RESET_EVENT, WELCOME_EVENT } from './protocol.js';
 
 /** One event as a test sees it. */
 export interface SseTestEvent {
@@ -103,7 +104,7 @@ export class SseTestClient {
       : undefined;
     const source: EventSourceLike = new Ctor(url, init);
     const client = new SseTestClient(source, url);
-    for (const name of new Set(['message', ...(options.events ?? ['connection', 'sse.reset'])])) {
+    for (const name of new Set(['message', ...(options.events ?? [WELCOME_EVENT, SSE_RESET_EVENT])])) {
       source.addEventListener(name, (ev: any) => client.push({ event: name, data: ev.data, id: ev.lastEventId }));
     }
     const openTimeout = options.openTimeout ?? 5000;

@@ -102,13 +102,18 @@ export class MetadataRules {
     }
   }
 
-  /** Checks `stream.setMetadata(key, values)` against the query's rules; throws `SseEventError`. */
-  checkChange(current: Readonly<Record<string, unknown>>, key: string, values: readonly string[]): void {
+  /**
+   * Checks `stream.setMetadata(key, value)` against the query's rules (a name, string/number/boolean
+   * values, `maxValuesPerKey`, `maxValueLength`, `maxKeys`) and returns the values as the stream
+   * holds them; throws `SseEventError`. Unlike `trustedMetadata`, an empty list is taken: a value
+   * that follows the app's state (a user's rooms) may become empty, and then matches no filter.
+   */
+  checkChange(current: Readonly<Record<string, unknown>>, key: string, value: unknown): string[] {
     this.checkKey(key, failInCode, 'Metadata key');
-    if (values.length > this.maxValues) failInCode(`Metadata key '${key}' has more than ${this.maxValues} values.`);
-    for (const value of values) this.checkValue(key, value, failInCode);
+    const values = Array.isArray(value) && value.length === 0 ? [] : this.valuesOf(key, value, 'setMetadata');
     if (!(key in current) && Object.keys(current).length >= this.maxKeys)
       failInCode(`Too many metadata keys: at most ${this.maxKeys}.`);
+    return values;
   }
 
   private valuesOf(key: string, raw: unknown, source: string): string[] {

@@ -9,8 +9,11 @@ export interface SseStreamHost {
   schedule(stream: SseStream): void;
   /** The stream's metadata changed from `before` to its current value for `key`. */
   reindex(stream: SseStream, key: string, before: readonly string[] | undefined): void;
-  /** Checks a metadata change against the endpoint's limits; throws on a violation. */
-  checkMetadata(stream: SseStream, key: string, values: readonly string[]): void;
+  /**
+   * Checks a metadata change against the endpoint's rules and returns the values as the stream
+   * holds them (strings); throws on a violation.
+   */
+  checkMetadata(stream: SseStream, key: string, value: unknown): string[];
   /** The stream ended; `reason` says why. */
   closed(stream: SseStream, reason: SseCloseReason): void;
   /** An error from user code tied to this stream (an attached Observable, a close callback). */
@@ -127,9 +130,7 @@ export class SseStream {
       if (before === undefined) return this;
       this.meta.delete(key);
     } else {
-      const values = Array.isArray(value) ? value.map(String) : [String(value)];
-      this.host.checkMetadata(this, key, values);
-      this.meta.set(key, values);
+      this.meta.set(key, this.host.checkMetadata(this, key, value));
     }
     this.view = undefined;
     this.host.reindex(this, key, before);

@@ -14,7 +14,7 @@ import type { OnSseConnect, OnSseDisconnect } from '../interfaces/sse-endpoint-o
 import type { SseModuleOptions } from '../interfaces/sse-module-options.interface.js';
 import type { SseBroadcastResponse, SseEndpointStatsResponse } from '../interfaces/sse-route-responses.interface.js';
 import type { SseHub } from '../sse.hub.js';
-import { LAST_EVENT_ID_HEADER } from '../sse.constants.js';
+import { DEFAULT_WELCOME, LAST_EVENT_ID_HEADER } from '../sse.constants.js';
 import { broadcastThrough, type SseBroadcastRoute } from './broadcast.route.js';
 import { checkConnectionLimits, type SseConnectionLimits } from './connection-limits.js';
 import { resolveEndpointOptions, type SseResolvedEndpointOptions } from './endpoint-options.js';
@@ -32,7 +32,6 @@ import type { SseRoutePaths } from './sse-routes.js';
 import { socketTakeProblem, takeSocket } from './socket-take.js';
 import { awaitTurn, holdStreamSocket, ownConnection, sseHeadBytes, writeSseHead } from './stream-connection.js';
 
-const DEFAULT_WELCOME = { event: 'connection', data: 'Connected to event stream' };
 const DEFAULT_REPLAY_LIMIT = 10_000;
 
 /** The parts of the hub an endpoint works with, handed over by `SseEndpointRuntimes`. */
@@ -90,7 +89,7 @@ export class SseEndpointRuntime {
     const rules = this.metadata;
     this.host = {
       ...parts.streams.host,
-      checkMetadata: (stream, key, values) => rules.checkChange(stream.metadata, key, values),
+      checkMetadata: (stream, key, value) => rules.checkChange(stream.metadata, key, value),
     };
   }
 

@@ -33,7 +33,7 @@ export class LocalStreams {
   readonly registry = new ConnectionRegistry();
   readonly heartbeats = new HeartbeatScheduler();
   /** What every stream needs from this node; an endpoint adds its own `checkMetadata`. */
-  readonly host: SseStreamHost;
+  readonly host: Omit<SseStreamHost, 'checkMetadata'>;
   private readonly closeListeners = new Set<(stream: SseStream, reason: SseCloseReason) => void>();
 
   constructor(
@@ -57,7 +57,6 @@ export class LocalStreams {
     this.host = {
       schedule: scheduler.schedule,
       reindex: (stream, key, before) => registry.reindex(stream, key, before),
-      checkMetadata: () => undefined,
       closed: (stream, reason) => this.closed(stream, reason),
       dropped: (_stream, count) => {
         counters.dropped += count;

@@ -45,12 +45,16 @@ describe('MetadataRules', () => {
     expect(() => rules.addTrusted(new Map(), undefined)).not.toThrow();
   });
 
-  it('holds setMetadata to the same rules', () => {
-    expect(() => rules.checkChange({}, 'a', ['1', '2'])).not.toThrow();
+  it('holds setMetadata to the same rules, and gives the values as the stream holds them', () => {
+    expect(rules.checkChange({}, 'a', ['1', 2])).toEqual(['1', '2']);
+    expect(rules.checkChange({}, 'a', true)).toEqual(['true']);
+    expect(rules.checkChange({}, 'a', [])).toEqual([]);
     expect(() => rules.checkChange({}, 'a', ['1', '2', '3'])).toThrow(SseEventError);
     expect(() => rules.checkChange({}, 'a', ['123456'])).toThrow(SseEventError);
+    expect(() => rules.checkChange({}, 'a', { id: 1 })).toThrow("setMetadata: 'a' must be a string, number or boolean");
+    expect(() => rules.checkChange({}, 'a', [null])).toThrow(SseEventError);
     expect(() => rules.checkChange({ a: '1', b: '2' }, 'c', ['1'])).toThrow('Too many metadata keys: at most 2.');
-    expect(() => rules.checkChange({ a: '1', b: '2' }, 'b', ['3'])).not.toThrow();
+    expect(rules.checkChange({ a: '1', b: '2' }, 'b', ['3'])).toEqual(['3']);
   });
 
   it('normalizes filters with the same key rule', () => {

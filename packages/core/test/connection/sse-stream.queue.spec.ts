@@ -1,6 +1,7 @@
 import { describe, it, expect } from '@jest/globals';
 import type { SseCloseReason, SseStreamHost } from '../../src/connection/sse-stream.js';
 import { SseStream } from '../../src/connection/sse-stream.js';
+import { MetadataRules } from '../../src/connection/metadata-rules.js';
 import { HeldSink, nextTurn } from './sink.js';
 
 /** An open stream over `sink` whose host flushes on the next turn and records what it is told. */
@@ -9,7 +10,7 @@ function open(sink: HeldSink, maxBuffer: number, policy: 'disconnect' | 'drop-ol
   const host: SseStreamHost = {
     schedule: (s) => setImmediate(() => s.flush(Date.now())),
     reindex: () => undefined,
-    checkMetadata: () => undefined,
+    checkMetadata: (s, key, value) => new MetadataRules().checkChange(s.metadata, key, value),
     closed: (_s, reason) => told.closed.push(reason),
     report: () => undefined,
     dropped: (_s, count) => (told.dropped += count),

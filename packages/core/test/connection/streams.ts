@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { SseStream } from '@nest-sse/core';
-import type { SseStreamHost } from '@nest-sse/core/internal';
+import { MetadataRules, type SseStreamHost } from '@nest-sse/core/internal';
 
 /** A stream over an in-memory writable, for tests of what sits above the socket. */
 export function makeStream(
@@ -13,7 +13,7 @@ export function makeStream(
   const full: SseStreamHost = {
     schedule: (s) => setImmediate(() => s.flush(Date.now())),
     reindex: () => undefined,
-    checkMetadata: () => undefined,
+    checkMetadata: (s, key, value) => new MetadataRules().checkChange(s.metadata, key, value),
     closed: () => undefined,
     report: () => undefined,
     dropped: () => undefined,
