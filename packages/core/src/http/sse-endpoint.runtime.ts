@@ -8,7 +8,7 @@ import { encodeSseRetry } from '../encoding/sse-encoder.js';
 import type { ClusterCounts } from '../hub/cluster-counts.js';
 import type { LocalStreams } from '../hub/local-streams.js';
 import type { SseNode } from '../hub/sse-node.js';
-import { retryHint, RETRY_SPREAD } from '../hub/stream-drain.js';
+import { retryAfterSeconds, retryHint, RETRY_SPREAD } from '../hub/stream-drain.js';
 import type { StreamReplay } from '../hub/stream-replay.js';
 import type { OnSseConnect, OnSseDisconnect } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseModuleOptions } from '../interfaces/sse-module-options.interface.js';
@@ -136,7 +136,7 @@ export class SseEndpointRuntime {
       // A stream refused at a limit may be taken once others close: a client that reads the
       // status (the fetch connection of @nest-sse/client) waits the endpoint's retry delay.
       if (err instanceof HttpException && err.getStatus() === HttpStatus.TOO_MANY_REQUESTS) {
-        setHeader(res, 'Retry-After', String(Math.max(1, Math.ceil(this.options.retry / 1000))));
+        setHeader(res, 'Retry-After', String(retryAfterSeconds(this.options.retry)));
       }
       throw err;
     });

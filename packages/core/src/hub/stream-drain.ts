@@ -13,6 +13,14 @@ export function retryHint(retry: number, spread: number): Buffer {
   return encodeSseRetry(retry + Math.random() * spread);
 }
 
+/**
+ * The `Retry-After` (whole seconds, at least 1) of a stream refused for now (a connection limit):
+ * the endpoint's `retry`, what its clients wait after a dropped stream.
+ */
+export function retryAfterSeconds(retry: number): number {
+  return Math.max(1, Math.ceil(retry / 1000));
+}
+
 /** Spread of the hint when streams end all at once (`drainTimeout: 0`), and on a refused stream. */
 export const RETRY_SPREAD = 1000;
 
