@@ -5,7 +5,7 @@ import { MetadataRules } from '../../src/connection/metadata-rules.js';
 import { SseStream, type SseStreamHost } from '../../src/connection/sse-stream.js';
 import { LocalStreams } from '../../src/hub/local-streams.js';
 import { SseNode } from '../../src/hub/sse-node.js';
-import { hintSpread, RECONNECT_RATE, StreamDrain } from '../../src/hub/stream-drain.js';
+import { hintSpread, RECONNECT_RATE, retryAfterSeconds, StreamDrain } from '../../src/hub/stream-drain.js';
 import { WriteScheduler } from '../../src/hub/write-scheduler.js';
 import { DEFAULT_RETRY } from '../../src/sse.constants.js';
 
@@ -98,5 +98,12 @@ describe('StreamDrain', () => {
   it('does nothing without streams', async () => {
     const local = new LocalStreams(new SseNode(), new WriteScheduler(), new MemoryTransport());
     await expect(new StreamDrain(local).drain(1000)).resolves.toBeUndefined();
+  });
+
+  it("says when a refused stream may try again: its endpoint's retry in whole seconds, at least 1", () => {
+    expect(retryAfterSeconds(DEFAULT_RETRY)).toBe(3);
+    expect(retryAfterSeconds(2500)).toBe(3);
+    expect(retryAfterSeconds(100)).toBe(1);
+    expect(retryAfterSeconds(0)).toBe(1);
   });
 });
