@@ -324,12 +324,14 @@ describe.each(PACKAGES)('the tarball of packages/%s', (dir) => {
     expect(unreached.filter((file) => !empty.has(module(file)))).toEqual([]);
   });
 
-  it('declares every package its code imports', () => {
+  it('declares every package its code and its declarations import', () => {
     const { manifest } = pkg();
     const declared = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {})]);
     const builtins = new Set(builtinModules);
     const undeclared = new Set<string>();
-    for (const file of walk(pkg().dir).filter((f) => f.endsWith('.js'))) {
+    // declarations too: an app type-checks them against its own node_modules, which may well hold
+    // an undeclared package by chance (the apps here install every peer)
+    for (const file of walk(pkg().dir).filter((f) => /\.(js|d\.ts)$/.test(f))) {
       for (const spec of specifiers(readFileSync(join(pkg().dir, file), 'utf8'))) {
         if (spec.startsWith('.') || spec.startsWith('node:') || builtins.has(spec)) continue;
         if (!declared.has(packageOf(spec))) undeclared.add(`${packageOf(spec)} (${file})`);
@@ -345,6 +347,8 @@ describe.each(PACKAGES)('the tarball of packages/%s', (dir) => {
       type: 'module',
       sideEffects: false,
       engines: { node: '>=20.19' },
+      // a scoped package is published restricted unless told otherwise, also by a plain `npm publish`
+      publishConfig: { access: 'public' },
       bugs: { url: 'https://github.com/nest-sse/nest-sse/issues' },
       repository: { type: 'git', url: 'git+https://github.com/nest-sse/nest-sse.git', directory: `packages/${dir}` },
       homepage: `https://github.com/nest-sse/nest-sse/tree/main/packages/${dir}#readme`,

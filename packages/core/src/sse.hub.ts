@@ -50,6 +50,7 @@ export class SseHub<M extends object = SseEventMap>
   /** Resolves when the transport is connected and broadcasts can flow. */
   readonly ready: Promise<void>;
 
+  /** @internal Nest builds the hub (its parts are providers of SseModule). */
   constructor(
     @Inject(SSE_MODULE_OPTIONS) private readonly options: SseModuleOptions,
     @Inject(SseTransport) private readonly transport: SseTransport,
