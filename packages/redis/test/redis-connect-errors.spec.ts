@@ -118,6 +118,12 @@ describe('RedisTransport start-up failures name their cause', () => {
     expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
   });
 
+  it('rediss:// on a server without TLS times out with a hint at TLS', async () => {
+    const { err } = await startFailure({ url: small.url.replace('redis:', 'rediss:'), connectTimeout: 1000 });
+    expect(err.reason).toBe('timeout');
+    expect(err.message).toMatch(/With rediss:\/\/, check that the server there speaks TLS \(else use redis:\/\/\)\.$/);
+  });
+
   it('a refused connection is retried until connectTimeout, then named', async () => {
     const port = await freePort();
     const { err } = await startFailure({ url: `redis://127.0.0.1:${port}`, connectTimeout: 1000 });
