@@ -184,6 +184,37 @@ describe('endpoint options', () => {
   });
 });
 
+describe('options that cannot work together', () => {
+  it('a per-key limit on a key that never becomes metadata fails the start, with the defaults merged', async () => {
+    @SseEndpoint('/rooms', { metadata: { allowedKeys: ['room'] } })
+    class RoomsController {}
+    const err = await startupError(
+      [SseModule.forRoot({ defaults: { maxConnectionsPerKey: { key: 'user_id', max: 3 } } })],
+      [RoomsController],
+    );
+    expect(err.option).toBe('maxConnectionsPerKey.key');
+    expect(err.message).toBe(
+      `@SseEndpoint('/rooms') on RoomsController: maxConnectionsPerKey.key is "user_id", which never becomes this endpoint's metadata: ` +
+        `metadata.allowedKeys (room) leaves it out and there is no trustedMetadata, so the limit would never apply. ` +
+        `Add 'user_id' to allowedKeys, or give it in trustedMetadata.`,
+    );
+  });
+
+  it('the same key given by trustedMetadata, or allowed in the query, is fine', async () => {
+    @SseEndpoint('/trusted', { metadata: { allowedKeys: [] }, trustedMetadata: () => ({ user_id: '1' }) })
+    class TrustedController {}
+    @SseEndpoint('/queried', { metadata: { allowedKeys: ['user_id'] } })
+    class QueriedController {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ defaults: { maxConnectionsPerKey: { key: 'user_id', max: 3 } } })],
+      controllers: [TrustedController, QueriedController],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    await app.close();
+  });
+});
+
 describe('SseMetricsModule.forRoot options', () => {
   it('refuses an unknown key, a prefix that cannot start a metric name and a registry that is not one', () => {
     expect(thrown(() => SseMetricsModule.forRoot({ prefx: 'app_' } as any)).message).toBe(
