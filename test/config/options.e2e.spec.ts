@@ -6,6 +6,7 @@ import {
   SSE_MODULE_OPTIONS,
   SseConfigurationError,
   SseEndpoint,
+  SseMetricsModule,
   SseModule,
   type SseModuleOptions,
 } from '@nest-sse/core';
@@ -129,6 +130,23 @@ describe('module options', () => {
     expect(far.message).toMatch(/colour is not a known option\. Known options: /);
   });
 
+  it('refuses null and other values that are neither options nor a transport', () => {
+    expect(thrown(() => SseModule.forRoot(null as any)).message).toBe(
+      'SseModule.forRoot got null. Give the module options ({ transport, defaults, ... }), a transport, or {} for the in-memory transport with every default.',
+    );
+    expect(thrown(() => SseModule.forRoot(5 as any)).message).toMatch(/^SseModule\.forRoot got 5; it takes a transport/);
+  });
+
+  it('states the rule of every item of a list', () => {
+    const err = thrown(() => SseModule.forRoot({ defaults: { allowedEvents: [] } }));
+    expect(err.message).toBe(
+      'SseModule.forRoot options: defaults.allowedEvents is an array of 0; it must be a non-empty list, each item an event name of 1 to 256 characters without CR, LF or NUL.',
+    );
+    expect(thrown(() => SseModule.forRoot({ defaults: { guards: { stream: class {} as any } } })).message).toMatch(
+      /guards\.stream is a function \(\w+\); it must be a list, each item a guard class or instance \(with canActivate\)\.$/,
+    );
+  });
+
   it("refuses 'disabled' in defaults.access and says where it belongs", () => {
     const err = thrown(() => SseModule.forRoot({ defaults: { access: { broadcast: 'disabled' } } }));
     expect(err.option).toBe('defaults.access.broadcast');
@@ -160,6 +178,78 @@ describe('endpoint options', () => {
     expect(typo.message).toMatch(/acess is not a known option; did you mean access\?/);
     const path = thrown(() => SseEndpoint(undefined as any)(class Nameless {}));
     expect(path.message).toMatch(/the path is undefined; it must be a string/);
+    expect(path.option).toBe('path');
+    const whole = thrown(() => SseEndpoint('/feed', null as any)(class Feed {}));
+    expect(whole.message).toMatch(/^@SseEndpoint\('\/feed'\) on Feed: the options are null; they must be an object with /);
+  });
+});
+
+describe('options that cannot work together', () => {
+  it('a per-key limit on a key that never becomes metadata fails the start, with the defaults merged', async () => {
+    @SseEndpoint('/rooms', { metadata: { allowedKeys: ['room'] } })
+    class RoomsController {}
+    const err = await startupError(
+      [SseModule.forRoot({ defaults: { maxConnectionsPerKey: { key: 'user_id', max: 3 } } })],
+      [RoomsController],
+    );
+    expect(err.option).toBe('maxConnectionsPerKey.key');
+    expect(err.message).toBe(
+      `@SseEndpoint('/rooms') on RoomsController: maxConnectionsPerKey.key is "user_id", which never becomes this endpoint's metadata: ` +
+        `metadata.allowedKeys (room) leaves it out and there is no trustedMetadata, so the limit would never apply. ` +
+        `Add 'user_id' to allowedKeys, or give it in trustedMetadata.`,
+    );
+  });
+
+  it('the same key given by trustedMetadata, or allowed in the query, is fine', async () => {
+    @SseEndpoint('/trusted', { metadata: { allowedKeys: [] }, trustedMetadata: () => ({ user_id: '1' }) })
+    class TrustedController {}
+    @SseEndpoint('/queried', { metadata: { allowedKeys: ['user_id'] } })
+    class QueriedController {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ defaults: { maxConnectionsPerKey: { key: 'user_id', max: 3 } } })],
+      controllers: [TrustedController, QueriedController],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    await app.close();
+  });
+});
+
+describe('SseMetricsModule.forRoot options', () => {
+  it('refuses an unknown key, a prefix that cannot start a metric name and a registry that is not one', () => {
+    expect(thrown(() => SseMetricsModule.forRoot({ prefx: 'app_' } as any)).message).toBe(
+      'SseMetricsModule.forRoot options: prefx is not a known option; did you mean prefix? Known options: registry, prefix.',
+    );
+    const prefix = thrown(() => SseMetricsModule.forRoot({ prefix: 'my-app_' }));
+    expect(prefix.option).toBe('prefix');
+    expect(prefix.message).toMatch(/prefix is "my-app_"; it must be the start of a Prometheus metric name/);
+    expect(thrown(() => SseMetricsModule.forRoot({ registry: {} as any })).message).toMatch(
+      /registry is an object; it must be a prom-client Registry/,
+    );
+    expect(() => SseMetricsModule.forRoot({ prefix: 'chat_sse_' })).not.toThrow();
+  });
+});
+
+describe('SSE_MODULE_OPTIONS put in place of the module options (overrideProvider in a test)', () => {
+  it('is checked too: a misspelt option fails the start instead of being ignored', async () => {
+    let app;
+    let error: unknown;
+    try {
+      const moduleRef = await Test.createTestingModule({ imports: [SseModule.forRoot()], controllers: [EventsController] })
+        .overrideProvider(SSE_MODULE_OPTIONS)
+        .useValue({ drainTimout: 0 })
+        .compile();
+      app = moduleRef.createNestApplication({ logger: false });
+      await app.init();
+    } catch (err) {
+      error = err;
+    } finally {
+      await app?.close();
+    }
+    expect(error).toBeInstanceOf(SseConfigurationError);
+    expect((error as Error).message).toMatch(
+      /^SseModule options \(the SSE_MODULE_OPTIONS provider\): drainTimout is not a known option; did you mean drainTimeout\?/,
+    );
   });
 });
 

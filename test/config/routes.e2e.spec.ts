@@ -127,8 +127,29 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
     const err = await hub.broadcast({ data: 'x', endpoint: '/evnets' }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(SseEventError);
     expect((err as Error).message).toBe(
-      "No endpoint '/evnets' in this app; its endpoints are /plain, /events, /alerts (the @SseEndpoint paths; the full paths they are served at are accepted too).",
+      "No endpoint '/evnets' in this app; did you mean '/events'? Its endpoints are /plain, /events, /alerts (the @SseEndpoint paths; the full paths they are served at are accepted too).",
+    );
+    expect(((await hub.broadcast({ data: 'x', endpoint: 'nothing-like-it' }).catch((e: Error) => e)) as Error).message).toMatch(
+      /^No endpoint 'nothing-like-it' in this app\. Its endpoints are /,
     );
     client.close();
+  });
+
+  it('refuses a misspelt field of a broadcast or a message instead of sending to everyone', async () => {
+    const hub = app.get(SseHub);
+    const err = await hub.broadcast({ data: 'private', filtr: { user_id: '1' } } as any).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(SseEventError);
+    expect((err as Error).message).toBe(
+      "'filtr' is not a field of a broadcast; did you mean 'filter'? Its fields are event, data, id, filter, endpoint.",
+    );
+    expect(((await hub.broadcast({ data: 'x', endpiont: '/events' } as any).catch((e: Error) => e)) as Error).message).toMatch(
+      /did you mean 'endpoint'\?/,
+    );
+    expect(((await hub.broadcast({ data: 'x', endpoint: 5 } as any).catch((e: Error) => e)) as Error).message).toBe(
+      "a broadcast's endpoint must be a string such as '/events' (got 5)",
+    );
+    expect(((await hub.send('any-id', { data: 'x', evnt: 'a' } as any).catch((e: Error) => e)) as Error).message).toBe(
+      "'evnt' is not a field of a message; did you mean 'event'? Its fields are event, data, id.",
+    );
   });
 });

@@ -18,6 +18,7 @@ import type {
   SseEventMap,
   SseResetInfo,
 } from './sse-client-options.interface.js';
+import { validateClientOptions } from './sse-client-options.validation.js';
 
 type Handler = (data: any, event: SseClientEvent<any, any>) => void;
 
@@ -54,6 +55,7 @@ export class SseClient<M extends SseEventMap = SseEventMap> {
   private closed = false;
 
   constructor(url: string | URL, options: SseClientOptions<M> = {}) {
+    validateClientOptions(options);
     this.url = absoluteUrl(url);
     const sourceOptions = connectionOptions(options);
     const parse = options.parse ?? parseData;

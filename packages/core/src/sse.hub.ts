@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { SseCloseReason, SseStream } from './connection/sse-stream.js';
-import { draftOf } from './hub/broadcast-draft.js';
+import { MESSAGE_FIELDS, assertFields, draftOf } from './hub/broadcast-draft.js';
 import { ClusterCounts, type SseHubStats } from './hub/cluster-counts.js';
 import { EndpointNames } from './hub/endpoint-names.js';
 import { HubLifecycle } from './hub/hub-lifecycle.js';
@@ -98,6 +98,7 @@ export class SseHub<M extends object = SseEventMap>
    * when no such connection is open (as far as this node can tell).
    */
   async send(connectionId: string, message: SseMessage<SseEventName<M>, SseEventData<M, SseEventName<M>>>): Promise<boolean> {
+    if (message !== null && typeof message === 'object') assertFields(message, MESSAGE_FIELDS, 'a message');
     const local = this.local.registry.get(connectionId);
     if (local !== undefined) return local.send(message);
     if (this.transport.backend === 'memory') return false;

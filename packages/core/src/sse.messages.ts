@@ -21,6 +21,11 @@ export const duplicateEndpoint = (path: string, a: string, b: string): string =>
 export const missingModule = (className: string): string =>
   `${className} is an @SseEndpoint, but the app has no SseHub: import SseModule.forRoot() (or forRootAsync()) once, in the root module.`;
 
+export const perKeyUnreachable = (subject: string, key: string, allowed: readonly string[]): string =>
+  `${subject}: maxConnectionsPerKey.key is "${key}", which never becomes this endpoint's metadata: metadata.allowedKeys ` +
+  `(${allowed.length ? allowed.join(', ') : 'empty'}) leaves it out and there is no trustedMetadata, so the limit would never apply. ` +
+  `Add '${key}' to allowedKeys, or give it in trustedMetadata.`;
+
 export const tooManyConnections = (scope: string, max: number): string =>
   `Too many open streams ${scope} (limit ${max}); try again later.`;
 

@@ -80,7 +80,11 @@ export class SseModule {
         ...providers,
         {
           provide: SseTransport,
-          useFactory: (options: SseModuleOptions) => options.transport ?? new MemoryTransport(),
+          // checked again here for a value put in place of ours (overrideProvider(SSE_MODULE_OPTIONS) in a test)
+          useFactory: (options: SseModuleOptions) => {
+            validateModuleOptions('SseModule options (the SSE_MODULE_OPTIONS provider)', options);
+            return options.transport ?? new MemoryTransport();
+          },
           inject: [SSE_MODULE_OPTIONS],
         },
         ...HUB_PARTS,
@@ -101,10 +105,10 @@ export class SseModule {
  * transport alone stands for `{ transport }`.
  */
 function toOptions(value: SseTransport | SseModuleOptions | undefined, source: string, async: boolean): SseModuleOptions {
+  if (value === undefined && !async) return {};
   if (value === undefined || value === null) {
-    if (!async) return {};
     throw new SseConfigurationError(
-      `${source} returned ${String(value)}. Return the module options ({ transport, defaults, ... }), a transport, ` +
+      `${source} ${async ? 'returned' : 'got'} ${String(value)}. ${async ? 'Return' : 'Give'} the module options ({ transport, defaults, ... }), a transport, ` +
         `or {} for the in-memory transport with every default.`,
     );
   }

@@ -97,7 +97,11 @@ export function connectOrExplain(client: Client, timeout: number, where: string)
             : fail(
                 'timeout',
                 `RedisTransport could not reach Redis at ${where} within ${timeout} ms (connectTimeout). ` +
-                  `Start redis-server there, or point the transport elsewhere (url, or a client).`,
+                  `Start redis-server there, or point the transport elsewhere (url, or a client).` +
+                  // a TLS client on a plain port sees neither an error nor an answer
+                  (where.startsWith('rediss:')
+                    ? ' With rediss://, check that the server there speaks TLS (else use redis://).'
+                    : ''),
               ),
         ),
       timeout,

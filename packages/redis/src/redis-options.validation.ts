@@ -1,5 +1,6 @@
 import { MAX_TIMER_MS, SseConfigurationError, SseOptionRules as R, validateOptions } from '@nest-sse/core';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
+import { PREFIX } from './redis.keys.js';
 
 const SUBJECT = 'RedisTransport options';
 
@@ -27,7 +28,7 @@ const rules = R.object({
     (v) => v !== null && typeof v === 'object' && typeof (v as { duplicate?: unknown }).duplicate === 'function',
   ),
   redisOptions: R.custom('an object of ioredis options', (v) => v !== null && typeof v === 'object' && !Array.isArray(v)),
-  prefix: R.string('a string'),
+  prefix: R.string("1 to 64 letters, digits, '_', '.', ':' or '-'", (v) => (PREFIX.test(v) ? undefined : '')),
   cleanupInterval: R.number({ min: 1, max: 86_400, unit: 'seconds' }),
   statsInterval: ms(1),
   historySize: R.integer({ min: 1, unit: 'events' }),

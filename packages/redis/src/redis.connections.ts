@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { Redis, type Cluster, type RedisOptions } from 'ioredis';
-import { connectOrExplain } from './redis-connect-errors.js';
+import { connectOrExplain, diagnose } from './redis-connect-errors.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
 
 export type Client = Redis | Cluster;
@@ -24,6 +24,8 @@ export class RedisConnections {
   private readonly logger = new Logger('RedisTransport');
   private readonly owned: Client[] = [];
   private readonly detach: Array<() => void> = [];
+  /** Both connections were ready once: until then a failure is start-up's to report, not an outage. */
+  private opened = false;
 
   /** `onCommandsReady` runs each time the command connection is (again) ready. */
   constructor(
@@ -41,6 +43,7 @@ export class RedisConnections {
     this.reader = reader;
     this.watch(reader, 'reader');
     await this.connect(reader);
+    this.opened = true;
   }
 
   /**
@@ -150,7 +153,8 @@ export class RedisConnections {
   private watch(client: Client, role: string, ready = role === 'commands' ? this.onCommandsReady : undefined): void {
     const onReady = () => {
       if (this.outageSince !== undefined) {
-        this.logger.log(`Redis is back after ${Date.now() - this.outageSince} ms; resuming.`);
+        const after = Date.now() - this.outageSince;
+        this.logger.log(this.opened ? `Redis is back after ${after} ms; resuming.` : `Reached Redis after ${after} ms.`);
         this.outageSince = undefined;
       }
       ready?.();
@@ -161,13 +165,20 @@ export class RedisConnections {
       if (this.outageSince === undefined) {
         this.outageSince = Date.now();
         this.outages++;
-        this.logger.warn(
-          `Lost Redis (${role} connection: ${err.message}); reconnecting, broadcasts wait up to ${this.options.publishTimeout} ms.`,
-        );
+        if (this.opened) {
+          this.logger.warn(
+            `Lost Redis (${role} connection: ${err.message}); reconnecting, broadcasts wait up to ${this.options.publishTimeout} ms.`,
+          );
+        } else if (!diagnose(err, this.where()).final) {
+          // a final cause (a wrong password) fails the start at once, with its own error
+          this.logger.warn(
+            `Waiting for Redis at ${this.where()} (${err.message}); the app fails to start if it is not ready within ${this.options.connectTimeout} ms (connectTimeout).`,
+          );
+        }
       }
     };
     const onClose = () => {
-      if (!this.closed && this.outageSince === undefined) {
+      if (!this.closed && this.opened && this.outageSince === undefined) {
         this.outageSince = Date.now();
         this.outages++;
         this.logger.warn(`Redis ${role} connection closed; reconnecting.`);

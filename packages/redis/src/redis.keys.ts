@@ -1,7 +1,8 @@
-import { SseConfigurationError } from '@nest-sse/core';
-
-/** A prefix is configuration, not input, but it still becomes part of every key: keep it plain. */
-const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
+/**
+ * A prefix is configuration, not input, but it still becomes part of every key: keep it plain.
+ * Checked with the other options (see redis-options.validation.ts).
+ */
+export const PREFIX = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 /**
  * Every key the transport uses, all under one hash tag (`{prefix}`) so that on Redis Cluster
@@ -17,11 +18,6 @@ export class RedisKeys {
   private readonly base: string;
 
   constructor(readonly prefix: string) {
-    if (!PREFIX.test(prefix)) {
-      throw new SseConfigurationError(
-        `RedisTransport prefix '${String(prefix).slice(0, 80)}' is not allowed: use 1 to 64 letters, digits, '_', '.', ':' or '-'.`,
-      );
-    }
     this.base = `{${prefix}}`;
     this.events = `${this.base}:events`;
     this.nodes = `${this.base}:nodes`;

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { SseConfigurationError, SseEndpoint, SseModule, type SseTransportContext } from '@nest-sse/core';
 import { RedisTransport, RedisUnavailableError, type RedisTransportOptions } from '@nest-sse/redis';
-import { startApp } from '../../../test/utils/app.js';
 import { RedisServer, freePort } from '../../../test/utils/redis-server.js';
+import { eventually, startApp } from '../../../test/utils/app.js';
+import { LogRecorder } from './parts.js';
 
 const context: SseTransportContext = {
   nodeId: 'n',
@@ -29,8 +30,14 @@ async function startFailure(options: RedisTransportOptions): Promise<{ err: Redi
 describe('RedisTransport start-up failures name their cause', () => {
   let secured: RedisServer;
   let small: RedisServer;
+  const logs = new LogRecorder();
+
+  beforeEach(() => {
+    logs.lines = [];
+  });
 
   beforeAll(async () => {
+    logs.install();
     // set after start: the harness checks readiness with a plain PING
     secured = await RedisServer.start();
     const admin = new Redis(secured.url);
@@ -40,6 +47,7 @@ describe('RedisTransport start-up failures name their cause', () => {
   });
 
   afterAll(async () => {
+    logs.restore();
     await secured?.stop();
     await small?.stop();
   });
@@ -56,6 +64,8 @@ describe('RedisTransport start-up failures name their cause', () => {
     );
     expect(err.message).not.toContain('wrong');
     expect((err.cause as Error).message).toMatch(/^WRONGPASS/);
+    // the error says it all: no 'Lost Redis ... reconnecting' before it, as if it had been there
+    expect(logs.lines.filter((line) => line.startsWith('warn'))).toEqual([]);
   });
 
   it('no password for a server that needs one fails at once with NOAUTH', async () => {
@@ -108,6 +118,12 @@ describe('RedisTransport start-up failures name their cause', () => {
     expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
   });
 
+  it('rediss:// on a server without TLS times out with a hint at TLS', async () => {
+    const { err } = await startFailure({ url: small.url.replace('redis:', 'rediss:'), connectTimeout: 1000 });
+    expect(err.reason).toBe('timeout');
+    expect(err.message).toMatch(/With rediss:\/\/, check that the server there speaks TLS \(else use redis:\/\/\)\.$/);
+  });
+
   it('a refused connection is retried until connectTimeout, then named', async () => {
     const port = await freePort();
     const { err } = await startFailure({ url: `redis://127.0.0.1:${port}`, connectTimeout: 1000 });
@@ -116,6 +132,31 @@ describe('RedisTransport start-up failures name their cause', () => {
       `RedisTransport could not start within 1000 ms (connectTimeout): Redis at redis://127.0.0.1:${port} refused the connection (ECONNREFUSED): is redis-server running there, on that port?`,
     );
     expect((err.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    // while it retries, the log says what it waits for and until when
+    expect(logs.lines.filter((line) => line.startsWith('warn'))).toEqual([
+      `warn Waiting for Redis at redis://127.0.0.1:${port} (connect ECONNREFUSED 127.0.0.1:${port}); the app fails to start if it is not ready within 1000 ms (connectTimeout).`,
+    ]);
+  });
+
+  it('a Redis that comes up within connectTimeout is used, and the log says when it was reached', async () => {
+    const late = await RedisServer.start();
+    await late.kill();
+    const transport = new RedisTransport({ url: late.url, connectTimeout: 20_000, maxReconnectDelay: 100 });
+    const starting = transport.start(context);
+    try {
+      await eventually(
+        () => logs.lines.some((line) => line.startsWith('warn Waiting for Redis')),
+        10_000,
+        'the wait to be logged',
+      );
+      await late.launch();
+      await starting;
+      expect(logs.lines.filter((line) => /^log Reached Redis after \d+ ms\.$/.test(line))).toHaveLength(1);
+      expect(logs.lines.filter((line) => line.includes('Lost Redis'))).toEqual([]);
+    } finally {
+      await transport.close();
+      await late.stop();
+    }
   });
 
   it('an app with a wrong password fails to start with the same error', async () => {
@@ -177,6 +218,9 @@ describe('RedisTransport options', () => {
     );
     expect(() => new RedisTransport({ cleanupInterval: 0.5 })).toThrow(
       /cleanupInterval is 0\.5; it must be a number from 1 to 86400 \(seconds\)/,
+    );
+    expect(() => new RedisTransport({ prefix: 'my app' })).toThrow(
+      /^RedisTransport options: prefix is "my app"; it must be 1 to 64 letters, digits, '_', '\.', ':' or '-'\.$/,
     );
     expect(() => new RedisTransport({ connectTimout: 100 } as any)).toThrow(
       /connectTimout is not a known option; did you mean connectTimeout\?/,

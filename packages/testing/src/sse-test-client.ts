@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import { SSE_RESET_EVENT, WELCOME_EVENT } from './protocol.js';
+import { MAX_TIMER_MS, SSE_RESET_EVENT, SseOptionRules as R, validateOptions } from '@nest-sse/core';
+import { WELCOME_EVENT } from './protocol.js';
 
 /** One event as a test sees it. */
 export interface SseTestEvent {
@@ -45,6 +46,19 @@ export interface SseWaitOptions {
   /** @default 5000 */
   timeout?: number;
 }
+
+const ms = R.integer({ min: 1, max: MAX_TIMER_MS, unit: 'ms' });
+const CONNECT_OPTIONS = R.object({
+  EventSource: R.function(),
+  events: R.arrayOf(R.string('an event name')),
+  headers: R.custom(
+    'an object of header names to strings',
+    (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v).every((h) => typeof h === 'string'),
+  ),
+  openTimeout: ms,
+} satisfies Record<keyof SseTestClientOptions, unknown>);
+const WAIT_OPTIONS = R.object({ timeout: ms } satisfies Record<keyof SseWaitOptions, unknown>);
+const COUNT = R.object({ count: R.integer({ min: 1 }) });
 
 /** An event name, or a predicate over events. */
 export type SseEventMatch = string | ((event: SseTestEvent) => boolean);
@@ -94,6 +108,7 @@ export class SseTestClient {
     path: string,
     options: SseTestClientOptions = {},
   ): Promise<SseTestClient> {
+    validateOptions('SseTestClient.connect options', options, CONNECT_OPTIONS);
     const base = typeof target === 'string' ? target : (await target.getUrl()).replace('[::1]', '127.0.0.1');
     const url = new URL(path, base.endsWith('/') ? base : base + '/').toString();
     const Ctor = options.EventSource ?? (globalThis as any).EventSource;
@@ -146,6 +161,7 @@ export class SseTestClient {
    * passes this predicate; rejects after the timeout with what did arrive.
    */
   async waitFor(match: SseEventMatch, options: SseWaitOptions = {}): Promise<SseTestEvent> {
+    validateOptions('SseTestClient.waitFor options', options, WAIT_OPTIONS);
     const what = typeof match === 'string' ? `event '${match}'` : 'a matching event';
     const [first] = await this.wait(toTest(match), 1, options.timeout ?? 5000, what);
     return first;
@@ -155,7 +171,9 @@ export class SseTestClient {
    * Resolves with the events that pass `match` (all events when omitted) once there are `count`
    * of them; rejects after the timeout, or when the client closes.
    */
-  waitForCount(count: number, match?: SseEventMatch, options: SseWaitOptions = {}): Promise<SseTestEvent[]> {
+  async waitForCount(count: number, match?: SseEventMatch, options: SseWaitOptions = {}): Promise<SseTestEvent[]> {
+    validateOptions('SseTestClient.waitForCount options', options, WAIT_OPTIONS);
+    validateOptions('SseTestClient.waitForCount', { count }, COUNT);
     const what = `${count} ${match === undefined ? '' : typeof match === 'string' ? `'${match}' ` : 'matching '}events`;
     return this.wait(toTest(match), count, options.timeout ?? 5000, what);
   }

@@ -1,4 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
+import { SseConfigurationError } from '@nest-sse/core';
 import { SseTestClient, type EventSourceLike } from '@nest-sse/testing';
 
 /** An EventSource that opens on the next turn and emits what the test tells it to. */
@@ -71,6 +72,45 @@ describe('SseTestClient waits', () => {
     await expect(client.waitForCount(2, 'tick', { timeout: 50 })).rejects.toThrow(
       /Timed out after 50 ms waiting for 2 'tick' events \(got 1\) from http:\/\/127\.0\.0\.1:1\/feed; received: tick/,
     );
+    client.close();
+  });
+});
+
+describe('SseTestClient options', () => {
+  it('refuses a misspelt option, naming the nearest one, and values that cannot work', async () => {
+    const refused = (options: object) =>
+      SseTestClient.connect('http://127.0.0.1:1', '/feed', { EventSource: FakeEventSource, ...options } as any).then(
+        () => {
+          throw new Error('expected connect to reject');
+        },
+        (err: Error) => err,
+      );
+    const typo = await refused({ header: { authorization: 'Bearer x' } });
+    expect(typo).toBeInstanceOf(SseConfigurationError);
+    expect(typo.message).toBe(
+      'SseTestClient.connect options: header is not a known option; did you mean headers? Known options: EventSource, events, headers, openTimeout.',
+    );
+    expect((await refused({ openTimeout: NaN })).message).toBe(
+      'SseTestClient.connect options: openTimeout is NaN; it must be an integer from 1 to 2147483647 (ms).',
+    );
+    // a string would be spread into its letters, and 'update' never collected
+    expect((await refused({ events: 'update' })).message).toMatch(
+      /events is "update"; it must be a list, each item an event name/,
+    );
+    expect((await refused({ headers: { 'x-n': 1 } })).message).toMatch(
+      /headers is an object; it must be an object of header names to strings/,
+    );
+  });
+
+  it('refuses wait options that would be ignored or cannot work', async () => {
+    const { client } = await open();
+    await expect(client.waitFor('tick', { timout: 100 } as any)).rejects.toThrow(
+      /^SseTestClient\.waitFor options: timout is not a known option; did you mean timeout\?/,
+    );
+    await expect(client.waitForCount(0, 'tick')).rejects.toThrow(
+      /^SseTestClient\.waitForCount: count is 0; it must be an integer of at least 1\.$/,
+    );
+    await expect(client.waitForCount(1, 'tick', { timeout: -1 })).rejects.toThrow(/timeout is -1/);
     client.close();
   });
 });

@@ -1,5 +1,6 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { SseConfigurationError } from '../errors/sse-configuration.error.js';
+import { type OptionRule, SseOptionRules as R, validateOptions } from '../validation/options-schema.js';
 
 /** Options of `new SseStreamTokens(options)`. */
 export interface SseStreamTokenOptions {
@@ -9,8 +10,8 @@ export interface SseStreamTokenOptions {
    */
   secret: string | Uint8Array;
   /**
-   * Seconds a token stays valid. It only has to outlive the connect (and a quick reconnect):
-   * the token is checked when a stream opens, not while it is open.
+   * Seconds a token stays valid: an integer from 1 to 86400. It only has to outlive the connect
+   * (and a quick reconnect): the token is checked when a stream opens, not while it is open.
    * @default 60
    */
   ttl?: number;
@@ -25,12 +26,30 @@ export interface SseStreamTokenClaims {
 }
 
 const DEFAULT_TTL = 60;
+/** A day: a stream token only has to outlive a connect; the expiry must also fit its 12 digits. */
+const MAX_TTL = 86_400;
 const MIN_SECRET_BYTES = 32;
 const MAX_USER_ID_BYTES = 256;
 const MAX_TOKEN_LENGTH = 512;
 /** Kept apart from every other use of the same key. */
 const CONTEXT = 'nest-sse stream token v1\n';
 const TOKEN = /^([A-Za-z0-9_-]+)\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/;
+
+/** The secret's rule. Its error never shows the value given (a short or mistyped secret is still a secret). */
+const secretRule: OptionRule = {
+  rule: `a string or Uint8Array of at least ${MIN_SECRET_BYTES} bytes`,
+  check(value, path, subject) {
+    const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value instanceof Uint8Array ? value.length : undefined;
+    if (bytes !== undefined && bytes >= MIN_SECRET_BYTES) return;
+    const given = bytes === undefined ? (value === null ? 'null' : `a ${typeof value}`) : `${bytes} bytes long`;
+    throw new SseConfigurationError(
+      `${subject}: ${path} is ${given}; it must be ${this.rule} (for example: openssl rand -base64 48), given from configuration.`,
+      { option: path, value: given, rule: this.rule },
+    );
+  },
+};
+
+const OPTIONS = R.object({ secret: secretRule, ttl: R.integer({ min: 1, max: MAX_TTL, unit: 'seconds' }) }, ['secret']);
 
 /**
  * Short-lived signed stream tokens, for a browser's `EventSource`, which cannot send an
@@ -54,20 +73,10 @@ export class SseStreamTokens {
   private readonly ttl: number;
 
   constructor(options: SseStreamTokenOptions) {
-    const secret = typeof options?.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options?.secret;
-    if (!(secret instanceof Uint8Array) || secret.length < MIN_SECRET_BYTES) {
-      throw new SseConfigurationError(
-        `SseStreamTokens needs a secret of at least ${MIN_SECRET_BYTES} bytes (for example: openssl rand -base64 48), given from configuration.`,
-      );
-    }
-    const ttl = options.ttl ?? DEFAULT_TTL;
-    if (!Number.isInteger(ttl) || ttl <= 0) {
-      throw new SseConfigurationError(
-        `SseStreamTokens ttl must be a whole number of seconds above 0 (got ${String(options.ttl)}).`,
-      );
-    }
+    validateOptions('SseStreamTokens options', options, OPTIONS);
+    const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
     this.key = createSecretKey(secret);
-    this.ttl = ttl;
+    this.ttl = options.ttl ?? DEFAULT_TTL;
   }
 
   /** A token for `userId`, valid for `ttl` seconds from `now` (ms since the epoch). */

@@ -63,6 +63,7 @@ export function SseEndpoint(path: string, options: SseEndpointOptions = {}): Cla
     if (typeof path !== 'string') {
       throw new SseConfigurationError(
         `@SseEndpoint on ${target.name}: the path is ${describeValue(path)}; it must be a string such as '/events'.`,
+        { option: 'path', value: path, rule: "a string such as '/events'" },
       );
     }
     validateEndpointOptions(`@SseEndpoint('${path}') on ${target.name}`, options);

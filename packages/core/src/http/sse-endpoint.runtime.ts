@@ -17,7 +17,7 @@ import type { SseHub } from '../sse.hub.js';
 import { DEFAULT_WELCOME, LAST_EVENT_ID_HEADER } from '../sse.constants.js';
 import { broadcastThrough, type SseBroadcastRoute } from './broadcast.route.js';
 import { checkConnectionLimits, type SseConnectionLimits } from './connection-limits.js';
-import { resolveEndpointOptions, type SseResolvedEndpointOptions } from './endpoint-options.js';
+import { assertKeyReachable, resolveEndpointOptions, type SseResolvedEndpointOptions } from './endpoint-options.js';
 import {
   rawRequest,
   rawResponse,
@@ -85,7 +85,10 @@ export class SseEndpointRuntime {
     };
     this.statsOpen = routeState(options.access?.stats, definition.target, 'stats');
     this.broadcastOpen = routeState(options.access?.broadcast, definition.target, 'broadcast');
-    if (options.maxConnectionsPerKey) parts.counts.countKey(options.maxConnectionsPerKey.key);
+    if (options.maxConnectionsPerKey) {
+      assertKeyReachable(options, `@SseEndpoint('${this.path}') on ${definition.target.name}`);
+      parts.counts.countKey(options.maxConnectionsPerKey.key);
+    }
     const rules = this.metadata;
     this.host = {
       ...parts.streams.host,

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SseEventError } from '../errors/sse-event.error.js';
+import { nearest } from '../validation/options-schema.js';
 
 /** The names `broadcast({ endpoint })` takes: each `@SseEndpoint` path and the full paths it is served at. */
 @Injectable()
@@ -22,9 +23,10 @@ export class EndpointNames {
     const path = this.names.get(name) ?? this.names.get(`/${name.trim().replace(/^\/+|\/+$/g, '')}`);
     if (path === undefined) {
       const known = [...new Set(this.names.values())];
+      const guess = nearest(name.startsWith('/') ? name : `/${name}`, known);
       throw new SseEventError(
-        `No endpoint '${name}' in this app; its endpoints are ${known.join(', ')} (the @SseEndpoint paths; ` +
-          `the full paths they are served at are accepted too).`,
+        `No endpoint '${name}' in this app${guess ? `; did you mean '${guess}'?` : '.'} Its endpoints are ${known.join(', ')} ` +
+          `(the @SseEndpoint paths; the full paths they are served at are accepted too).`,
       );
     }
     return path;

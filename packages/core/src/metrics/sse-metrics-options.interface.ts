@@ -22,7 +22,7 @@ export interface SseMetricsOptions {
    */
   registry?: SseMetricsRegistry;
   /**
-   * Prefix of every metric name.
+   * Prefix of every metric name: letters, digits, `_` and `:`, not starting with a digit.
    * @default 'nest_sse_'
    */
   prefix?: string;

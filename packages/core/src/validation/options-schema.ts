@@ -19,11 +19,12 @@ export function validateOptions(subject: string, options: unknown, shape: Option
 
 /** An error naming the option, the value and the rule. */
 export function optionError(subject: string, path: string, value: unknown, rule: string, hint?: string): SseConfigurationError {
-  const name = path === '' ? 'the options' : path;
-  return new SseConfigurationError(
-    `${subject}: ${name} is ${describeValue(value)}; it must be ${rule}.${hint ? ` ${hint}` : ''}`,
-    { option: path, value, rule },
-  );
+  const [what, must] = path === '' ? ['the options are', 'they must'] : [`${path} is`, 'it must'];
+  return new SseConfigurationError(`${subject}: ${what} ${describeValue(value)}; ${must} be ${rule}.${hint ? ` ${hint}` : ''}`, {
+    option: path,
+    value,
+    rule,
+  });
 }
 
 function simple(rule: string, ok: (value: unknown) => boolean): OptionRule {
@@ -110,7 +111,7 @@ export const SseOptionRules = {
   },
   /** A list whose every item follows `item`. */
   arrayOf(item: OptionRule, minItems = 0): OptionRule {
-    const rule = `${minItems > 0 ? 'a non-empty list' : 'a list'} of ${item.rule.replace(/^an? /, '')}s`;
+    const rule = `${minItems > 0 ? 'a non-empty list' : 'a list'}, each item ${item.rule}`;
     return {
       rule,
       check(value, path, subject) {
@@ -164,7 +165,13 @@ export const SseOptionRules = {
         }
         for (const key of required) {
           if ((value as Record<string, unknown>)[key] === undefined) {
-            throw optionError(subject, join(path, key), undefined, shape[key].rule, `${path || 'The options'} needs ${key}.`);
+            throw optionError(
+              subject,
+              join(path, key),
+              undefined,
+              shape[key].rule,
+              `${path ? `${path} needs` : 'The options need'} ${key}.`,
+            );
           }
         }
         for (const key of known) {

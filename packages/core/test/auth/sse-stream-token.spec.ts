@@ -55,11 +55,35 @@ describe('SseStreamTokens', () => {
     expect(() => new SseStreamTokens({ secret: 'short' })).toThrow(SseConfigurationError);
     expect(() => new SseStreamTokens({ secret: 'short' })).toThrow(/at least 32 bytes/);
     expect(() => new SseStreamTokens({ secret: undefined as any })).toThrow(/at least 32 bytes/);
-    expect(() => new SseStreamTokens({ secret: SECRET, ttl: 0 })).toThrow(/ttl must be a whole number/);
-    expect(() => new SseStreamTokens({ secret: SECRET, ttl: 1.5 })).toThrow(/ttl must be a whole number/);
+    expect(() => new SseStreamTokens({ secret: SECRET, ttl: 0 })).toThrow(
+      /^SseStreamTokens options: ttl is 0; it must be an integer from 1 to 86400 \(seconds\)\.$/,
+    );
+    expect(() => new SseStreamTokens({ secret: SECRET, ttl: 1.5 })).toThrow(/ttl is 1\.5; it must be an integer/);
+    expect(() => new SseStreamTokens({ secret: SECRET, ttl: NaN })).toThrow(/ttl is NaN/);
+    // a ttl so long that the expiry would not fit a token would make every token invalid
+    expect(() => new SseStreamTokens({ secret: SECRET, ttl: 1e12 })).toThrow(/ttl is 1000000000000/);
+    expect(() => new SseStreamTokens({ secret: SECRET, tll: 30 } as any)).toThrow(
+      /^SseStreamTokens options: tll is not a known option; did you mean ttl\? Known options: secret, ttl\.$/,
+    );
     expect(() => tokens.issue('')).toThrow(/user id of 1 to 256 bytes/);
     expect(() => tokens.issue('x'.repeat(257))).toThrow(/user id of 1 to 256 bytes/);
     expect(new SseStreamTokens({ secret: Buffer.alloc(32, 7) }).issue('a')).toMatch(/^YQ\./);
+  });
+
+  it('names a secret that is too short without showing it', () => {
+    let err: SseConfigurationError | undefined;
+    try {
+      new SseStreamTokens({ secret: 'hunter2-is-my-password' });
+    } catch (e) {
+      err = e as SseConfigurationError;
+    }
+    expect(err!.message).toBe(
+      'SseStreamTokens options: secret is 22 bytes long; it must be a string or Uint8Array of at least 32 bytes ' +
+        '(for example: openssl rand -base64 48), given from configuration.',
+    );
+    expect(err!.option).toBe('secret');
+    expect(JSON.stringify({ ...err, message: err!.message })).not.toContain('hunter2');
+    expect(() => new SseStreamTokens({ ttl: 30 } as any)).toThrow(/secret is undefined; .* The options need secret\./);
   });
 
   it('never shows the secret or a token, neither when inspected nor through the console', () => {
