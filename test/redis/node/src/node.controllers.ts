@@ -54,7 +54,7 @@ interface PumpBody {
 /** What the multi-node tests drive: broadcasts from SseHub, targeted sends, and state. */
 @Controller('ctl')
 export class ControlController {
-  private pump: { timer: NodeJS.Timeout; calls: Array<Promise<number>> } | undefined;
+  private pump: { stopped: boolean; running: Promise<void>; calls: Array<Promise<number>> } | undefined;
 
   constructor(
     private readonly hub: SseHub,
@@ -102,19 +102,28 @@ export class ControlController {
     return { resolved, rejected, errors: [...errors].slice(0, 5) };
   }
 
-  /** Publishes `tag:0`, `tag:1`, ... in batches of `batch` every `intervalMs` until `pump/stop`. */
+  /**
+   * Publishes `tag:0`, `tag:1`, ... in batches of `batch` (one turn each), `intervalMs` after the
+   * batch before has settled, until `pump/stop`. Paced by the batches it publishes rather than by
+   * the clock: on a busy machine it publishes less instead of piling up broadcasts it cannot take.
+   */
   @Post('pump')
   startPump(@Body() body: PumpBody) {
     if (this.pump !== undefined) return { started: false };
     const calls: Array<Promise<number>> = [];
-    const timer = setInterval(() => {
-      for (let i = 0; i < body.batch; i++) {
-        const call = this.hub.broadcast({ data: `${body.tag}:${calls.length}`, endpoint: body.endpoint });
-        call.catch(() => undefined);
-        calls.push(call);
+    const pump = { stopped: false, running: Promise.resolve(), calls };
+    pump.running = (async () => {
+      while (!pump.stopped) {
+        const batch: Array<Promise<number>> = [];
+        for (let i = 0; i < body.batch; i++) {
+          batch.push(this.hub.broadcast({ data: `${body.tag}:${calls.length + i}`, endpoint: body.endpoint }));
+        }
+        calls.push(...batch);
+        await Promise.allSettled(batch);
+        await new Promise((resolve) => setTimeout(resolve, body.intervalMs));
       }
-    }, body.intervalMs);
-    this.pump = { timer, calls };
+    })();
+    this.pump = pump;
     return { started: true };
   }
 
@@ -124,7 +133,8 @@ export class ControlController {
     const pump = this.pump;
     if (pump === undefined) return { published: 0, rejected: [] };
     this.pump = undefined;
-    clearInterval(pump.timer);
+    pump.stopped = true;
+    await pump.running;
     const settled = await Promise.allSettled(pump.calls);
     return { published: settled.length, rejected: settled.flatMap((result, i) => (result.status === 'rejected' ? [i] : [])) };
   }
