@@ -1,4 +1,5 @@
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from '@jest/globals';
+import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
@@ -12,6 +13,7 @@ import {
   type SseStreamCloseMessage,
   type SseStreamOpenMessage,
 } from '@nest-sse/core';
+import { MAX_PIPELINED } from '@nest-sse/core/internal';
 import { ADAPTERS, eventually, postJson, rawConnect, rawGet, request, startApp, type TestApp } from '../utils/app.js';
 
 const OPEN = { stats: 'public', broadcast: 'public' } as const;
@@ -22,7 +24,33 @@ class DirectController {}
 @SseEndpoint('/q', { heartbeatInterval: 0, welcome: false, access: OPEN, directSocket: false })
 class ThroughController {}
 
+/** What the app's own routes ran, in order. */
+const ran: string[] = [];
+let releaseSlow: () => void = () => undefined;
+
+@Controller('app')
+class AppRoutesController {
+  @Post('orders')
+  @HttpCode(200)
+  order(@Body() body: { n?: number }) {
+    ran.push(`order ${body?.n}`);
+    return { ordered: body?.n };
+  }
+
+  @Get('slow')
+  async slow() {
+    ran.push('slow');
+    await new Promise<void>((resolve) => (releaseSlow = resolve));
+    ran.push('slow done');
+    return { slow: true };
+  }
+}
+
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+const order = (n: number) => {
+  const body = JSON.stringify({ n });
+  return `POST /app/orders HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+};
 const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
 
 /** A POST with the exact bytes and headers given, over a fresh connection. */
@@ -61,7 +89,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
   beforeAll(async () => {
     t = await startApp(adapter, {
       imports: [SseModule.forRoot({ drainTimeout: 0 })],
-      controllers: [DirectController, ThroughController],
+      controllers: [DirectController, ThroughController, AppRoutesController],
     });
     hub = t.app.get(SseHub);
     port = Number(new URL(t.url).port);
@@ -69,6 +97,10 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
 
   afterAll(async () => {
     await t?.close();
+  });
+
+  beforeEach(() => {
+    ran.length = 0;
   });
 
   describe.each(['/p', '/q'])('pipelined requests behind a stream of %s', (path) => {
@@ -123,6 +155,72 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       expect(conn.text()).toContain('"endpoint":"' + path + '"');
       conn.socket.destroy();
       await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0);
+    });
+
+    it('hand nothing behind the stream to the app: its own routes, HEAD, a broadcast or a 404 never run', async () => {
+      const body = JSON.stringify({ message: 'pipelined' });
+      const conn = rawConnect(
+        port,
+        get(path) +
+          order(1) +
+          `HEAD ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n` +
+          get('/app/slow') +
+          `POST ${path}/broadcast HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+          get('/no/such/route'),
+      );
+      await eventually(() => conn.text().includes('retry:'));
+      // a request on its own connection is answered after everything pipelined was parsed
+      await postJson(`${t.url}${path}/broadcast`, { message: 'marker' });
+      await eventually(() => conn.text().includes('data: marker'));
+      expect(ran).toEqual([]);
+      expect(conn.text()).not.toContain('data: pipelined');
+      expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
+      expect(hub.localStats().endpoints[path]).toBe(1);
+      conn.socket.destroy();
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0);
+      expect(ran).toEqual([]);
+    });
+
+    it('see the client leave while a request body is queued behind the stream (no heartbeat)', async () => {
+      const size = 1024 * 1024;
+      const conn = rawConnect(port, get(path) + `GET ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${size}\r\n\r\n`);
+      await eventually(() => conn.text().includes('retry:'));
+      conn.socket.end(Buffer.alloc(size, 0x61));
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0, 10_000, 'the stream to close with its connection');
+      await conn.closed;
+    });
+
+    it(`close the connection past ${MAX_PIPELINED} requests pipelined behind the stream`, async () => {
+      const opened = hub.counters.opened;
+      const conn = rawConnect(port, get(path) + get(path));
+      await eventually(() => conn.text().includes('retry:'));
+      conn.socket.write(get(`${path}/stats`).repeat(MAX_PIPELINED + 1));
+      await conn.closed;
+      await eventually(() => (hub.localStats().endpoints[path] ?? 0) === 0);
+      expect(hub.counters.opened).toBe(opened + 1);
+      expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200']);
+    });
+  });
+
+  describe('pipelined requests of the app', () => {
+    it('run one at a time, each when its turn comes, and are answered in order', async () => {
+      const conn = rawConnect(port, get('/app/slow') + order(1) + order(2) + get('/p/stats') + get('/p'));
+      await eventually(() => ran.includes('slow'));
+      releaseSlow();
+      await eventually(() => conn.text().includes('retry:'));
+      conn.socket.destroy();
+      await eventually(() => hub.localStats().connected === 0);
+      expect(ran).toEqual(['slow', 'slow done', 'order 1', 'order 2']);
+      expect(statusLines(conn.text())).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+      const answers = conn.text().match(/\{"(slow|ordered|connected_clients)"/g) ?? [];
+      expect(answers).toEqual(['{"slow"', '{"ordered"', '{"ordered"', '{"connected_clients"']);
+    });
+
+    it(`close the connection when more than ${MAX_PIPELINED} wait behind a slow one, running none of them`, async () => {
+      const conn = rawConnect(port, get('/app/slow') + order(1).repeat(MAX_PIPELINED + 1));
+      await conn.closed;
+      releaseSlow();
+      expect(ran.filter((r) => r.startsWith('order'))).toEqual([]);
     });
   });
 
