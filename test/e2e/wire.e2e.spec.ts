@@ -224,17 +224,43 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     });
   });
 
-  it('answers HEAD with the stream head, no body, no stream, and keeps the connection for the next request', async () => {
-    const opened = hub.counters.opened;
-    const conn = rawConnect(port, `HEAD /p HTTP/1.1\r\nHost: localhost\r\n\r\n` + get('/p/stats'));
-    await eventually(() => statusLines(conn.text()).length === 2 && conn.text().includes('"endpoint":"/p"'));
-    const [head, rest] = conn.text().split('\r\n\r\n', 2);
-    expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-    expect(head.toLowerCase()).toContain('content-type: text/event-stream');
-    expect(head.toLowerCase()).toContain('cache-control: no-cache, no-transform');
-    // the next bytes are the stats answer: the HEAD carried no body
-    expect(rest).toMatch(/^HTTP\/1\.1 200/);
-    expect(hub.counters.opened).toBe(opened);
+  it.each(['/p', '/q'])(
+    'answers HEAD %s with the stream head, no body, no stream, and keeps the connection for the next request',
+    async (path) => {
+      const opened = hub.counters.opened;
+      const conn = rawConnect(port, `HEAD ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n` + get(`${path}/stats`));
+      await eventually(() => statusLines(conn.text()).length === 2 && conn.text().includes(`"endpoint":"${path}"`));
+      const [head, rest] = conn.text().split('\r\n\r\n', 2);
+      expect(head).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(head.toLowerCase()).toContain('content-type: text/event-stream');
+      expect(head.toLowerCase()).toContain('cache-control: no-cache, no-transform');
+      // the next bytes are the stats answer: the HEAD carried no body
+      expect(rest).toMatch(/^HTTP\/1\.1 200/);
+      expect(hub.counters.opened).toBe(opened);
+      expect(hub.localStats().connected).toBe(0);
+      conn.socket.destroy();
+    },
+  );
+
+  it('closes the connection after a HEAD that asked to close', async () => {
+    const conn = rawConnect(port, `HEAD /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    await conn.closed;
+    expect(conn.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(conn.text().toLowerCase()).toContain('connection: close\r\n');
+    expect(conn.text().toLowerCase()).not.toContain('keep-alive');
+  });
+
+  it('answers a HEAD the stream route refuses with the status a GET gets, and no body', async () => {
+    const conn = rawConnect(
+      port,
+      `HEAD /p?__proto__=1 HTTP/1.1\r\nHost: localhost\r\n\r\n` + `HEAD /p HTTP/1.1\r\nHost: localhost\r\n\r\n`,
+    );
+    await eventually(() => statusLines(conn.text()).length === 2);
+    const [refused, , next] = conn.text().split('\r\n\r\n');
+    expect(refused).toMatch(/^HTTP\/1\.1 400 /);
+    // no body between the two heads
+    expect(conn.text().split('\r\n\r\n')[1]).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(next).toBe('');
     expect(hub.localStats().connected).toBe(0);
     conn.socket.destroy();
   });
@@ -367,6 +393,10 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     subscribe(SSE_STREAM_OPEN_CHANNEL, onOpen);
     subscribe(SSE_STREAM_CLOSE_CHANNEL, onClose);
     try {
+      // a HEAD opens no stream: nothing to publish
+      const head = rawConnect(port, `HEAD /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      await head.closed;
+      expect(head.text()).toMatch(/^HTTP\/1\.1 200/);
       const direct = await rawGet(`${t.url}/p`);
       const through = await rawGet(`${t.url}/q`);
       await eventually(() => opens.length === 2);
@@ -386,6 +416,52 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     } finally {
       unsubscribe(SSE_STREAM_OPEN_CHANNEL, onOpen);
       unsubscribe(SSE_STREAM_CLOSE_CHANNEL, onClose);
+    }
+  });
+});
+
+describe.each(ADAPTERS)('a connection unlike the one the take expects, over %s', (adapter) => {
+  it('keeps the stream on the response path, which delivers and closes with the connection', async () => {
+    // Node's 'timeout' listener behind one of another name (as another Node version might have it)
+    const rename = (socket: import('node:net').Socket): void => {
+      const original = socket.listeners('timeout').find((l) => (l as { name: string }).name === 'socketOnTimeout');
+      if (original === undefined) return;
+      socket.removeListener('timeout', original as () => void);
+      socket.on('timeout', function renamed(this: unknown) {
+        return (original as () => void).call(this);
+      });
+    };
+    const t = await startApp(
+      adapter,
+      { imports: [SseModule.forRoot({ drainTimeout: 0 })], controllers: [DirectController] },
+      (app) => {
+        if (adapter === 'express')
+          app.use((req: http.IncomingMessage, _res: unknown, next: () => void) => (rename(req.socket), next()));
+        else
+          app
+            .getHttpAdapter()
+            .getInstance()
+            .addHook('onRequest', (request: { raw: http.IncomingMessage }, _reply: unknown, done: () => void) => {
+              rename(request.raw.socket);
+              done();
+            });
+      },
+    );
+    const opens: SseStreamOpenMessage[] = [];
+    const onOpen = (message: unknown) => opens.push(message as SseStreamOpenMessage);
+    subscribe(SSE_STREAM_OPEN_CHANNEL, onOpen);
+    try {
+      const hub = t.app.get(SseHub);
+      const s = await rawGet(`${t.url}/p`);
+      await s.until((text) => text.includes('retry:'));
+      expect(opens.map((m) => m.writePath)).toEqual(['response']);
+      expect((await postJson(`${t.url}/p/broadcast`, { message: 'through the response' })).body.clients_reached).toBe(1);
+      await s.until((text) => text.includes('data: through the response'));
+      s.destroy();
+      await eventually(() => hub.localStats().connected === 0);
+    } finally {
+      unsubscribe(SSE_STREAM_OPEN_CHANNEL, onOpen);
+      await t.close();
     }
   });
 });

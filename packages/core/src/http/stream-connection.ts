@@ -64,14 +64,21 @@ export function sseHeadBytes(res: ServerResponse): Buffer {
   return Buffer.from(head + SSE_HEAD_LINES, 'latin1');
 }
 
-/** Writes the SSE response head and sends it at once. */
+/**
+ * Writes the SSE response head and sends it at once. A client that asked to close (`Connection:
+ * close`) is not told keep-alive: Node then answers `close` and closes the connection after a
+ * response that ends at once (`HEAD`, a drain's retry hint).
+ */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
+  const keepAlive = req.httpVersionMajor < 2 && !ASKS_TO_CLOSE.test(req.headers.connection ?? '');
   for (const [name, value] of SSE_HEADERS) {
-    if (name !== 'Connection' || req.httpVersionMajor < 2) res.setHeader(name, value);
+    if (name !== 'Connection' || keepAlive) res.setHeader(name, value);
   }
   res.flushHeaders();
 }
+
+const ASKS_TO_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
 
 /**
  * A stream's connection: each event goes out at once (no Nagle delay), no idle timeout ends it.
