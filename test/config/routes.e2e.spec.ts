@@ -2,9 +2,29 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, type INestApplication, type LoggerService, Module, VersioningType } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
+import http from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { SseEndpoint, SseEventError, SseHub, SseModule } from '@nest-sse/core';
 import { ADAPTERS, type AdapterName, connect, postJson, request } from '../utils/app.js';
+
+/** A JSON POST with the bytes and headers given (chunked when told), on a connection of its own. */
+function send(url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /** Keeps what Nest logs, to check the route map. */
 class Recorder implements LoggerService {
@@ -93,6 +113,18 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
     expect((await client.waitFor('message')).data).toBe('fire');
     client.close();
     expect((await request(`${url}/api/plain/stats`)).status).toBe(403);
+  });
+
+  it('reads a broadcast body at the path Nest serves it (prefix, RouterModule): chunked and gzip held to maxBodySize', async () => {
+    const route = `${url}/api/feature/ops/alerts/broadcast`;
+    const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(70 * 1024) }));
+    for (const headers of [{ 'transfer-encoding': 'chunked' }, { 'content-encoding': 'gzip' }]) {
+      const refused = await send(route, headers['content-encoding'] ? gzipSync(big) : big, headers);
+      expect(refused.status).toBe(413);
+      expect(refused.body.message).toMatch(/larger than 65536 bytes.*maxBodySize/);
+    }
+    const fits = await send(route, gzipSync(JSON.stringify({ message: 'zipped' })), { 'content-encoding': 'gzip' });
+    expect(fits.status).toBe(200);
   });
 
   it('logs the routes Nest mapped, and a disabled route is not mapped at all', async () => {
