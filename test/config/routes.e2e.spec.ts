@@ -164,3 +164,43 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
     client.close();
   });
 });
+
+/** A route parameter in the global prefix: the body reader still finds the broadcast route. */
+describe.each(ADAPTERS)('a broadcast route under a prefix with a route parameter, over %s', (adapter: AdapterName) => {
+  let app: INestApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [PlainController],
+    }).compile();
+    app =
+      adapter === 'fastify'
+        ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: false })
+        : moduleRef.createNestApplication({ logger: false });
+    app.setGlobalPrefix('t/:tenant');
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('holds chunked and gzip bodies to maxBodySize, and delivers one that fits', async () => {
+    const route = `${url}/t/acme/plain/broadcast`;
+    const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(70 * 1024) }));
+    expect((await send(route, big, { 'transfer-encoding': 'chunked' })).status).toBe(413);
+    expect((await send(route, gzipSync(big), { 'content-encoding': 'gzip' })).status).toBe(413);
+    const client = await connect(url, '/t/acme/plain');
+    await client.waitFor('connection');
+    const fits = await send(route, gzipSync(JSON.stringify({ message: 'zipped' })), {
+      'content-encoding': 'gzip',
+      'transfer-encoding': 'chunked',
+    });
+    expect(fits.status).toBe(200);
+    expect((await client.waitFor('message')).data).toBe('zipped');
+    client.close();
+  });
+});

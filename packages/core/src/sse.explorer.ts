@@ -7,7 +7,7 @@ import { expressBodyReader, fastifyBodyReader, type BroadcastLimit } from './htt
 import type { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import { SseEndpointRuntimes } from './http/sse-endpoint-runtimes.js';
 import { expressRequestTurn, fastifyRequestTurn } from './http/request-turn.js';
-import { mappedPaths } from './http/sse-routes.js';
+import { mappedPaths, routeMatches } from './http/sse-routes.js';
 import { probeSocketTake } from './http/socket-take.js';
 import { assertSingleHub } from './sse.single-hub.js';
 import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
@@ -58,13 +58,14 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
 
   /**
    * `maxBodySize` of the endpoint whose broadcast route Nest serves at `path` (global prefix,
-   * RouterModule, version included), matched as Express matches: any case, a trailing slash.
+   * RouterModule, version included), matched as Express matches: any case, a trailing slash, a
+   * `:name` segment for any one segment.
    */
   private broadcastLimit(path: string): number | undefined {
     let key = path.toLowerCase();
     if (key.length > 1 && key.endsWith('/')) key = key.slice(0, -1);
     for (const runtime of this.runtimes) {
-      if (runtime.routes?.broadcast.some((route) => route.toLowerCase() === key)) return runtime.options.maxBodySize;
+      if (runtime.routes?.broadcast.some((route) => routeMatches(route, key))) return runtime.options.maxBodySize;
     }
     return undefined;
   }
