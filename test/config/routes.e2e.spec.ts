@@ -2,29 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, type INestApplication, type LoggerService, Module, VersioningType } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { SseEndpoint, SseEventError, SseHub, SseModule } from '@nest-sse/core';
-import { ADAPTERS, type AdapterName, connect, postJson, request } from '../utils/app.js';
-
-/** A JSON POST with the bytes and headers given (chunked when told), on a connection of its own. */
-function send(url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+import { ADAPTERS, type AdapterName, connect, postBytes, postJson, request } from '../utils/app.js';
 
 /** Keeps what Nest logs, to check the route map. */
 class Recorder implements LoggerService {
@@ -118,12 +99,15 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
   it('reads a broadcast body at the path Nest serves it (prefix, RouterModule): chunked and gzip held to maxBodySize', async () => {
     const route = `${url}/api/feature/ops/alerts/broadcast`;
     const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(70 * 1024) }));
-    for (const headers of [{ 'transfer-encoding': 'chunked' }, { 'content-encoding': 'gzip' }]) {
-      const refused = await send(route, headers['content-encoding'] ? gzipSync(big) : big, headers);
+    for (const [body, headers] of [
+      [big, { 'transfer-encoding': 'chunked' }],
+      [gzipSync(big), { 'content-encoding': 'gzip' }],
+    ] as const) {
+      const refused = await postBytes(route, body, headers);
       expect(refused.status).toBe(413);
       expect(refused.body.message).toMatch(/larger than 65536 bytes.*maxBodySize/);
     }
-    const fits = await send(route, gzipSync(JSON.stringify({ message: 'zipped' })), { 'content-encoding': 'gzip' });
+    const fits = await postBytes(route, gzipSync(JSON.stringify({ message: 'zipped' })), { 'content-encoding': 'gzip' });
     expect(fits.status).toBe(200);
   });
 
@@ -191,11 +175,11 @@ describe.each(ADAPTERS)('a broadcast route under a prefix with a route parameter
   it('holds chunked and gzip bodies to maxBodySize, and delivers one that fits', async () => {
     const route = `${url}/t/acme/plain/broadcast`;
     const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(70 * 1024) }));
-    expect((await send(route, big, { 'transfer-encoding': 'chunked' })).status).toBe(413);
-    expect((await send(route, gzipSync(big), { 'content-encoding': 'gzip' })).status).toBe(413);
+    expect((await postBytes(route, big, { 'transfer-encoding': 'chunked' })).status).toBe(413);
+    expect((await postBytes(route, gzipSync(big), { 'content-encoding': 'gzip' })).status).toBe(413);
     const client = await connect(url, '/t/acme/plain');
     await client.waitFor('connection');
-    const fits = await send(route, gzipSync(JSON.stringify({ message: 'zipped' })), {
+    const fits = await postBytes(route, gzipSync(JSON.stringify({ message: 'zipped' })), {
       'content-encoding': 'gzip',
       'transfer-encoding': 'chunked',
     });

@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from '@jest/glo
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 import {
   SSE_STREAM_CLOSE_CHANNEL,
@@ -14,7 +15,7 @@ import {
   type SseStreamOpenMessage,
 } from '@nest-sse/core';
 import { MAX_PIPELINED } from '@nest-sse/core/internal';
-import { ADAPTERS, eventually, postJson, rawConnect, rawGet, request, startApp, type TestApp } from '../utils/app.js';
+import { ADAPTERS, eventually, postBytes, postJson, rawConnect, rawGet, request, startApp, type TestApp } from '../utils/app.js';
 
 const OPEN = { stats: 'public', broadcast: 'public' } as const;
 
@@ -52,34 +53,6 @@ const order = (n: number) => {
   return `POST /app/orders HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 };
 const statusLines = (text: string) => text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
-
-/** A POST with the exact bytes and headers given, over a fresh connection. */
-function post(
-  url: string,
-  body: Buffer,
-  headers: Record<string, string>,
-): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }),
-        );
-      },
-    );
-    req.on('error', reject);
-    if (headers['transfer-encoding'] === 'chunked') {
-      // several chunks, so that the size is known only by reading
-      for (let at = 0; at < body.length; at += 300) req.write(body.subarray(at, at + 300));
-      req.end();
-    } else req.end(body);
-  });
-}
 
 describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
   let t: TestApp;
@@ -280,7 +253,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       const s = await rawGet(`${t.url}/p`);
       await s.until((text) => text.includes('retry:'));
       const published = hub.counters.published;
-      const res = await post(`${t.url}/p/broadcast`, body, headers as Record<string, string>);
+      const res = await postBytes(`${t.url}/p/broadcast`, body, headers as Record<string, string>);
       expect(res.status).toBe(413);
       expect(res.body.message).toMatch(/larger than 1024 bytes.*maxBodySize/);
       expect(hub.counters.published).toBe(published);
@@ -300,7 +273,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
       let peak = 0;
       const before = process.memoryUsage().arrayBuffers;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers - before)), 1);
-      const res = await post(`${t.url}/q/broadcast`, bomb, { 'content-encoding': coding });
+      const res = await postBytes(`${t.url}/q/broadcast`, bomb, { 'content-encoding': coding });
       clearInterval(sampler);
       expect(res.status).toBe(413);
       expect(res.body.message).toMatch(/larger than 65536 bytes/);
@@ -317,7 +290,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     ])('%s within the limit is delivered', async (_name, body, headers) => {
       const s = await rawGet(`${t.url}/p`);
       await s.until((text) => text.includes('retry:'));
-      const res = await post(`${t.url}/p/broadcast`, body, headers as Record<string, string>);
+      const res = await postBytes(`${t.url}/p/broadcast`, body, headers as Record<string, string>);
       expect(res.status).toBe(200);
       expect(res.body.clients_reached).toBe(1);
       await s.until((text) => text.includes('event: small\ndata: fits\n\n'));
@@ -326,12 +299,12 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
     });
 
     it('answers 415 to an encoding it does not decode, and 400 to a corrupt one', async () => {
-      const unknown = await post(`${t.url}/p/broadcast`, small, { 'content-encoding': 'compress' });
+      const unknown = await postBytes(`${t.url}/p/broadcast`, small, { 'content-encoding': 'compress' });
       expect(unknown.status).toBe(415);
       expect(unknown.body.message).toMatch(/Content-Encoding 'compress' is not supported.*gzip, deflate or br/);
-      const twice = await post(`${t.url}/p/broadcast`, gzipSync(gzipSync(small)), { 'content-encoding': 'gzip, gzip' });
+      const twice = await postBytes(`${t.url}/p/broadcast`, gzipSync(gzipSync(small)), { 'content-encoding': 'gzip, gzip' });
       expect(twice.status).toBe(415);
-      const corrupt = await post(`${t.url}/p/broadcast`, Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' });
+      const corrupt = await postBytes(`${t.url}/p/broadcast`, Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' });
       expect(corrupt.status).toBe(400);
       expect(corrupt.body.message).toMatch(/not valid gzip/);
     });
@@ -427,7 +400,7 @@ describe.each(ADAPTERS)('on the wire, over %s', (adapter) => {
 describe.each(ADAPTERS)('a connection unlike the one the take expects, over %s', (adapter) => {
   it('keeps the stream on the response path, which delivers and closes with the connection', async () => {
     // Node's 'timeout' listener behind one of another name (as another Node version might have it)
-    const rename = (socket: import('node:net').Socket): void => {
+    const rename = (socket: Socket): void => {
       const original = socket.listeners('timeout').find((l) => (l as { name: string }).name === 'socketOnTimeout');
       if (original === undefined) return;
       socket.removeListener('timeout', original as () => void);
