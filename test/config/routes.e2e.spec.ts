@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, type INestApplication, type LoggerService, Module, VersioningType } from '@nestjs/common';
 import { RouterModule } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
+import { gzipSync } from 'node:zlib';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { SseEndpoint, SseEventError, SseHub, SseModule } from '@nest-sse/core';
-import { ADAPTERS, type AdapterName, connect, postJson, request } from '../utils/app.js';
+import { ADAPTERS, type AdapterName, connect, postBytes, postJson, request } from '../utils/app.js';
 
 /** Keeps what Nest logs, to check the route map. */
 class Recorder implements LoggerService {
@@ -95,6 +96,21 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
     expect((await request(`${url}/api/plain/stats`)).status).toBe(403);
   });
 
+  it('reads a broadcast body at the path Nest serves it (prefix, RouterModule): chunked and gzip held to maxBodySize', async () => {
+    const route = `${url}/api/feature/ops/alerts/broadcast`;
+    const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(70 * 1024) }));
+    for (const [body, headers] of [
+      [big, { 'transfer-encoding': 'chunked' }],
+      [gzipSync(big), { 'content-encoding': 'gzip' }],
+    ] as const) {
+      const refused = await postBytes(route, body, headers);
+      expect(refused.status).toBe(413);
+      expect(refused.body.message).toMatch(/larger than 65536 bytes.*maxBodySize/);
+    }
+    const fits = await postBytes(route, gzipSync(JSON.stringify({ message: 'zipped' })), { 'content-encoding': 'gzip' });
+    expect(fits.status).toBe(200);
+  });
+
   it('logs the routes Nest mapped, and a disabled route is not mapped at all', async () => {
     const mapped = logs.lines.filter((line) => line.startsWith('Mapped {'));
     expect(mapped).toEqual(
@@ -151,5 +167,45 @@ describe.each(ADAPTERS)('endpoints where Nest puts them, over %s', (adapter: Ada
     expect(((await hub.send('any-id', { data: 'x', evnt: 'a' } as any).catch((e: Error) => e)) as Error).message).toBe(
       "'evnt' is not a field of a message; did you mean 'event'? Its fields are event, data, id.",
     );
+  });
+});
+
+/** A route parameter in the global prefix: the body reader still finds the broadcast route. */
+describe.each(ADAPTERS)('a broadcast route under a prefix with a route parameter, over %s', (adapter: AdapterName) => {
+  let app: INestApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [SseModule.forRoot({ drainTimeout: 0 })],
+      controllers: [PlainController],
+    }).compile();
+    app =
+      adapter === 'fastify'
+        ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: false })
+        : moduleRef.createNestApplication({ logger: false });
+    app.setGlobalPrefix('t/:tenant');
+    await app.listen(0, '127.0.0.1');
+    url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('holds chunked and gzip bodies to maxBodySize, and delivers one that fits', async () => {
+    const route = `${url}/t/acme/plain/broadcast`;
+    const big = Buffer.from(JSON.stringify({ message: 'x'.repeat(70 * 1024) }));
+    expect((await postBytes(route, big, { 'transfer-encoding': 'chunked' })).status).toBe(413);
+    expect((await postBytes(route, gzipSync(big), { 'content-encoding': 'gzip' })).status).toBe(413);
+    const client = await connect(url, '/t/acme/plain');
+    await client.waitFor('connection');
+    const fits = await postBytes(route, gzipSync(JSON.stringify({ message: 'zipped' })), {
+      'content-encoding': 'gzip',
+      'transfer-encoding': 'chunked',
+    });
+    expect(fits.status).toBe(200);
+    expect((await client.waitFor('message')).data).toBe('zipped');
+    client.close();
   });
 });

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
 import { SseEndpoint, SseHub, SseModule, SseTransportUnavailableError } from '@nest-sse/core';
 import { RedisTransport, RedisUnavailableError } from '@nest-sse/redis';
 import { ADAPTERS, eventually, postJson, rawGet, startApp, type RawStream, type TestApp } from '../utils/app.js';
@@ -115,6 +116,22 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
     } finally {
       await rawCommand(redis.port, 'REPLICAOF NO ONE');
       await master.stop();
+    }
+  });
+
+  it('answers 503 while Redis is busy running a long script (BUSY)', async () => {
+    expect(await rawCommand(redis.port, 'CONFIG SET busy-reply-threshold 50')).toBe('+OK');
+    // a script that runs until SCRIPT KILL, on a connection of its own
+    const busy = net.connect(redis.port, '127.0.0.1');
+    busy.on('error', () => undefined);
+    busy.write('EVAL "while true do end" 0\r\n');
+    try {
+      await eventually(async () => (await rawCommand(redis.port, 'PING')).startsWith('-BUSY'), 10_000, 'Redis to answer BUSY');
+      await expectUnavailable(t.url, /Redis is busy running a long script \(BUSY /, '1');
+    } finally {
+      await rawCommand(redis.port, 'SCRIPT KILL');
+      busy.destroy();
+      await rawCommand(redis.port, 'CONFIG SET busy-reply-threshold 5000');
     }
   });
 

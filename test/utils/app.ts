@@ -152,6 +152,37 @@ export function postJson(url: string, body: unknown, headers: Record<string, str
   });
 }
 
+/**
+ * A JSON POST of exactly the bytes given, with the headers given, over a connection of its own;
+ * with `transfer-encoding: chunked`, written in several chunks so that the size is known only by
+ * reading.
+ */
+export function postBytes(
+  url: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined }),
+        );
+      },
+    );
+    req.on('error', reject);
+    if (headers['transfer-encoding'] === 'chunked') {
+      for (let at = 0; at < body.length; at += 300) req.write(body.subarray(at, at + 300));
+      req.end();
+    } else req.end(body);
+  });
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `check` until it returns true or the timeout passes. */

@@ -6,6 +6,7 @@ export { MetadataRules, metadataKeyProblem } from './connection/metadata-rules.j
 export { ConnectionRegistry } from './connection/connection-registry.js';
 export { HeartbeatScheduler } from './connection/heartbeat.scheduler.js';
 export { ChunkedSocketSink, chunkOf, COPY_LIMIT } from './http/chunked-socket.sink.js';
+export { MAX_PIPELINED } from './http/request-turn.js';
 export { LocalStreams } from './hub/local-streams.js';
 export { PublishReceipts, ECHO_TIMEOUT } from './hub/publish-receipts.js';
 export { SseNode } from './hub/sse-node.js';

@@ -6,7 +6,8 @@ import { SseConfigurationError } from './errors/sse-configuration.error.js';
 import { expressBodyReader, fastifyBodyReader, type BroadcastLimit } from './http/sse-body.js';
 import type { SseEndpointRuntime } from './http/sse-endpoint.runtime.js';
 import { SseEndpointRuntimes } from './http/sse-endpoint-runtimes.js';
-import { mappedPaths } from './http/sse-routes.js';
+import { expressRequestTurn, fastifyRequestTurn } from './http/request-turn.js';
+import { mappedPaths, routeMatches } from './http/sse-routes.js';
 import { probeSocketTake } from './http/socket-take.js';
 import { assertSingleHub } from './sse.single-hub.js';
 import { duplicateEndpoint, routePublic, writePath } from './sse.messages.js';
@@ -31,30 +32,40 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
     // applied above @SseEndpoint replaced the path the decorator set; put the endpoint's path on
     // its routes again.
     for (const [, definition] of sseEndpoints(discovery)) placeRoutes(definition);
-    // The adapter is there before Nest adds its body parsers (in app.init()): the reader goes first.
-    adapterHost?.init$.subscribe(() => this.installBodyReader(adapterHost.httpAdapter));
+    // The adapter is there before the app's middleware and Nest's body parsers (in app.init()):
+    // the request turn and the body reader go first.
+    adapterHost?.init$.subscribe(() => this.installRequestHooks(adapterHost.httpAdapter));
   }
 
   /**
-   * Broadcast bodies are read by `readBody` (limit by the bytes read and decoded) ahead of the
-   * framework's parser; the route checks that it was (see `SseEndpointRuntime.broadcast`).
+   * A request pipelined on an HTTP/1.1 connection is handed to the app only when its turn comes,
+   * never behind an event stream (see `awaitTurn`). Broadcast bodies are read by `readBody`
+   * (limit by the bytes read and decoded) ahead of the framework's parser; the route checks that
+   * it was (see `SseEndpointRuntime.broadcast`).
    */
-  private installBodyReader(adapter: AbstractHttpAdapter): void {
+  private installRequestHooks(adapter: AbstractHttpAdapter): void {
     const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
     const type = adapter?.getType?.();
-    if (type === 'express') adapter.use(expressBodyReader(limitFor));
-    else if (type === 'fastify') adapter.getInstance().addHook('preParsing', fastifyBodyReader(limitFor));
+    if (type === 'express') {
+      adapter.use(expressRequestTurn());
+      adapter.use(expressBodyReader(limitFor));
+    } else if (type === 'fastify') {
+      const fastify = adapter.getInstance();
+      fastify.addHook('onRequest', fastifyRequestTurn());
+      fastify.addHook('preParsing', fastifyBodyReader(limitFor));
+    }
   }
 
   /**
    * `maxBodySize` of the endpoint whose broadcast route Nest serves at `path` (global prefix,
-   * RouterModule, version included), matched as Express matches: any case, a trailing slash.
+   * RouterModule, version included), matched as Express matches: any case, a trailing slash, a
+   * `:name` segment for any one segment.
    */
   private broadcastLimit(path: string): number | undefined {
     let key = path.toLowerCase();
     if (key.length > 1 && key.endsWith('/')) key = key.slice(0, -1);
     for (const runtime of this.runtimes) {
-      if (runtime.routes?.broadcast.some((route) => route.toLowerCase() === key)) return runtime.options.maxBodySize;
+      if (runtime.routes?.broadcast.some((route) => routeMatches(route, key))) return runtime.options.maxBodySize;
     }
     return undefined;
   }

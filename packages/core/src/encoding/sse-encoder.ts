@@ -31,28 +31,41 @@ export interface SseFrameFields {
   retry?: number;
 }
 
+/** What every refused id is told: the ids a client can resume from. */
+const ID_RULE = `an id must be ${SSE_ID_FORM}, so that a client can resume from it with Last-Event-ID`;
+
 /**
- * Checks an `event` or `id` value and returns it; throws `SseEventError` naming the field.
+ * Checks an `event` or `id` value and returns it; throws `SseEventError` naming the field, what
+ * is wrong with the value, and for an id the form ids must have.
  */
 export function assertSseField(field: 'event' | 'id', value: unknown): string {
-  if (typeof value !== 'string') {
-    throw new SseEventError(`${field} must be a string, got ${describe(value)}`);
-  }
+  const problem = fieldProblem(field, value);
+  if (problem === undefined) return value as string;
+  throw new SseEventError(field === 'id' ? `id ${problem}; ${ID_RULE}` : `${field} ${problem}`);
+}
+
+function fieldProblem(field: 'event' | 'id', value: unknown): string | undefined {
+  if (typeof value !== 'string') return `must be a string, got ${describe(value)}`;
   const max = field === 'id' ? MAX_ID_LENGTH : MAX_EVENT_LENGTH;
-  if (value.length === 0) {
-    throw new SseEventError(`${field} must not be empty`);
-  }
-  if (value.length > max) {
-    throw new SseEventError(`${field} is ${value.length} characters long; the limit is ${max}`);
-  }
-  if (UNSAFE_FIELD.test(value)) {
-    throw new SseEventError(`${field} must not contain CR, LF or NUL (it would inject fields into the stream)`);
-  }
+  if (value.length === 0) return 'must not be empty';
+  if (value.length > max) return `is ${value.length} characters long; the limit is ${max}`;
+  if (UNSAFE_FIELD.test(value)) return 'must not contain CR, LF or NUL (it would inject fields into the stream)';
   if (field === 'id' && !isResumableId(value)) {
-    throw new SseEventError(`id must be ${SSE_ID_FORM}, so that a client can resume from it with Last-Event-ID`);
+    const at = value.search(/[^\x21-\x7e]/);
+    return `contains ${describeCharacter(value.codePointAt(at)!)} at index ${at}`;
   }
-  if (LONE_SURROGATE.test(value)) throw new SseEventError(`${field} ${LONE_SURROGATE_TEXT}`);
-  return value;
+  if (LONE_SURROGATE.test(value)) return LONE_SURROGATE_TEXT;
+  return undefined;
+}
+
+const NAMED: Record<number, string> = { 0x09: 'a tab', 0x20: 'a space', 0x7f: 'DEL' };
+
+/** A character for a message: its code point, and the character itself when it is printable. */
+function describeCharacter(code: number): string {
+  const hex = `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  if (NAMED[code] !== undefined) return `${NAMED[code]} (${hex})`;
+  const printable = !/[\p{C}\p{Z}]/u.test(String.fromCodePoint(code));
+  return printable ? `'${String.fromCodePoint(code)}' (${hex})` : hex;
 }
 
 /** Turns event data into the string sent: strings as they are, anything else as JSON. */

@@ -30,7 +30,8 @@ import {
 import { assertRouteOpen, routeState, type SseRouteState } from './route-access.js';
 import type { SseRoutePaths } from './sse-routes.js';
 import { socketTakeProblem, takeSocket } from './socket-take.js';
-import { awaitTurn, holdStreamSocket, ownConnection, sseHeadBytes, writeSseHead } from './stream-connection.js';
+import { awaitTurn } from './request-turn.js';
+import { holdStreamSocket, ownConnection, sseHeadBytes, writeSseHead } from './stream-connection.js';
 
 const DEFAULT_REPLAY_LIMIT = 10_000;
 

@@ -64,3 +64,16 @@ export function mappedPaths(config: ApplicationConfig, applicationId: string, wr
 function leadingSlash(path: string | undefined): string {
   return path ? (path.startsWith('/') ? path : `/${path}`) : '';
 }
+
+/**
+ * Whether a request path (lower case, no trailing slash) is a route's, as Express matches it:
+ * any case, and a `:name` segment stands for any one segment (`/t/:tenant/events/broadcast`).
+ */
+export function routeMatches(route: string, path: string): boolean {
+  const pattern = route.toLowerCase();
+  if (pattern === path) return true;
+  if (!pattern.includes('/:')) return false;
+  const want = pattern.split('/');
+  const got = path.split('/');
+  return want.length === got.length && want.every((part, i) => part === got[i] || (part.startsWith(':') && got[i] !== ''));
+}

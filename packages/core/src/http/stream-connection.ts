@@ -1,44 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-
-// Connections an event stream owns: requests pipelined behind the stream are never served.
-const streamConnections = new WeakSet<Socket>();
+import { claimConnection } from './request-turn.js';
 
 /**
- * Waits for this request's turn on its connection: HTTP/1.1 answers pipelined requests in
- * order, and Node's server holds a response back (with no socket) until the ones before it are
- * done. Resolves true when the response is the one its connection is writing, false when the
- * connection closed first or is owned by an event stream (a stream never finishes, so nothing
- * behind it is served; the connection closes when the stream ends).
- */
-export function awaitTurn(req: IncomingMessage, res: ServerResponse): boolean | Promise<boolean> {
-  // HTTP/2 multiplexes: each stream is its own request, with its own close.
-  if (req.httpVersionMajor >= 2) return true;
-  const socket = req.socket;
-  if (socket == null || socket.destroyed || streamConnections.has(socket)) return false;
-  if (res.socket != null) return true;
-  return new Promise((resolve) => {
-    const settle = (turn: boolean): void => {
-      res.off('socket', onSocket);
-      socket.off('close', onClose);
-      resolve(turn);
-    };
-    const onSocket = (): void => settle(!socket.destroyed && !streamConnections.has(socket));
-    const onClose = (): void => settle(false);
-    res.once('socket', onSocket);
-    socket.once('close', onClose);
-  });
-}
-
-/**
- * Marks the connection as the stream's own (see `awaitTurn`), ends it when the response ends,
- * and calls `onClose` when it closes, whichever way: the response's own 'close' does not fire
- * for every way a connection can go.
+ * Marks the connection as the stream's own (nothing pipelined behind it is served, see
+ * `awaitTurn`), ends it when the response ends, and calls `onClose` when it closes, whichever
+ * way: the response's own 'close' does not fire for every way a connection can go.
  */
 export function ownConnection(req: IncomingMessage, res: ServerResponse, onClose: () => void): void {
   const socket = req.socket;
   if (socket == null || req.httpVersionMajor >= 2) return;
-  streamConnections.add(socket);
+  claimConnection(socket);
   if (res.socket !== socket) return; // taken: the socket is the stream's sink already
   res.once('finish', () => socket.destroySoon());
   socket.once('close', onClose);
@@ -92,14 +64,21 @@ export function sseHeadBytes(res: ServerResponse): Buffer {
   return Buffer.from(head + SSE_HEAD_LINES, 'latin1');
 }
 
-/** Writes the SSE response head and sends it at once. */
+/**
+ * Writes the SSE response head and sends it at once. A client that asked to close (`Connection:
+ * close`) is not told keep-alive: Node then answers `close` and closes the connection after a
+ * response that ends at once (`HEAD`, a drain's retry hint).
+ */
 export function writeSseHead(req: IncomingMessage, res: ServerResponse): void {
   res.statusCode = 200;
+  const keepAlive = req.httpVersionMajor < 2 && !ASKS_TO_CLOSE.test(req.headers.connection ?? '');
   for (const [name, value] of SSE_HEADERS) {
-    if (name !== 'Connection' || req.httpVersionMajor < 2) res.setHeader(name, value);
+    if (name !== 'Connection' || keepAlive) res.setHeader(name, value);
   }
   res.flushHeaders();
 }
+
+const ASKS_TO_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
 
 /**
  * A stream's connection: each event goes out at once (no Nagle delay), no idle timeout ends it.

@@ -48,6 +48,35 @@ describe('assertSseField', () => {
     expect(() => assertSseField('event', 42)).toThrow(/must be a string, got number/);
   });
 
+  it.each([
+    ['', /^id must not be empty; /],
+    ['with space', /^id contains a space \(U\+0020\) at index 4; /],
+    ['tab\there', /^id contains a tab \(U\+0009\) at index 3; /],
+    ['del\x7f', /^id contains DEL \(U\+007F\) at index 3; /],
+    ['bell\x07', /^id contains U\+0007 at index 4; /],
+    ['caf\u00e9', /^id contains 'é' \(U\+00E9\) at index 3; /],
+    ['emoji\u{1F600}', /^id contains '😀' \(U\+1F600\) at index 5; /],
+    ['line\u2028sep', /^id contains U\+2028 at index 4; /],
+    ['nbsp\u00a0', /^id contains U\+00A0 at index 4; /],
+    ['half\uD800', /^id contains U\+D800 at index 4; /],
+    ['a\nb', /^id must not contain CR, LF or NUL/],
+    ['x'.repeat(129), /^id is 129 characters long; the limit is 128; /],
+    [42, /^id must be a string, got number; /],
+  ] as const)('refuses the id %j, saying what is wrong and which ids are allowed', (value, problem) => {
+    expect(() => assertSseField('id', value)).toThrow(problem);
+    expect(() => assertSseField('id', value)).toThrow(
+      /; an id must be 1 to 128 printable ASCII characters \(! to ~, no spaces\), so that a client can resume from it with Last-Event-ID$/,
+    );
+  });
+
+  it('accepts every printable ASCII character in an id', () => {
+    let all = '';
+    for (let code = 0x21; code <= 0x7e; code++) all += String.fromCharCode(code);
+    expect(assertSseField('id', all)).toBe(all);
+    expect(assertSseField('id', '!')).toBe('!');
+    expect(assertSseField('id', '~'.repeat(128))).toBe('~'.repeat(128));
+  });
+
   it('accepts ordinary names and ids', () => {
     expect(assertSseField('event', 'user.updated')).toBe('user.updated');
     expect(assertSseField('id', '1732841123456-0')).toBe('1732841123456-0');
