@@ -65,7 +65,7 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
     await redis?.stop();
   });
 
-  it('answers 503 when Redis does not answer within publishTimeout (SIGSTOP), and hub.broadcast rejects with the typed error', async () => {
+  it('answers 503 when Redis does not answer within publishTimeout (SIGSTOP), hub.broadcast rejects with the typed error, and a resuming stream is sent away', async () => {
     redis.signal('SIGSTOP');
     try {
       await expectUnavailable(
@@ -76,6 +76,11 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
       const err = await hub.broadcast({ data: 'in code' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RedisUnavailableError);
       expect(err).toBeInstanceOf(SseTransportUnavailableError);
+      // a resuming stream is not held for ever by a Redis that does not answer: sent away to come back
+      const away = await rawGet(`${t.url}/events`, { 'last-event-id': '1-0' });
+      await away.ended;
+      expect(away.text()).not.toContain('sse.reset');
+      expect(away.text()).toMatch(/retry: \d+\n\n$/);
     } finally {
       redis.signal('SIGCONT');
     }
@@ -90,6 +95,39 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
       await expectUnavailable(t.url, /unreachable for 1000 ms.*Last failure: Redis is unreachable \(/, '1');
     } finally {
       await redis.launch();
+    }
+  });
+
+  it('sends a client resuming while Redis is down away with a retry hint, not a reset, and replays to it once Redis is back', async () => {
+    const ids: string[] = [];
+    for (const message of ['missed 1', 'missed 2']) {
+      expect((await postJson(`${t.url}/events/broadcast`, { message })).status).toBe(200);
+      const text = await stream.until((received) => received.includes(`data: ${message}`));
+      const frame = text.split('\n\n').find((f) => f.includes(`data: ${message}`))!;
+      ids.push(/^id: (.+)$/m.exec(frame)![1]);
+    }
+    await redis.kill();
+    try {
+      await eventually(() => transport.metrics().commands_connected === 0, 10_000, 'the transport to see Redis gone');
+      // the history is out of reach, not gone: no reset, a retry hint of at least the endpoint's retry
+      const away = await rawGet(`${t.url}/events`, { 'last-event-id': ids[0] });
+      await away.ended;
+      expect(away.status).toBe(200);
+      expect(away.text()).not.toContain('sse.reset');
+      expect(away.text()).not.toContain('missed 2');
+      const hints = [...away.text().matchAll(/^retry: (\d+)$/gm)].map((m) => Number(m[1]));
+      expect(hints.at(-1)).toBeGreaterThanOrEqual(3000);
+    } finally {
+      await redis.launch();
+    }
+    await eventually(() => transport.metrics().commands_connected === 1, 10_000, 'the transport to be back');
+    const back = await rawGet(`${t.url}/events`, { 'last-event-id': ids[0] });
+    try {
+      await back.until((text) => text.includes('data: missed 2'));
+      expect(back.text()).not.toContain('sse.reset');
+      expect(back.text()).toContain(`id: ${ids[1]}`);
+    } finally {
+      back.destroy();
     }
   });
 

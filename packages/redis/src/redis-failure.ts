@@ -4,6 +4,8 @@ import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 export interface RedisFailure {
   reason: string;
   retryAfter: number;
+  /** False for a reply that waiting cannot change (a wrong type of key, say): only true ones are "for now". */
+  transient: boolean;
 }
 
 // Redis error replies start with a code word; the ones a publish can meet, by what they mean.
@@ -25,10 +27,11 @@ const REPLIES: Array<[code: RegExp, reason: string, retryAfter: number]> = [
 export function redisFailure(err: unknown): RedisFailure {
   const message = String((err as Error)?.message ?? err);
   for (const [code, reason, retryAfter] of REPLIES) {
-    if (code.test(message)) return { reason: `${reason} (${firstLine(message)})`, retryAfter };
+    if (code.test(message)) return { reason: `${reason} (${firstLine(message)})`, retryAfter, transient: true };
   }
-  if ((err as Error)?.name === 'ReplyError') return { reason: `Redis refused it: ${firstLine(message)}`, retryAfter: 1 };
-  return { reason: `Redis is unreachable (${firstLine(message)})`, retryAfter: 1 };
+  if ((err as Error)?.name === 'ReplyError')
+    return { reason: `Redis refused it: ${firstLine(message)}`, retryAfter: 1, transient: false };
+  return { reason: `Redis is unreachable (${firstLine(message)})`, retryAfter: 1, transient: true };
 }
 
 /** The error a broadcast Redis refused outright rejects with. */

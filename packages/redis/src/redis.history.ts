@@ -1,9 +1,10 @@
 import type { SseEnvelope, SseReplayResult } from '@nest-sse/core';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
-import type { RedisConnections } from './redis.connections.js';
+import { withTimeout, type RedisConnections } from './redis.connections.js';
 import { compareStreamIds, decodeEntry, entriesOf, isStreamId } from './redis-envelope.js';
 import type { RedisKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
+import { redisFailure } from './redis-failure.js';
 import { REPLAY, type ScriptClient } from './redis.scripts.js';
 
 /** A replay's answer, and the last Stream id it read (all of the Stream, up to then). */
@@ -60,11 +61,25 @@ export class RedisHistory {
     const streamId = isStreamId(afterId) ? afterId : '';
     // The history is the last historySize events (the Stream may hold more, see MIN_RETAINED).
     const max = Math.max(1, Math.min(limit, this.options.historySize));
-    const reply = (await REPLAY.run(
-      commands as ScriptClient,
-      [this.keys.events, this.keys.eventId(afterId)],
-      [streamId, max + 1, this.options.historyMaxAge],
-    )) as [string, string, unknown];
+    // A Redis that is connected but does not answer (frozen, or busy with a long script) must not
+    // hold the resuming stream for ever: past publishTimeout it is unavailable, like one that is down.
+    const reply = (await withTimeout(
+      REPLAY.run(
+        commands as ScriptClient,
+        [this.keys.events, this.keys.eventId(afterId)],
+        [streamId, max + 1, this.options.historyMaxAge],
+      ),
+      this.options.publishTimeout,
+      'the replay',
+    ).catch((err: unknown) => {
+      const failure = redisFailure(err);
+      // a reply waiting cannot change: the history cannot be had (the client is reset)
+      if (!failure.transient) throw err;
+      throw new RedisUnavailableError(`Cannot replay after ${afterId} now: ${failure.reason}.`, {
+        retryAfter: failure.retryAfter,
+        cause: err,
+      });
+    })) as [string, string, unknown];
     if (reply[0] === 'reset') return { result: { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' } };
     const entries = entriesOf(reply[2]);
     if (entries.length > max) return { result: { status: 'reset', reason: 'expired' } };

@@ -28,11 +28,17 @@ describe('redisFailure', () => {
     expect(failure.reason).toMatch(reason);
     expect(failure.reason).toContain(message);
     expect(failure.retryAfter).toBe(retryAfter);
+    // only a reply waiting cannot change is not "for now"
+    expect(failure.transient).toBe(!message.startsWith('ERR'));
   });
 
   it('calls a connection error unreachable', () => {
     const err = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
-    expect(redisFailure(err)).toEqual({ reason: 'Redis is unreachable (connect ECONNREFUSED 127.0.0.1:6379)', retryAfter: 1 });
+    expect(redisFailure(err)).toEqual({
+      reason: 'Redis is unreachable (connect ECONNREFUSED 127.0.0.1:6379)',
+      retryAfter: 1,
+      transient: true,
+    });
   });
 
   it('makes errors the broadcast route answers 503 with Retry-After', () => {

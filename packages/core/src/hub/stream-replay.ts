@@ -2,10 +2,12 @@ import { Inject, Injectable } from '@nestjs/common';
 import { streamMatches } from '../connection/connection-registry.js';
 import type { SseStream } from '../connection/sse-stream.js';
 import { encodeSseFrame, isResumableId } from '../encoding/sse-encoder.js';
+import { SseTransportUnavailableError } from '../errors/sse-transport-unavailable.error.js';
 import { SseTransport, type SseReplayResult } from '../interfaces/sse-transport.interface.js';
 import { SSE_RESET_EVENT } from '../sse.constants.js';
 import { EnvelopeFrames, messageOf } from './envelope-frames.js';
 import { SseNode } from './sse-node.js';
+import { retryHint, RETRY_SPREAD } from './stream-drain.js';
 
 /** Ids of held live events a resumed stream must not get again. */
 export interface SseReplaySkip {
@@ -25,8 +27,13 @@ export class StreamReplay {
    * Replays what `stream` missed after its `Last-Event-ID`, or sends the reset event; returns
    * what held live events to skip: those replayed, and (when the transport orders its ids) those
    * at or before the replay point, which the client already had from another node.
+   *
+   * When the transport cannot reach its history for now (`SseTransportUnavailableError`: Redis
+   * down, frozen or failing over), the history is not gone: the stream ends with a retry hint of
+   * at least `retry` ms (the endpoint's) and the error's `retryAfter`, and the client comes back
+   * with the same `Last-Event-ID` rather than being told to start over.
    */
-  async replayInto(stream: SseStream, lastEventId: string, limit: number): Promise<SseReplaySkip> {
+  async replayInto(stream: SseStream, lastEventId: string, limit: number, retry: number): Promise<SseReplaySkip> {
     const { counters } = this.node;
     const replayed = new Set<string>();
     let result: SseReplayResult;
@@ -35,6 +42,11 @@ export class StreamReplay {
         ? await this.transport.replay(lastEventId, limit)
         : { status: 'reset', reason: 'malformed' };
     } catch (err) {
+      if (err instanceof SseTransportUnavailableError) {
+        this.node.logger.warn(`Sent a resuming stream away to come back later: ${err.message}`);
+        stream.end('server', retryHint(Math.max(retry, err.retryAfter * 1000), RETRY_SPREAD));
+        return replayed;
+      }
       this.node.error('Replay after a Last-Event-ID failed', err);
       result = { status: 'reset', reason: 'unknown' };
     }

@@ -90,7 +90,11 @@ export interface SseTransport {
   start(context: SseTransportContext): Promise<void>;
   /** Accepts an envelope for every node; resolves with its id. */
   publish(envelope: SseEnvelopeDraft): Promise<string>;
-  /** Events after `afterId`, oldest first, at most `limit`; or why they cannot be had. */
+  /**
+   * Events after `afterId`, oldest first, at most `limit`; or why they cannot be had. Rejects
+   * with an `SseTransportUnavailableError` when the history is out of reach only for now: the
+   * stream is then sent away with a retry hint instead of a reset.
+   */
   replay(afterId: string, limit: number): Promise<SseReplayResult>;
   /**
    * Orders two ids this transport assigned: negative when `a` came first, 0 when equal. Optional;
