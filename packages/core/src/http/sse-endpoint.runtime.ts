@@ -193,7 +193,10 @@ export class SseEndpointRuntime {
         stream.send(this.options.welcome ?? DEFAULT_WELCOME);
       }
       const limit = this.parts.moduleOptions.replayLimit ?? DEFAULT_REPLAY_LIMIT;
-      const skip = lastEventId !== undefined && stream.isOpen ? await replay.replayInto(stream, lastEventId, limit, this.options.retry) : undefined;
+      const skip =
+        lastEventId !== undefined && stream.isOpen
+          ? await replay.replayInto(stream, lastEventId, limit, this.options.retry)
+          : undefined;
       stream.open(skip);
       // a taken socket already let go of the whole request
       if (!direct) releaseRoutingState(req);
