@@ -1,6 +1,6 @@
 export * from './auth/index.js';
 export { SseStream, type SseCloseReason } from './connection/sse-stream.js';
-export { normalizeFilter } from './connection/metadata-rules.js';
+export { metadataKeyProblem, normalizeFilter } from './connection/metadata-rules.js';
 export type { NormalizedFilter } from './connection/connection-registry.js';
 export * from './decorators/index.js';
 export * from './encoding/index.js';

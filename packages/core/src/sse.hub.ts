@@ -142,7 +142,12 @@ export class SseHub<M extends object = SseEventMap>
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.lifecycle.start({ nodeId: this.node.id, deliver: this.fanout.deliver, localStats: () => this.counts.local() });
+    await this.lifecycle.start({
+      nodeId: this.node.id,
+      deliver: this.fanout.deliver,
+      localStats: () => this.counts.local(),
+      passed: (draft) => this.receipts.settle({ ...draft, id: '' }, 0),
+    });
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -1,4 +1,4 @@
-import { MAX_TIMER_MS, SseConfigurationError, SseOptionRules as R, validateOptions } from '@nest-sse/core';
+import { MAX_TIMER_MS, metadataKeyProblem, SseConfigurationError, SseOptionRules as R, validateOptions } from '@nest-sse/core';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { PREFIX } from './redis.keys.js';
 
@@ -38,6 +38,9 @@ const rules = R.object({
   maxReconnectDelay: ms(1),
   connectTimeout: ms(1),
   readBatchSize: R.integer({ min: 1, max: 100_000 }),
+  routeBy: R.string("a metadata name: 1 to 64 letters, digits, '_', '.', ':' or '-'", (v) =>
+    metadataKeyProblem(v) === undefined ? undefined : '',
+  ),
 } satisfies Record<keyof RedisTransportOptions, unknown>);
 
 /**

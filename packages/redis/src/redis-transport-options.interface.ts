@@ -73,6 +73,15 @@ export interface RedisTransportOptions {
    */
   connectTimeout?: number;
   /**
+   * Routed delivery: the metadata key (for example `'channel'` or `'user_id'`) whose values route
+   * broadcasts. A broadcast whose filter names the key travels only to the nodes holding a
+   * connection with one of its values (each value has its own Stream and shard channel, spread
+   * over a Cluster's slots), and each node reads only the values its connections hold. Other
+   * broadcasts still go to every node. Connections holding values of the key get cursor ids
+   * (several Stream positions in one id). Unset: one Stream that every node reads.
+   */
+  routeBy?: string;
+  /**
    * Stream entries read per round trip.
    * @default 512
    */

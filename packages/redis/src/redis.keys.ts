@@ -41,7 +41,12 @@ export class RedisKeys {
    */
   route(value: string): RouteKeys {
     const base = `{${this.prefix}/${escapeKeyPart(value)}}`;
-    return { events: `${base}:events`, live: `${base}:live`, published: (node) => `${base}:pub:${escapeKeyPart(node)}` };
+    return {
+      events: `${base}:events`,
+      live: `${base}:live`,
+      noEventId: `${base}:eid`,
+      published: (node) => `${base}:pub:${escapeKeyPart(node)}`,
+    };
   }
 }
 
@@ -51,6 +56,11 @@ export interface RouteKeys {
   events: string;
   /** Shard channel: each new entry of `events`, for the nodes that follow the value. */
   live: string;
+  /**
+   * Never written: routed broadcasts keep no publisher ids (their clients resume by cursor), so
+   * replaying a value's Stream passes this key, in the value's slot, where the script looks for one.
+   */
+  noEventId: string;
   /** Sorted set: one node's recent publishes to `events`. */
   published(node: string): string;
 }

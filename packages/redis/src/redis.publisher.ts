@@ -113,7 +113,8 @@ export class RedisPublisher {
       const item: Outgoing = {
         seq: ++this.seq,
         payload: JSON.stringify(draft),
-        eventIdKey: draft.eventId === undefined ? undefined : this.keys.eventId(draft.eventId),
+        // a routed value's clients resume by cursor: no publisher id to look up (and no key outside its slot)
+        eventIdKey: draft.eventId === undefined || this.route !== undefined ? undefined : this.keys.eventId(draft.eventId),
         resolve,
         reject,
         deadline: Date.now() + this.options.publishTimeout,

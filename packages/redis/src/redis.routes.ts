@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { SseEnvelope } from '@nest-sse/core';
 import type { Client, RedisConnections } from './redis.connections.js';
+import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { compareStreamIds, decodeEntry, entriesOf, previousOf } from './redis-envelope.js';
 import type { RedisKeys, RouteKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
@@ -20,6 +21,11 @@ interface Followed {
   readonly held: Array<{ id: string; previous: string; payload: string }>;
   /** Set while no local connection holds the value: when it fires, the node lets the value go. */
   linger: NodeJS.Timeout | undefined;
+  /** Settles once the position is known (the value's events are delivered from then on), or it is let go first. */
+  readonly ready: Promise<void>;
+  settle(err?: Error): void;
+  /** Callers waiting until an entry has been delivered (see `through`). */
+  readonly waiters: Array<{ id: string; resolve: () => void }>;
 }
 
 /**
@@ -55,9 +61,60 @@ export class RedisRouteFollower {
     return [...this.followed.keys()];
   }
 
-  /** The last entry delivered of `value`, if it is followed and its position is known. */
+  /**
+   * The last entry delivered of `value` ('0-0' when its Stream had none), if it is followed and
+   * its position is known.
+   */
   position(value: string): string | undefined {
-    return this.followed.get(value)?.lastId;
+    const lastId = this.followed.get(value)?.lastId;
+    return lastId === '' ? '0-0' : lastId;
+  }
+
+  /** True when `value` is followed (its position may not be known yet). */
+  follows(value: string): boolean {
+    return this.followed.has(value);
+  }
+
+  /**
+   * Follows `value` if it is not followed yet (let go again after the linger unless a connection
+   * comes to hold it); resolves once its events are delivered from here on.
+   */
+  prepare(value: string): Promise<void> {
+    let f = this.followed.get(value);
+    if (f === undefined) {
+      f = this.follow(value);
+      f.linger = setTimeout(() => this.unfollow(f!), this.lingerMs);
+      f.linger.unref();
+    }
+    return f.ready;
+  }
+
+  /**
+   * Resolves once the entry `id` of `value` has been delivered here (at once if it has, or if
+   * `value` is not followed), or after `timeout` ms.
+   */
+  through(value: string, id: string, timeout: number): Promise<void> {
+    const f = this.followed.get(value);
+    if (f === undefined || this.connections.closed || this.reached(f, id)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const at = f.waiters.indexOf(waiter);
+        if (at !== -1) f.waiters.splice(at, 1);
+        this.logger.warn(
+          `This node is more than ${timeout} ms behind ${id} of ${f.value}; a resuming client may see some events twice.`,
+        );
+        resolve();
+      }, timeout);
+      timer.unref();
+      const waiter = {
+        id,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      f.waiters.push(waiter);
+    });
   }
 
   /** A local connection holds `value` now (`held`), or none does any more. */
@@ -78,24 +135,52 @@ export class RedisRouteFollower {
 
   /** Forgets every value; the subscriber connection is closed with the others. */
   stop(): void {
-    for (const f of this.followed.values()) if (f.linger) clearTimeout(f.linger);
+    for (const f of this.followed.values()) {
+      if (f.linger) clearTimeout(f.linger);
+      this.release(f, new RedisUnavailableError('RedisTransport closed.'));
+    }
     this.followed.clear();
     this.byChannel.clear();
   }
 
-  private follow(value: string): void {
+  private follow(value: string): Followed {
     const keys = this.keys.route(value);
-    const f: Followed = { value, keys, lastId: undefined, busy: true, held: [], linger: undefined };
+    let settle!: (err?: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err === undefined ? resolve() : reject(err));
+    });
+    // a prepare nobody waits for any more must not reject into the event loop
+    ready.catch(() => undefined);
+    const f: Followed = { value, keys, lastId: undefined, busy: true, held: [], linger: undefined, ready, settle, waiters: [] };
     this.followed.set(value, f);
     this.byChannel.set(keys.live, f);
     void this.subscribe(f);
+    return f;
   }
 
   private unfollow(f: Followed): void {
     if (this.followed.get(f.value) !== f) return;
     this.followed.delete(f.value);
     this.byChannel.delete(f.keys.live);
+    this.release(f, new RedisUnavailableError(`Stopped following ${f.value} before Redis answered.`));
     this.subscriber?.sunsubscribe(f.keys.live).catch(() => undefined);
+  }
+
+  /** Lets every caller waiting on `f` go: `prepare` rejects if the position was never known. */
+  private release(f: Followed, err: Error): void {
+    f.settle(err);
+    for (const waiter of f.waiters.splice(0)) waiter.resolve();
+  }
+
+  private reached(f: Followed, id: string): boolean {
+    return f.lastId !== undefined && f.lastId !== '' && compareStreamIds(f.lastId, id) >= 0;
+  }
+
+  private wake(f: Followed): void {
+    if (f.waiters.length === 0) return;
+    for (let i = f.waiters.length - 1; i >= 0; i--) {
+      if (this.reached(f, f.waiters[i].id)) f.waiters.splice(i, 1)[0].resolve();
+    }
   }
 
   /**
@@ -112,6 +197,7 @@ export class RedisRouteFollower {
         f.lastId ??= position;
         f.busy = false;
         this.drain(f);
+        f.settle();
         return;
       } catch (err) {
         if (this.connections.closed) return;
@@ -173,6 +259,7 @@ export class RedisRouteFollower {
       f.held.shift();
       this.hand(f, next.id, next.payload);
     }
+    this.wake(f);
   }
 
   /** After a reconnect: messages may have been missed with the connection, so every value catches up from its Stream. */

@@ -89,6 +89,12 @@ end
 -- entries, and each entry names the one before it, so the first entry tells
 local function intact_after(info, id)
   local last = info['last-generated-id']
+  if id == '0-0' then
+    -- before any entry: intact while the first entry ever added is still there
+    local first = info['first-entry']
+    if not first then return last == '0-0' end
+    return previous_of(first) == ''
+  end
   if id_cmp(id, last) >= 0 then return true end
   local first = info['first-entry']
   if not first then return false end
@@ -179,7 +185,11 @@ if max_age > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', oldest)) end
 end
 local info = stream_info(KEYS[1])
-if not info then return {'reset', 'unknown'} end
+if not info then
+  -- '0-0' is the position of a Stream that had no entry yet (a routed value's cursor)
+  if after == '0-0' then return {'ok', after, {}} end
+  return {'reset', 'unknown'}
+end
 if id_cmp(after, info['last-generated-id']) > 0 then return {'reset', 'unknown'} end
 if not intact_after(info, after) then return {'reset', 'expired'} end
 return {'ok', after, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[2])}

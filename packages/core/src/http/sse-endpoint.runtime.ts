@@ -5,6 +5,7 @@ import type { SseSink } from '../connection/sse-sink.js';
 import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
 import type { SseEndpointDefinition } from '../decorators/sse-endpoint.definition.js';
 import { encodeSseRetry } from '../encoding/sse-encoder.js';
+import { SseTransportUnavailableError } from '../errors/sse-transport-unavailable.error.js';
 import type { ClusterCounts } from '../hub/cluster-counts.js';
 import type { LocalStreams } from '../hub/local-streams.js';
 import type { SseNode } from '../hub/sse-node.js';
@@ -146,6 +147,15 @@ export class SseEndpointRuntime {
     });
     const header = request.headers[LAST_EVENT_ID_HEADER];
     const lastEventId = (Array.isArray(header) ? header[0] : header) ?? queryLastId;
+    // A routing transport must be delivering this stream's values before the client sees it open.
+    const following = streams.following((key) => metadata.get(key));
+    if (following !== undefined) {
+      await following.catch((err: unknown) => {
+        if (!(err instanceof SseTransportUnavailableError)) throw err;
+        setHeader(res, 'Retry-After', String(Math.max(err.retryAfter, retryAfterSeconds(this.options.retry))));
+        throw new ServiceUnavailableException(`This stream cannot open now: ${err.message}`);
+      });
+    }
 
     const raw = takeRawResponse(res);
     if (request.method === 'HEAD') {
@@ -192,6 +202,16 @@ export class SseEndpointRuntime {
       } else if (this.options.welcome !== false) {
         stream.send(this.options.welcome ?? DEFAULT_WELCOME);
       }
+      // the connect hook may have changed what the stream holds
+      const refollow = streams.following((key) => stream.getMetadataValues(key));
+      if (
+        refollow !== undefined &&
+        !(await refollow.then(
+          () => true,
+          (err: unknown) => this.sendAway(stream, err),
+        ))
+      )
+        return;
       const limit = this.parts.moduleOptions.replayLimit ?? DEFAULT_REPLAY_LIMIT;
       const skip =
         lastEventId !== undefined && stream.isOpen
@@ -205,6 +225,17 @@ export class SseEndpointRuntime {
       node.error(`Opening a stream of ${this.path} failed`, err);
       stream.end('error');
     }
+  }
+
+  /**
+   * Ends an opening stream the transport cannot serve for now, with a retry hint (false), or
+   * rethrows what is not an `SseTransportUnavailableError`.
+   */
+  private sendAway(stream: SseStream, err: unknown): false {
+    if (!(err instanceof SseTransportUnavailableError)) throw err;
+    this.parts.node.logger.warn(`Sent an opening stream away to come back later: ${err.message}`);
+    stream.end('server', retryHint(Math.max(this.options.retry, err.retryAfter * 1000), RETRY_SPREAD));
+    return false;
   }
 
   /** `GET path/stats`. */

@@ -22,6 +22,7 @@ export function messageOf(envelope: SseEnvelope): SseEnvelopeMessage {
 @Injectable()
 export class EnvelopeFrames {
   private readonly frames = new WeakMap<SseEnvelope, Buffer>();
+  private readonly bodies = new WeakMap<SseEnvelope, Buffer>();
 
   /**
    * The bytes of one envelope, encoded once. Fields are checked again here because an envelope
@@ -35,6 +36,25 @@ export class EnvelopeFrames {
       frame = encodeSseFrame(messageOf(envelope));
       this.frames.set(envelope, frame);
     }
+    return frame;
+  }
+
+  /**
+   * The bytes of one envelope under the given id (a routed envelope's streams get different ids):
+   * the event and data are encoded once per envelope, the id line per call.
+   */
+  frameWithId(envelope: SseEnvelope, id: string): Buffer {
+    let body = this.bodies.get(envelope);
+    if (body === undefined) {
+      if (envelope.event !== undefined) assertSseField('event', envelope.event);
+      body = encodeSseFrame({ event: envelope.event, data: envelope.data });
+      this.bodies.set(envelope, body);
+    }
+    assertSseField('id', id);
+    const line = `id: ${id}\n`;
+    const frame = Buffer.allocUnsafe(line.length + body.length);
+    frame.write(line, 0, 'latin1');
+    body.copy(frame, line.length);
     return frame;
   }
 }

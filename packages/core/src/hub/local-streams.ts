@@ -35,16 +35,19 @@ export class LocalStreams {
   /** What every stream needs from this node; an endpoint adds its own `checkMetadata`. */
   readonly host: Omit<SseStreamHost, 'checkMetadata'>;
   private readonly closeListeners = new Set<(stream: SseStream, reason: SseCloseReason) => void>();
+  /** The transport's route keys, when it follows what streams hold. */
+  private readonly routeKeys: readonly string[] | undefined;
 
   constructor(
     private readonly node: SseNode,
     scheduler: WriteScheduler,
-    @Inject(SseTransport) transport: SseTransport,
+    @Inject(SseTransport) private readonly transport: SseTransport,
   ) {
     const { counters } = node;
     const registry = this.registry;
     // A transport that routes by metadata follows the values this node's streams hold.
     const { routeKeys, hold } = transport;
+    if (routeKeys !== undefined && routeKeys.length > 0 && transport.follow !== undefined) this.routeKeys = routeKeys;
     if (routeKeys !== undefined && routeKeys.length > 0 && hold !== undefined) {
       registry.watch(routeKeys, (key, value, held) => {
         try {
@@ -63,6 +66,22 @@ export class LocalStreams {
       },
       report: (stream, error, where) => node.error(`Error in ${where} of stream ${stream.id} (${stream.endpoint})`, error),
     };
+  }
+
+  /**
+   * Resolves once the transport delivers the events of every routed value `valuesOf` names (a
+   * stream's metadata, before it opens); undefined when there is nothing to wait for. Rejects
+   * with an `SseTransportUnavailableError` when the transport cannot follow them for now.
+   */
+  following(valuesOf: (key: string) => readonly string[] | undefined): Promise<unknown> | undefined {
+    const keys = this.routeKeys;
+    if (keys === undefined) return undefined;
+    let waits: Array<Promise<void>> | undefined;
+    for (const key of keys) {
+      const values = valuesOf(key);
+      if (values !== undefined && values.length > 0) (waits ??= []).push(this.transport.follow!(key, values));
+    }
+    return waits === undefined ? undefined : waits.length === 1 ? waits[0] : Promise.all(waits);
   }
 
   /** Registers an opening stream: it receives live events (held until it opens). */

@@ -39,7 +39,7 @@ export class StreamReplay {
     let result: SseReplayResult;
     try {
       result = isResumableId(lastEventId)
-        ? await this.transport.replay(lastEventId, limit)
+        ? await this.transport.replay(lastEventId, limit, stream)
         : { status: 'reset', reason: 'malformed' };
     } catch (err) {
       if (err instanceof SseTransportUnavailableError) {

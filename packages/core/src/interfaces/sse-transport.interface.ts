@@ -22,10 +22,32 @@ export interface SseEnvelope {
   seq: number;
   /** Publish time, ms since the epoch. */
   time: number;
+  /**
+   * Set only by a transport that routes by metadata, on the envelopes it delivers to its own node
+   * (never sent between nodes): the id each stream gets, by the values it holds under a route key.
+   */
+  routed?: SseRoutedIds;
+}
+
+/** The ids of a routed envelope: one per set of routed values its recipients hold. */
+export interface SseRoutedIds {
+  /** The route key. */
+  readonly key: string;
+  /**
+   * The id written to the streams holding `values` under `key` (none, one, or several; in the
+   * order the stream holds them). Undefined when those streams do not take the envelope from this
+   * delivery (it reaches them from another of the Streams they read).
+   */
+  idOf(values: readonly string[]): string | undefined;
+}
+
+/** What a transport may read of a resuming stream: its metadata. */
+export interface SseMetadataView {
+  getMetadataValues(key: string): readonly string[];
 }
 
 /** An envelope before the transport has given it an id. */
-export type SseEnvelopeDraft = Omit<SseEnvelope, 'id'>;
+export type SseEnvelopeDraft = Omit<SseEnvelope, 'id' | 'routed'>;
 
 /** Connection counts of one node. */
 export interface SseNodeStats {
@@ -66,6 +88,12 @@ export interface SseTransportContext {
   deliver(envelope: SseEnvelope): void;
   /** This node's current counts, for cluster-wide stats. */
   localStats(): SseNodeStats;
+  /**
+   * Says that an envelope this node published and the transport accepted will not come back to
+   * this node (a routing transport sent it only to nodes holding its values): its publisher stops
+   * waiting for it and counts no stream of this node.
+   */
+  passed?(draft: SseEnvelopeDraft): void;
 }
 
 /**
@@ -93,9 +121,10 @@ export interface SseTransport {
   /**
    * Events after `afterId`, oldest first, at most `limit`; or why they cannot be had. Rejects
    * with an `SseTransportUnavailableError` when the history is out of reach only for now: the
-   * stream is then sent away with a retry hint instead of a reset.
+   * stream is then sent away with a retry hint instead of a reset. `stream` is the resuming
+   * stream, for a transport whose ids depend on what the stream holds (routed delivery).
    */
-  replay(afterId: string, limit: number): Promise<SseReplayResult>;
+  replay(afterId: string, limit: number, stream?: SseMetadataView): Promise<SseReplayResult>;
   /**
    * Orders two ids this transport assigned: negative when `a` came first, 0 when equal. Optional;
    * a distributed transport offers it so that replay never repeats an event at the seam.
@@ -115,6 +144,14 @@ export interface SseTransport {
    * value (false). Called synchronously, in that order, once per change; must not throw.
    */
   hold?(key: string, value: string, held: boolean): void;
+  /**
+   * Called before a stream holding `values` under one of `routeKeys` opens, and again before it
+   * takes live events if its connect hook changed them: resolves once this node delivers every
+   * event of those values published from now on. Rejects with an `SseTransportUnavailableError`
+   * when it cannot follow them for now (the stream is then refused with 503, or sent away with
+   * a retry hint). A value no stream comes to hold is let go again.
+   */
+  follow?(key: string, values: readonly string[]): Promise<void>;
   /** Stops delivering and closes what the transport opened. */
   close(): Promise<void>;
 }

@@ -23,6 +23,7 @@ class NodeModule {
       historyMaxAge: number('SSE_HISTORY_MAX_AGE'),
       publishTimeout: number('SSE_PUBLISH_TIMEOUT'),
       maxReconnectDelay: number('SSE_MAX_RECONNECT_DELAY'),
+      routeBy: env.SSE_ROUTE_BY || undefined,
     });
     return {
       module: NodeModule,
