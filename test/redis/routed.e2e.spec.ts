@@ -193,4 +193,52 @@ describe('Redis transport with routed delivery', () => {
     expect(orders[1]).toEqual(orders[0]);
     expect(orders[2]).toEqual(orders[0]);
   });
+
+  it('fills from the Stream what a node missed while Redis cut its subscriber connection: none lost, none twice', async () => {
+    const x = await client(a, '/channels?channel=r10-cut');
+    const filledBefore = (await a.get('/ctl/transport')).routed_filled;
+    const burst = c.post('/ctl/burst', { count: 300, tag: 'c', event: 'update', intervalMs: 5, filter: { channel: 'r10-cut' } });
+    await x.waitForCount(50, 'update', { timeout: 10_000 });
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+    expect((await burst).rejected).toEqual([]);
+    await x.waitForCount(300, 'update', { timeout: 20_000 });
+    expect(data(x)).toEqual(Array.from({ length: 300 }, (_, i) => `c:${i}`));
+    expect(x.named('sse.reset')).toEqual([]);
+    // what was published while the subscriber was away came from the Stream
+    expect((await a.get('/ctl/transport')).routed_filled).toBeGreaterThan(filledBefore);
+  });
+
+  it('resets rather than replays in part a client holding more values than its cursor can carry', async () => {
+    const many = Array.from({ length: 8 }, (_, i) => `r11-${i}`);
+    for (const channel of many) await publish(b, { data: 'before', filter: { channel } });
+    const x = await client(a, `/channels?${many.map((ch) => `channel=${ch}`).join('&')}`);
+    await publish(b, { data: 'seen', filter: { channel: many[7] } });
+    const seen = await x.waitFor('update');
+    expect(seen.id.length).toBeLessThanOrEqual(128);
+    x.close();
+    await publish(b, { data: 'missed', filter: { channel: many[0] } });
+    const back = await client(c, `/channels?${many.map((ch) => `channel=${ch}`).join('&')}`, { 'last-event-id': seen.id });
+    await back.waitFor('sse.reset');
+    expect(data(back)).toEqual([]);
+    // a client holding three values, each with history, still resumes
+    const three = many.slice(0, 3);
+    const y = await client(a, `/channels?${three.map((ch) => `channel=${ch}`).join('&')}`);
+    await publish(b, { data: 'three', filter: { channel: three[2] } });
+    const last = await y.waitFor('update');
+    y.close();
+    await publish(b, { data: 'three again', filter: { channel: three[1] } });
+    const again = await client(b, `/channels?${three.map((ch) => `channel=${ch}`).join('&')}`, { 'last-event-id': last.id });
+    await again.waitFor('update');
+    expect(data(again)).toEqual(['three again']);
+    expect(again.named('sse.reset')).toEqual([]);
+  });
+
+  it('follows the values a connect hook gives the stream before the client sees it open', async () => {
+    for (let i = 0; i < 5; i++) {
+      const x = await client(a, `/assigned?tag=r12-${i}`);
+      await publish(b, { data: `to ${i}`, filter: { channel: `assigned-r12-${i}` } });
+      await x.waitFor('update');
+      expect(data(x)).toEqual([`to ${i}`]);
+    }
+  });
 });

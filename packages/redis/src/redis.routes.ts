@@ -56,6 +56,11 @@ export class RedisRouteFollower {
     private readonly lingerMs = DEFAULT_LINGER_MS,
   ) {}
 
+  /** How many values this node follows now (lingering ones included). */
+  get size(): number {
+    return this.followed.size;
+  }
+
   /** The values this node follows now (lingering ones included). */
   values(): string[] {
     return [...this.followed.keys()];

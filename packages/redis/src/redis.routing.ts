@@ -124,6 +124,8 @@ export class RedisRouting {
 
   /** An entry of the main Stream: streams holding routed values get it under their cursor. */
   deliverMain(envelope: SseEnvelope): void {
+    // no stream of this node holds a routed value: every id is the plain one
+    if (this.follower.size === 0) return this.context.deliver(envelope);
     const plain = envelope.eventId ?? envelope.id;
     const routed: SseRoutedIds = {
       key: this.key,

@@ -176,7 +176,7 @@ export class RedisTransport implements SseTransport {
       gaps: (this.reader?.gaps ?? 0) + (this.routing?.follower.gaps ?? 0),
       ...(this.routing && {
         // routed delivery: values followed now, and entries read from a value's Stream to fill a gap
-        routed_values: this.routing.follower.values().length,
+        routed_values: this.routing.follower.size,
         routed_filled: this.routing.follower.filled,
       }),
     };

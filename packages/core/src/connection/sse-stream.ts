@@ -74,6 +74,8 @@ export class SseStream {
    */
   private flushedBound = Number.POSITIVE_INFINITY;
   private blocked = false;
+  /** Set by `holdUntilOpen`: nothing is written before the stream opens. */
+  private corked = false;
   private droppedCount = 0;
   private readonly subject = new Subject<SseStreamMessage>();
   private readonly subscriptions = new Subscription();
@@ -222,6 +224,15 @@ export class SseStream {
     if (this.subject.observed) this.subject.next(message);
   }
 
+  /**
+   * @internal keeps what is written while opening (retry, welcome, replay) from the client until
+   * the stream opens, then sends it in one write: a routing transport must follow the values the
+   * connect hook gave the stream before the client can take the welcome as a sign it is live.
+   */
+  holdUntilOpen(): void {
+    this.corked = true;
+  }
+
   /** @internal ends the opening phase; held frames whose id was already replayed are skipped. */
   open(skip?: { has(id: string): boolean }): void {
     if (this.state !== State.Opening) return;
@@ -231,6 +242,13 @@ export class SseStream {
     for (const { id, frame } of held) {
       if (id !== undefined && skip?.has(id)) continue;
       this.enqueue(frame);
+    }
+    if (this.corked) {
+      this.corked = false;
+      if (this.pendingBytes > 0 && !this.scheduled && !this.blocked) {
+        this.scheduled = true;
+        this.host.schedule(this);
+      }
     }
   }
 
@@ -292,7 +310,7 @@ export class SseStream {
     }
     this.pending.push(frame);
     this.pendingBytes += size;
-    if (!this.scheduled && !this.blocked) {
+    if (!this.scheduled && !this.blocked && !this.corked) {
       this.scheduled = true;
       this.host.schedule(this);
     }
@@ -300,7 +318,7 @@ export class SseStream {
 
   private readonly onDrain = (): void => {
     this.blocked = false;
-    if (this.pendingBytes > 0 && !this.scheduled) {
+    if (this.pendingBytes > 0 && !this.scheduled && !this.corked) {
       this.scheduled = true;
       this.host.schedule(this);
     }

@@ -86,6 +86,8 @@ export class LocalStreams {
 
   /** Registers an opening stream: it receives live events (held until it opens). */
   register(stream: SseStream, heartbeatMs: number, writePath: 'socket' | 'response'): void {
+    // the connect hook may give the stream routed values: the client sees nothing before they are followed
+    if (this.routeKeys !== undefined) stream.holdUntilOpen();
     this.registry.add(stream);
     this.heartbeats.add(stream, heartbeatMs);
     this.node.counters.opened++;

@@ -4,7 +4,14 @@ import { Module, type DynamicModule, type INestApplication } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import { SseModule } from '@nest-sse/core';
 import { RedisTransport } from '@nest-sse/redis';
-import { APP_CLOSER, ChannelsController, ControlController, EventsController, LimitedController } from './node.controllers.js';
+import {
+  APP_CLOSER,
+  AssignedController,
+  ChannelsController,
+  ControlController,
+  EventsController,
+  LimitedController,
+} from './node.controllers.js';
 
 const env = process.env;
 const number = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : Number(env[name]));
@@ -28,7 +35,7 @@ class NodeModule {
     return {
       module: NodeModule,
       imports: [SseModule.forRoot({ transport, drainTimeout: 0 })],
-      controllers: [EventsController, ChannelsController, ControlController, LimitedController],
+      controllers: [EventsController, ChannelsController, AssignedController, ControlController, LimitedController],
       providers: [{ provide: APP_CLOSER, useValue: { close: () => void app?.close() } }],
     };
   }

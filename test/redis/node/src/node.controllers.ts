@@ -15,6 +15,15 @@ export class ChannelsController implements OnSseConnect {
   }
 }
 
+/** The connect hook gives the stream its channel, as an app that reads it from a session would. */
+@SseEndpoint('/assigned', { ...ACCESS, heartbeatInterval: 5, metadata: { allowedKeys: ['tag'] } })
+export class AssignedController implements OnSseConnect {
+  onSseConnect(stream: SseStream): void {
+    stream.setMetadata('channel', `assigned-${String(stream.metadata.tag)}`);
+    stream.send({ event: 'connection', data: 'assigned' });
+  }
+}
+
 /** Limits counted across the cluster: 3 streams in all, 2 per user_id. */
 @SseEndpoint('/limited', { ...ACCESS, heartbeatInterval: 5, maxConnections: 3, maxConnectionsPerKey: { key: 'user_id', max: 2 } })
 export class LimitedController {}
