@@ -1,6 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
-import { MemoryTransport, SseEndpoint, SseHub, SseModule, type SseStream } from '@nest-sse/core';
-import { ADAPTERS, connect, eventually, startApp } from '../utils/app.js';
+import {
+  MemoryTransport,
+  SseEndpoint,
+  SseHub,
+  SseModule,
+  SseTransportUnavailableError,
+  type OnSseConnect,
+  type SseStream,
+} from '@nest-sse/core';
+import { ADAPTERS, connect, eventually, rawGet, startApp } from '../utils/app.js';
 
 @SseEndpoint('/channels', { heartbeatInterval: 0, metadata: { allowedKeys: ['channel'] } })
 class ChannelsController {}
@@ -17,7 +25,75 @@ class FollowingTransport extends MemoryTransport {
   }
 }
 
+/** Its connect hook gives every stream the channel `assigned`. */
+@SseEndpoint('/assigned', { heartbeatInterval: 0, retry: 4000 })
+class AssignedController implements OnSseConnect {
+  onSseConnect(stream: SseStream): void {
+    stream.setMetadata('channel', 'assigned');
+    stream.send({ event: 'connection', data: 'hello' });
+  }
+}
+
+/** A routing transport that cannot follow some values now, and makes others wait until released. */
+class FollowingLaterTransport extends FollowingTransport {
+  readonly asked: string[] = [];
+  readonly unavailable = new Set<string>();
+  private readonly waiting = new Map<string, () => void>();
+  private readonly followed = new Set<string>();
+  follow(key: string, values: readonly string[]): Promise<void> {
+    this.asked.push(`${key}=${values.join(',')}`);
+    if (values.some((v) => this.unavailable.has(v))) {
+      return Promise.reject(new SseTransportUnavailableError('Redis is failing over', { retryAfter: 7 }));
+    }
+    if (!values.includes('slow') || this.followed.has('slow')) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.set(values.join(','), resolve));
+  }
+  release(value: string): void {
+    this.followed.add(value);
+    this.waiting.get(value)?.();
+  }
+}
+
 describe.each(ADAPTERS)('A transport with routeKeys (%s)', (adapter) => {
+  it("waits until the transport follows a stream's values before the client sees anything, refuses with 503 when it cannot", async () => {
+    const transport = new FollowingLaterTransport();
+    transport.unavailable.add('down');
+    transport.unavailable.add('assigned');
+    const t = await startApp(adapter, {
+      imports: [SseModule.forRoot({ transport, drainTimeout: 0 })],
+      controllers: [ChannelsController, AssignedController],
+    });
+    try {
+      await t.app.get(SseHub).ready;
+      // the transport cannot follow the value: 503, Retry-After, no stream
+      const refused = await fetch(`${t.url}/channels?channel=down`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('7');
+      expect(await refused.text()).toMatch(/cannot open now: Redis is failing over/);
+      expect(t.app.get(SseHub).localStats().connected).toBe(0);
+      // no byte before the transport follows it; then the head, retry and welcome together
+      const slow = rawGet(`${t.url}/channels?channel=slow`);
+      await eventually(() => transport.asked.includes('channel=slow'), 5000, 'the follow');
+      let answered = false;
+      void slow.then(() => (answered = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(answered).toBe(false);
+      transport.release('slow');
+      const stream = await slow;
+      expect(stream.status).toBe(200);
+      await stream.until((text) => text.includes('event: connection'));
+      stream.destroy();
+      // a value the connect hook gives: the stream ends with a retry hint of at least Retry-After
+      // (what the hook wrote goes first, as when a resuming stream's history is out of reach)
+      const sentAway = await rawGet(`${t.url}/assigned`);
+      await sentAway.ended;
+      expect(sentAway.status).toBe(200);
+      expect(Number(/retry: (\d+)/.exec(sentAway.text().split('\n\n').at(-2)!)![1])).toBeGreaterThanOrEqual(7000);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('is told which routed values the connections of its node hold, as they open, change and close', async () => {
     const transport = new FollowingTransport();
     const t = await startApp(adapter, {

@@ -75,6 +75,27 @@ describe('sample/02-redis', () => {
     browser.close();
   });
 
+  it('routes /channels by channel: a browser resumes on the other node from its cursor id', async () => {
+    const [one, two] = urls;
+    const publish = (message: string) =>
+      postJson(`${one}/channels/broadcast`, { message, event_type: 'update', filter: { channel: 'sample-routed' } }, AUTH);
+    const first = await connect(two, '/channels?channel=sample-routed', { events: ['connection', 'update'] });
+    await first.waitFor('connection');
+    await publish('seen');
+    const seen = await first.waitFor('update');
+    // the channel's position and the endpoint-wide one, in one id
+    expect(seen.id).toMatch(/^0\.\d+-\d+\.[0-9a-f]{8}\.\d+-\d+$/);
+    first.close();
+    await publish('missed');
+    const back = await connect(one, '/channels?channel=sample-routed', {
+      events: ['connection', 'update', 'sse.reset'],
+      headers: { 'last-event-id': seen.id },
+    });
+    expect((await back.waitFor('update')).data).toBe('missed');
+    expect(back.named('sse.reset')).toEqual([]);
+    back.close();
+  });
+
   it('stops both nodes on SIGTERM', async () => {
     cluster.kill('SIGTERM');
     const code = await within(exited, 12_000);

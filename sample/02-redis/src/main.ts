@@ -17,7 +17,13 @@ function where(url: string): string {
 async function bootstrap(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   const url = process.env.REDIS_URL || 'redis://localhost:6379';
-  const transport = new RedisTransport({ url, prefix: process.env.SSE_REDIS_PREFIX || 'nest_sse_sample' });
+  // `/channels` routed by channel: a node reads only the channels its own browsers are on
+  const routeBy = process.env.SSE_ROUTE_BY ?? 'channel';
+  const transport = new RedisTransport({
+    url,
+    prefix: process.env.SSE_REDIS_PREFIX || 'nest_sse_sample',
+    routeBy: routeBy === '' ? undefined : routeBy,
+  });
   const app = await NestFactory.create(AppModule.register(transport));
   app.enableShutdownHooks();
   await app.listen(port);
