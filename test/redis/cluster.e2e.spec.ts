@@ -88,6 +88,14 @@ describe('Redis transport across nodes', () => {
       filter: { channel: 'sports' },
     });
     expect(res).toMatchObject({ success: true, clients_reached: 1 });
+    // endpoint_clients counts the endpoint's streams on every node (each node's counts reach Redis within statsInterval)
+    await eventually(
+      async () =>
+        (await c.post('/channels/broadcast', { message: 'count', event_type: 'count', filter: { channel: 'none' } }))
+          .endpoint_clients === 6,
+      10_000,
+      'the cluster-wide endpoint count in the broadcast response',
+    );
     await Promise.all(news.map((x) => x.waitFor('update')));
     await Promise.all(sports.map((x) => x.waitFor('alert')));
     await b.post('/ctl/broadcast', { event: 'update', data: 'both', filter: { channel: ['news', 'sports'] } });
