@@ -48,8 +48,12 @@ describe('RedisRouteFollower on Redis Cluster (three masters)', () => {
     const publishing = await openParts(undefined, 'spread', { client: client() });
     const following = await openParts(undefined, 'spread', { client: client() });
     const delivered: Array<{ value: string; envelope: SseEnvelope }> = [];
-    const follower = new RedisRouteFollower(following.connections, following.keys, following.options, (envelope, value) =>
-      delivered.push({ value, envelope }),
+    const follower = new RedisRouteFollower(
+      following.connections,
+      following.keys,
+      following.options,
+      (envelope, value) => delivered.push({ value, envelope }),
+      () => undefined,
     );
     const values = Array.from({ length: 30 }, (_, i) => `user-${i}`);
     const held = values.filter((_, i) => i % 3 === 0);
