@@ -312,7 +312,8 @@ export class RedisCluster {
             if (nodes.filter((n) => n.role === 'replica' && !n.failing).length !== masters * replicas) return false;
           }
           for (const node of await cluster.describe(servers[0].port)) {
-            if (node.role === 'replica' && !/master_link_status:up/.test(await info(node.port, 'replication').catch(() => ''))) return false;
+            if (node.role === 'replica' && !/master_link_status:up/.test(await info(node.port, 'replication').catch(() => '')))
+              return false;
           }
           return true;
         },
@@ -362,7 +363,10 @@ export class RedisCluster {
    * `afterKill` runs once the master is dead, before the wait (to thaw a replica held back, say).
    * Resolves with the promoted server.
    */
-  async killMaster(port: number, options: { timeout?: number; afterKill?: () => void | Promise<void> } = {}): Promise<RedisServer> {
+  async killMaster(
+    port: number,
+    options: { timeout?: number; afterKill?: () => void | Promise<void> } = {},
+  ): Promise<RedisServer> {
     const nodes = await this.topology();
     const master = nodes.find((n) => n.port === port && n.role === 'master');
     if (master === undefined || master.slots.length === 0) throw new Error(`no master with slots listens on ${port}`);

@@ -380,7 +380,9 @@ export class RedisRouteFollower {
         if (attempt === 0) this.logger.warn(`Catching up on ${f.value} failed (${(err as Error).message}); trying again.`);
         await this.connections.whenReady(this.connections.commands!, Math.min(1000, this.options.maxReconnectDelay));
         // a Cluster client stays ready while one master is down: back off rather than spin
-        await new Promise((resolve) => setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 50 * 2 ** Math.min(attempt, 5))));
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 50 * 2 ** Math.min(attempt, 5))),
+        );
       }
     }
   }
@@ -428,9 +430,11 @@ export class RedisRouteFollower {
         `its clients holding that value are told to reset.`,
     );
     this.lose(f, previous);
-    MARK_LOST.run(this.connections.commands as ScriptClient, [f.keys.events, f.keys.live], [previous, delivered, this.options.historySize]).catch(
-      (err: Error) => this.logger.warn(`Could not mark the loss in ${f.keys.events}: ${err.message}.`),
-    );
+    MARK_LOST.run(
+      this.connections.commands as ScriptClient,
+      [f.keys.events, f.keys.live],
+      [previous, delivered, this.options.historySize],
+    ).catch((err: Error) => this.logger.warn(`Could not mark the loss in ${f.keys.events}: ${err.message}.`));
     f.lastId = previous;
     // entries waited for on the lost branch will not come: the resuming streams waiting go on
     for (const waiter of f.waiters.splice(0)) waiter.resolve();
