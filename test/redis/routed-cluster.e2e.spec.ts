@@ -102,7 +102,7 @@ describe('Routed delivery on Redis Cluster with replicas (failover)', () => {
       // each event is SPUBLISHed once, by the master owning its user's slot
       expect(spublish).toBe(usersOn(port) * 5);
       expect(scripts).toBeGreaterThan(0);
-      return `master :${port}: ${usersOn(port)} users, ${scripts} publish script runs, ${spublish} SPUBLISH`;
+      return `master :${port}: ${usersOn(port)} users, ${spublish} SPUBLISH, ${scripts} EVALSHA (a first NOSCRIPT per publisher included)`;
     });
     console.log(`Routed publishes per master (45 users x 5 events from 3 apps):\n${lines.join('\n')}`);
   }, 60_000);
@@ -241,14 +241,21 @@ describe('Routed delivery on Redis Cluster with replicas (failover)', () => {
     );
   }, 90_000);
 
-  it('moves the shard subscriptions with the slot: one event published right after the promotion reaches the clients', async () => {
-    const users = Array.from({ length: 45 }, (_, i) => `s-${i}`);
+  /**
+   * A master that still has a replica to fail over to, a user (`<tag>-<i>`) whose slot it owns,
+   * and one whose slot another master owns.
+   */
+  async function victimWithUsers(tag: string): Promise<{ victim: number; user: string; other: string }> {
+    const users = Array.from({ length: 45 }, (_, i) => `${tag}-${i}`);
     const owners = await Promise.all(users.map(ownerOf));
     const topology = await cluster.topology();
-    // a master that still has a replica
     const withReplica = new Set(topology.filter((n) => n.role === 'replica' && !n.failing).map((n) => n.masterId));
     const victim = topology.find((n) => n.role === 'master' && withReplica.has(n.id))!.port;
-    const user = users[owners.indexOf(victim)];
+    return { victim, user: users[owners.indexOf(victim)], other: users[owners.findIndex((o) => o !== victim)] };
+  }
+
+  it('moves the shard subscriptions with the slot: one event published right after the promotion reaches the clients', async () => {
+    const { victim, user } = await victimWithUsers('s');
     const onA = await client(a, user);
     const onB = await client(b, user);
     const hub = c.app.get(SseHub);
@@ -288,13 +295,7 @@ describe('Routed delivery on Redis Cluster with replicas (failover)', () => {
   }, 60_000);
 
   it('tells the clients of a user with sse.reset when the failover lost events they were owed, live or resuming', async () => {
-    const users = Array.from({ length: 45 }, (_, i) => `l-${i}`);
-    const owners = await Promise.all(users.map(ownerOf));
-    const topology = await cluster.topology();
-    const withReplica = new Set(topology.filter((n) => n.role === 'replica' && !n.failing).map((n) => n.masterId));
-    const victim = topology.find((n) => n.role === 'master' && withReplica.has(n.id))!.port;
-    const user = users[owners.indexOf(victim)];
-    const other = users[owners.findIndex((o) => o !== victim)];
+    const { victim, user, other } = await victimWithUsers('l');
     const replica = await cluster.replicaOf(victim);
     const onA = await client(a, user);
     const onB = await client(b, user);

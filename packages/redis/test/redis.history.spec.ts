@@ -6,6 +6,16 @@ import { draft, openParts, useRedisServer } from './parts.js';
 describe('RedisHistory', () => {
   const redis = useRedisServer();
 
+  /** The history of a node whose reader is always through. */
+  const historyOn = (parts: Awaited<ReturnType<typeof openParts>>) =>
+    new RedisHistory(
+      parts.connections,
+      parts.keys,
+      parts.options,
+      async () => undefined,
+      () => '0-0',
+    );
+
   const evalshaCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.admin.info('commandstats'))?.[1] ?? 0);
 
   it('serves clients resuming from the same id with one script run, waits for the reader to pass the last entry it read', async () => {
@@ -42,13 +52,7 @@ describe('RedisHistory', () => {
 
   it('refuses to replay once the transport closed', async () => {
     const parts = await openParts(redis.server.url, 'hist2');
-    const history = new RedisHistory(
-      parts.connections,
-      parts.keys,
-      parts.options,
-      async () => undefined,
-      () => '0-0',
-    );
+    const history = historyOn(parts);
     parts.connections.closed = true;
     await parts.connections.close();
     await expect(history.replay('1-0', 10)).rejects.toThrow(/not running/);
@@ -60,13 +64,7 @@ describe('RedisHistory', () => {
     publisher.start('n');
     const ids: string[] = [];
     for (const data of ['a', 'b', 'c', 'd']) ids.push(await publisher.publish(draft(data)));
-    const history = new RedisHistory(
-      parts.connections,
-      parts.keys,
-      parts.options,
-      async () => undefined,
-      () => '0-0',
-    );
+    const history = historyOn(parts);
     // a promoted replica that had only 'a' and 'b': the Stream goes on from 'b'
     const key = parts.keys.events;
     const kept = (await redis.admin.xrange(key, '-', ids[1])) as Array<[string, string[]]>;
