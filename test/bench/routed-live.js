@@ -68,7 +68,7 @@ if (process.argv[2] === 'reader') {
     reader.start(String((await POSITION.run(parts.connections.commands, [parts.keys.events], [])) || '0-0'));
     ready = Promise.resolve();
   } else if (mode === 'routed-pubsub') {
-    const follower = new RedisRouteFollower(parts.connections, parts.keys, parts.options, count);
+    const follower = new RedisRouteFollower(parts.connections, parts.keys, parts.options, count, () => undefined);
     for (const value of held) follower.hold(value, true);
     ready = (async () => {
       while (!held.every((v) => follower.position(v) !== undefined)) await new Promise((r) => setTimeout(r, 10));

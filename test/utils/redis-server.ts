@@ -202,6 +202,11 @@ export class RedisServer {
     }
   }
 
+  /** True while the server process runs. */
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
   /** Sends a signal without waiting for anything: SIGSTOP freezes the server with its connections open, SIGCONT thaws it. */
   signal(signal: NodeJS.Signals): void {
     if (this.child === undefined) throw new Error('redis-server is not running');
@@ -224,22 +229,47 @@ export class RedisServer {
   }
 }
 
+export interface RedisClusterOptions {
+  /** Replicas of each master (`--cluster-replicas`): `masters × (1 + replicas)` servers. Default 0. */
+  replicas?: number;
+  /** How long starting may take, ms. Default 60000. */
+  timeout?: number;
+}
+
+/** One node as `CLUSTER NODES` describes it. */
+export interface RedisClusterNode {
+  id: string;
+  port: number;
+  role: 'master' | 'replica';
+  /** The master's id, for a replica. */
+  masterId: string | undefined;
+  /** `fail`, `fail?` (suspected) or `noaddr` among its flags. */
+  failing: boolean;
+  /** Slot ranges served, for a master: [from, to], both included. */
+  slots: Array<[number, number]>;
+}
+
 /**
- * A real Redis Cluster of `masters` redis-server processes (no replicas) on free loopback ports,
- * its slots spread by `redis-cli --cluster create`; ready once every node reports cluster_state:ok.
+ * A real Redis Cluster of `masters` redis-server processes on free loopback ports, each with
+ * `replicas` replicas, its slots spread by `redis-cli --cluster create`; ready once every node
+ * reports cluster_state:ok and, with replicas, every replica is linked to its master and known as
+ * its replica by every node (so that the masters can vote for it when its master fails). A short
+ * `cluster-node-timeout` (2 s) makes a failover take a few seconds.
  */
 export class RedisCluster {
   private constructor(readonly servers: RedisServer[]) {}
 
-  /** Seed nodes for an ioredis `Cluster`. */
+  /** Seed nodes for an ioredis `Cluster` (the servers running now). */
   get nodes(): Array<{ host: string; port: number }> {
-    return this.servers.map((s) => ({ host: '127.0.0.1', port: s.port }));
+    return this.running().map((s) => ({ host: '127.0.0.1', port: s.port }));
   }
 
-  static async start(masters = 3, timeout = 60_000): Promise<RedisCluster> {
+  static async start(masters = 3, options: RedisClusterOptions = {}): Promise<RedisCluster> {
+    const replicas = options.replicas ?? 0;
+    const timeout = options.timeout ?? 60_000;
     const servers: RedisServer[] = [];
     try {
-      for (let i = 0; i < masters; i++) {
+      for (let i = 0; i < masters * (1 + replicas); i++) {
         servers.push(
           await RedisServer.start({
             args: [
@@ -257,7 +287,14 @@ export class RedisCluster {
       }
       const create = spawn(
         'redis-cli',
-        ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+        [
+          '--cluster',
+          'create',
+          ...servers.map((s) => `127.0.0.1:${s.port}`),
+          '--cluster-replicas',
+          String(replicas),
+          '--cluster-yes',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       track(create);
@@ -266,33 +303,159 @@ export class RedisCluster {
       create.stderr!.on('data', (chunk) => (output += chunk));
       const code = await new Promise<number | null>((resolve) => create.once('exit', resolve));
       if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${output.slice(-2000)}`);
-      const deadline = Date.now() + timeout;
-      for (const server of servers) {
-        for (;;) {
-          const info = await clusterInfo(server.port).catch(() => '');
-          if (info.includes('cluster_state:ok')) break;
-          if (Date.now() > deadline) throw new Error(`the cluster did not reach cluster_state:ok within ${timeout} ms`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      }
-      return new RedisCluster(servers);
+      const cluster = new RedisCluster(servers);
+      await cluster.until(
+        async () => {
+          for (const server of servers) {
+            if (!(await clusterInfo(server.port).catch(() => '')).includes('cluster_state:ok')) return false;
+            const nodes = await cluster.describe(server.port).catch(() => []);
+            if (nodes.filter((n) => n.role === 'replica' && !n.failing).length !== masters * replicas) return false;
+          }
+          for (const node of await cluster.describe(servers[0].port)) {
+            if (node.role === 'replica' && !/master_link_status:up/.test(await info(node.port, 'replication').catch(() => '')))
+              return false;
+          }
+          return true;
+        },
+        timeout,
+        'the cluster to be ready (cluster_state:ok, every replica linked)',
+      );
+      return cluster;
     } catch (err) {
       await Promise.all(servers.map((s) => s.stop()));
       throw err;
     }
   }
 
+  /** The server on `port`. */
+  server(port: number): RedisServer {
+    const server = this.servers.find((s) => s.port === port);
+    if (server === undefined) throw new Error(`no server of this cluster listens on ${port}`);
+    return server;
+  }
+
+  /** Every node as the first running server sees them (`CLUSTER NODES`). */
+  async topology(): Promise<RedisClusterNode[]> {
+    return this.describe(this.running()[0].port);
+  }
+
+  /** The master serving `slot` now. */
+  async ownerOf(slot: number): Promise<RedisServer> {
+    const owner = (await this.topology()).find(
+      (n) => n.role === 'master' && !n.failing && n.slots.some(([from, to]) => slot >= from && slot <= to),
+    );
+    if (owner === undefined) throw new Error(`no master serves slot ${slot}`);
+    return this.server(owner.port);
+  }
+
+  /** The replica of the master on `port` (the first, with several). */
+  async replicaOf(port: number): Promise<RedisServer> {
+    const nodes = await this.topology();
+    const master = nodes.find((n) => n.port === port && n.role === 'master');
+    const replica = nodes.find((n) => n.role === 'replica' && n.masterId === master?.id);
+    if (replica === undefined) throw new Error(`the master on ${port} has no replica`);
+    return this.server(replica.port);
+  }
+
+  /**
+   * SIGKILLs the master on `port` and waits until its replica took its slots over: every running
+   * node reports cluster_state:ok and names the replica as the owner of the dead master's slots.
+   * `afterKill` runs once the master is dead, before the wait (to thaw a replica held back, say).
+   * Resolves with the promoted server.
+   */
+  async killMaster(
+    port: number,
+    options: { timeout?: number; afterKill?: () => void | Promise<void> } = {},
+  ): Promise<RedisServer> {
+    const nodes = await this.topology();
+    const master = nodes.find((n) => n.port === port && n.role === 'master');
+    if (master === undefined || master.slots.length === 0) throw new Error(`no master with slots listens on ${port}`);
+    const replicas = nodes.filter((n) => n.role === 'replica' && n.masterId === master.id).map((n) => n.port);
+    if (replicas.length === 0) throw new Error(`the master on ${port} has no replica to fail over to`);
+    const slot = master.slots[0][0];
+    await this.server(port).kill('SIGKILL');
+    await options.afterKill?.();
+    let promoted: RedisServer | undefined;
+    await this.until(
+      async () => {
+        for (const server of this.running()) {
+          if (!(await clusterInfo(server.port).catch(() => '')).includes('cluster_state:ok')) return false;
+          const owner = (await this.describe(server.port).catch(() => [])).find(
+            (n) => n.role === 'master' && !n.failing && n.slots.some(([from, to]) => slot >= from && slot <= to),
+          );
+          if (owner === undefined || !replicas.includes(owner.port)) return false;
+          promoted = this.server(owner.port);
+        }
+        return true;
+      },
+      options.timeout ?? 30_000,
+      `a replica of the master on ${port} to take its slots over`,
+    );
+    return promoted!;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.servers.map((s) => s.stop()));
   }
+
+  private running(): RedisServer[] {
+    return this.servers.filter((s) => s.running);
+  }
+
+  /** `CLUSTER NODES` as one node sees it. */
+  private async describe(port: number): Promise<RedisClusterNode[]> {
+    const text = await bulkReply(port, 'CLUSTER NODES');
+    return text
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => {
+        const [id, address, flags, masterId, , , , , ...slots] = line.trim().split(' ');
+        const flagList = flags.split(',');
+        return {
+          id,
+          port: Number(/:(\d+)@/.exec(address)?.[1]),
+          role: flagList.includes('master') ? 'master' : 'replica',
+          masterId: masterId === '-' ? undefined : masterId,
+          failing: flagList.some((f) => f === 'fail' || f === 'fail?' || f === 'noaddr'),
+          slots: slots
+            .filter((s) => !s.startsWith('['))
+            .map((s) => {
+              const [from, to] = s.split('-').map(Number);
+              return [from, to ?? from] as [number, number];
+            }),
+        };
+      });
+  }
+
+  /** Polls `check` every 50 ms until it holds; throws after `timeout` ms naming `what`. */
+  private async until(check: () => Promise<boolean>, timeout: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeout;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
-/** `CLUSTER INFO` of one node, as text (a bulk reply read whole). */
-function clusterInfo(port: number): Promise<string> {
-  return readReply(port, 'CLUSTER INFO', (data) => {
+/** A bulk-string reply of one node, read whole (`CLUSTER INFO`, `CLUSTER NODES`, `INFO`). */
+async function bulkReply(port: number, command: string): Promise<string> {
+  const reply = await readReply(port, command, (data) => {
+    if (data.startsWith('-') && data.includes('\r\n')) return data;
     const header = /^\$(\d+)\r\n/.exec(data);
-    return header && data.length >= header[0].length + Number(header[1]) ? data.slice(header[0].length) : undefined;
+    return header && data.length >= header[0].length + Number(header[1]) ? data : undefined;
   });
+  if (reply.startsWith('-')) throw new Error(`${command}: ${reply.trim()}`);
+  return reply.slice(reply.indexOf('\r\n') + 2);
+}
+
+/** `CLUSTER INFO` of one node, as text. */
+function clusterInfo(port: number): Promise<string> {
+  return bulkReply(port, 'CLUSTER INFO');
+}
+
+/** One section of `INFO` of one server, as text. */
+export function info(port: number, section: string): Promise<string> {
+  return bulkReply(port, `INFO ${section}`);
 }
 
 /**

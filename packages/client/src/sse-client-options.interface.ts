@@ -34,9 +34,13 @@ export interface SseClientEvent<K extends string = string, D = unknown> {
   id: string;
 }
 
-/** What the server said with `sse.reset`: the id we resumed from could not be replayed. */
+/** What the server said with `sse.reset`: the id we resumed from could not be replayed, or events we were owed were lost. */
 export interface SseResetInfo {
-  /** `unknown` (an id from another server or before a restart), `expired` (older than history) or `malformed`. */
+  /**
+   * `unknown` (an id from another server or before a restart), `expired` (older than history),
+   * `malformed`, or `lost` (events owed to this stream were lost on the server's side, for example
+   * with a Redis master that failed over; it may come in the middle of a stream).
+   */
   reason: string;
 }
 

@@ -147,6 +147,7 @@ export class SseHub<M extends object = SseEventMap>
       deliver: this.fanout.deliver,
       localStats: () => this.counts.local(),
       passed: (draft) => this.receipts.settle({ ...draft, id: '' }, 0),
+      lost: this.fanout.lost,
     });
   }
 

@@ -31,6 +31,27 @@ export function previousOf(fields: unknown): string | undefined {
   return undefined;
 }
 
+/** A loss marker of a routed value's Stream: entries after `after` were lost, at least up to `through`. */
+export interface RedisLoss {
+  /** The last entry kept before the lost ones ('' when unknown: the Stream restarted). */
+  after: string;
+  /** The last entry known lost. */
+  through: string;
+}
+
+/** The loss an entry marks (fields `f` and `l`, see MARK_LOST), if it is a loss marker. */
+export function lossOf(fields: unknown): RedisLoss | undefined {
+  if (!Array.isArray(fields)) return undefined;
+  let after: string | undefined;
+  let through: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = String(fields[i]);
+    if (name === 'l') through = String(fields[i + 1]);
+    else if (name === 'f') after = String(fields[i + 1]);
+  }
+  return through === undefined ? undefined : { after: after ?? '', through };
+}
+
 const OPTIONAL_STRINGS = ['eventId', 'event', 'endpoint', 'target'] as const;
 
 /**

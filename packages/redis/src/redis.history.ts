@@ -80,7 +80,10 @@ export class RedisHistory {
         cause: err,
       });
     })) as [string, string, unknown];
-    if (reply[0] === 'reset') return { result: { status: 'reset', reason: reply[1] === 'expired' ? 'expired' : 'unknown' } };
+    if (reply[0] === 'reset') {
+      const reason = reply[1] === 'expired' || reply[1] === 'lost' ? reply[1] : 'unknown';
+      return { result: { status: 'reset', reason } };
+    }
     const entries = entriesOf(reply[2]);
     if (entries.length > max) return { result: { status: 'reset', reason: 'expired' } };
     // This node's reader must deliver everything up to the end of what was read before the stream

@@ -61,6 +61,11 @@ export class RedisPublisher {
   private publishedKey = '';
   private readonly live: string;
   private readonly maxLength: number;
+  /**
+   * Routed: the last id this node was given in the value's Stream. Each batch names it, so that
+   * the script notices when a failover lost it and marks the loss (see PUBLISH).
+   */
+  private lastId = '';
 
   /**
    * Publishes to the prefix's Stream, or with `route` to that routed value's Stream and shard
@@ -187,6 +192,7 @@ export class RedisPublisher {
       previous,
       batch.length,
       this.live,
+      this.lastId,
     ];
     for (const item of batch) {
       let keyIndex = 0;
@@ -199,6 +205,7 @@ export class RedisPublisher {
     PUBLISH.run(commands as ScriptClient, keys, args, false).then(
       (ids) => {
         const list = ids as unknown[];
+        if (this.route !== undefined && list.length > 0) this.lastId = String(list[list.length - 1]);
         batch.forEach((item, i) => {
           if (item.state !== 'sent') return;
           this.sent.delete(item);

@@ -2,10 +2,10 @@ import { Logger } from '@nestjs/common';
 import type { SseEnvelope } from '@nest-sse/core';
 import type { Client, RedisConnections } from './redis.connections.js';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
-import { compareStreamIds, decodeEntry, entriesOf, previousOf } from './redis-envelope.js';
+import { compareStreamIds, decodeEntry, entriesOf, lossOf, previousOf, type RedisLoss } from './redis-envelope.js';
 import type { RedisKeys, RouteKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
-import { POSITION, type ScriptClient } from './redis.scripts.js';
+import { MARK_LOST, POSITION, type ScriptClient } from './redis.scripts.js';
 
 /** How long a value no local connection holds any more stays followed (a client that reconnects finds it still there). */
 export const DEFAULT_LINGER_MS = 5_000;
@@ -19,6 +19,15 @@ interface Followed {
   /** Subscribing or filling a gap: live messages wait in `held`, in arrival order. */
   busy: boolean;
   readonly held: Array<{ id: string; previous: string; payload: string }>;
+  /** Catch up again once the fill under way is done (the subscriptions moved meanwhile). */
+  again: boolean;
+  /** Renew the subscription before the next read from the Stream (a Cluster's subscriptions moved). */
+  renew: boolean;
+  /**
+   * The entry before the last loss this node told its clients of (see `lose`): a marker of the
+   * same loss, written by another node or a publisher, is not told twice.
+   */
+  lostAfter: string | undefined;
   /** Set while no local connection holds the value: when it fires, the node lets the value go. */
   linger: NodeJS.Timeout | undefined;
   /** Settles once the position is known (the value's events are delivered from then on), or it is let go first. */
@@ -35,6 +44,18 @@ interface Followed {
  * behind it. Every live message names the entry before it: a node that sees a jump (its
  * subscriber connection dropped, a publish raced its subscription) reads what it missed from the
  * Stream before it delivers on, so each value's events reach this node once, in order.
+ *
+ * Events that are gone from the Stream before this node read them are never skipped silently:
+ * the connections holding the value are told (`lost`, which sends them `sse.reset`). They are
+ * gone when trimmed before this node read them, or lost with a master that failed over before
+ * its replica received them: the chain then goes on from an older entry than the last one this
+ * node delivered. A node that sees that adds a loss marker to the Stream (as does a publisher
+ * whose last event is gone, see PUBLISH), so that the other nodes following the value, and
+ * clients resuming across the loss, are told too.
+ *
+ * On a Cluster, each time the client's sharded subscribers move (a master failed over, slots
+ * moved) every value's subscription is renewed and the value catches up from its Stream: what
+ * the new master took before the subscription reached it is delivered then, not at the next event.
  */
 export class RedisRouteFollower {
   /** Times entries of a followed value were gone from its Stream before this node read them. */
@@ -42,6 +63,8 @@ export class RedisRouteFollower {
   /** Entries delivered from a Stream rather than live: what a dropped connection or a race made this node miss. */
   filled = 0;
   droppedEntries = 0;
+  /** Times the connections holding a value were told that some of its events were lost. */
+  losses = 0;
   private readonly logger = new Logger('RedisTransport');
   private readonly followed = new Map<string, Followed>();
   private readonly byChannel = new Map<string, Followed>();
@@ -53,6 +76,8 @@ export class RedisRouteFollower {
     private readonly keys: RedisKeys,
     private readonly options: ResolvedRedisOptions,
     private readonly deliver: (envelope: SseEnvelope, value: string) => void,
+    /** Events of `value` were lost before this node delivered them: its connections holding it are told. */
+    private readonly lost: (value: string) => void,
     private readonly lingerMs = DEFAULT_LINGER_MS,
   ) {}
 
@@ -156,7 +181,20 @@ export class RedisRouteFollower {
     });
     // a prepare nobody waits for any more must not reject into the event loop
     ready.catch(() => undefined);
-    const f: Followed = { value, keys, lastId: undefined, busy: true, held: [], linger: undefined, ready, settle, waiters: [] };
+    const f: Followed = {
+      value,
+      keys,
+      lastId: undefined,
+      busy: true,
+      held: [],
+      again: false,
+      renew: false,
+      lostAfter: undefined,
+      linger: undefined,
+      ready,
+      settle,
+      waiters: [],
+    };
     this.followed.set(value, f);
     this.byChannel.set(keys.live, f);
     void this.subscribe(f);
@@ -219,6 +257,8 @@ export class RedisRouteFollower {
       .then(
         (subscriber) => {
           subscriber.on('smessage', (channel: string, message: string) => this.onMessage(channel, message));
+          // a Cluster's sharded subscribers were replaced or moved (a failover): renew and catch up
+          subscriber.on('subscribersReady', () => this.resync(true));
           this.subscriber = subscriber;
           return subscriber;
         },
@@ -262,40 +302,80 @@ export class RedisRouteFollower {
         return;
       }
       f.held.shift();
-      this.hand(f, next.id, next.payload);
+      if (next.payload.startsWith(LOSS_PREFIX)) {
+        f.lastId = next.id;
+        const [through = '', after = ''] = next.payload.slice(LOSS_PREFIX.length).split(' ');
+        this.marked(f, { after, through });
+      } else this.hand(f, next.id, next.payload);
     }
     this.wake(f);
   }
 
-  /** After a reconnect: messages may have been missed with the connection, so every value catches up from its Stream. */
-  private resync(): void {
+  /**
+   * Messages may have been missed (the subscriber reconnected, or on a Cluster its sharded
+   * subscribers moved: `renew`, the subscriptions are renewed first): every value catches up
+   * from its Stream.
+   */
+  private resync(renew = false): void {
     for (const f of this.followed.values()) {
-      if (f.busy || f.lastId === undefined) continue;
+      // still subscribing: its position is read once the subscription is in place
+      if (f.lastId === undefined) continue;
+      if (renew) f.renew = true;
+      if (f.busy) {
+        f.again = true;
+        continue;
+      }
       f.busy = true;
       void this.fill(f);
     }
   }
 
-  /** Reads the Stream after the last entry delivered and delivers it, then the held messages. */
+  /**
+   * Subscribes again, on whichever master owns the value's slot now, and waits for the reply:
+   * anything published after it arrives live, anything before is read from the Stream next.
+   * Unsubscribing first keeps the client's list of channels to renew from growing.
+   */
+  private async renew(f: Followed): Promise<void> {
+    const subscriber = this.subscriber;
+    if (subscriber === undefined) return;
+    subscriber.sunsubscribe(f.keys.live).catch(() => undefined);
+    await subscriber.ssubscribe(f.keys.live);
+    f.renew = false;
+  }
+
+  /**
+   * Reads the Stream after the last entry delivered and delivers it, then the held messages. A
+   * chain that goes on from an older entry (a fork) is read again from that entry.
+   */
   private async fill(f: Followed): Promise<void> {
     const batch = this.options.readBatchSize;
     for (let attempt = 0; !this.connections.closed && this.followed.get(f.value) === f; attempt++) {
       try {
-        for (;;) {
+        if (f.renew) await this.renew(f);
+        read: for (;;) {
           const start = f.lastId === '' ? '-' : `(${f.lastId}`;
           const entries = entriesOf(await this.connections.commands!.call('XRANGE', f.keys.events, start, '+', 'COUNT', batch));
           for (const [id, fields] of entries) {
             const previous = previousOf(fields);
-            if (previous !== f.lastId) this.reportGap(f, id, previous);
-            const envelope = decodeEntry(id, fields);
+            if (previous !== undefined && previous !== f.lastId && this.broken(f, id, previous)) continue read;
             f.lastId = id;
             this.filled++;
+            const loss = lossOf(fields);
+            if (loss !== undefined) {
+              this.marked(f, loss);
+              continue;
+            }
+            const envelope = decodeEntry(id, fields);
             if (typeof envelope === 'string') {
               this.droppedEntries++;
               this.logger.warn(`Dropped Stream entry ${id} of ${f.keys.events}: ${envelope}.`);
             } else this.handEnvelope(f, envelope);
           }
           if (entries.length < batch) break;
+        }
+        if (f.again) {
+          f.again = false;
+          continue;
         }
         f.busy = false;
         this.drain(f);
@@ -304,7 +384,10 @@ export class RedisRouteFollower {
         if (this.connections.closed) return;
         if (attempt === 0) this.logger.warn(`Catching up on ${f.value} failed (${(err as Error).message}); trying again.`);
         await this.connections.whenReady(this.connections.commands!, Math.min(1000, this.options.maxReconnectDelay));
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // a Cluster client stays ready while one master is down: back off rather than spin
+        await new Promise((resolve) =>
+          setTimeout(resolve, Math.min(this.options.maxReconnectDelay, 50 * 2 ** Math.min(attempt, 5))),
+        );
       }
     }
   }
@@ -328,11 +411,61 @@ export class RedisRouteFollower {
     }
   }
 
-  private reportGap(f: Followed, next: string, previous: string | undefined): void {
+  /**
+   * The entry `next` names `previous` before it, not the last entry delivered: some are gone. When
+   * the chain goes on from an older entry (or starts again), entries this node delivered are gone
+   * too: it marks the loss for the other nodes and reads on from that entry (true). Either way
+   * the connections holding the value are told.
+   */
+  private broken(f: Followed, next: string, previous: string): boolean {
     this.gaps++;
+    const delivered = f.lastId!;
+    const fork = delivered !== '' && (previous === '' || compareStreamIds(previous, delivered) < 0);
+    if (!fork) {
+      this.logger.error(
+        `Events of ${f.value} between ${delivered || 'the start'} and ${next} (which follows ${previous}) were gone from ` +
+          `${f.keys.events} before this node read them; its clients holding that value are told to reset.`,
+      );
+      this.lose(f, previous);
+      return false;
+    }
     this.logger.error(
-      `Events of ${f.value} between ${f.lastId || 'the start'} and ${next} (which follows ${previous || 'nothing'}) were gone from ` +
-        `${f.keys.events} before this node read them; its clients holding that value missed them.`,
+      `Events of ${f.value} after ${previous || 'the start'}, up to ${delivered} which this node delivered, are gone from ` +
+        `${f.keys.events} (a failover lost what the old master had acknowledged, or the Stream was recreated); ` +
+        `its clients holding that value are told to reset.`,
     );
+    this.lose(f, previous);
+    MARK_LOST.run(
+      this.connections.commands as ScriptClient,
+      [f.keys.events, f.keys.live],
+      [previous, delivered, this.options.historySize],
+    ).catch((err: Error) => this.logger.warn(`Could not mark the loss in ${f.keys.events}: ${err.message}.`));
+    f.lastId = previous;
+    // entries waited for on the lost branch will not come: the resuming streams waiting go on
+    for (const waiter of f.waiters.splice(0)) waiter.resolve();
+    return true;
+  }
+
+  /** A loss marker: unless this node told its clients of that loss already, it tells them now. */
+  private marked(f: Followed, loss: RedisLoss): void {
+    if (loss.after === f.lostAfter) return;
+    this.logger.error(
+      `Events of ${f.value} after ${loss.after || 'the start'} (at least up to ${loss.through}) were lost from ${f.keys.events} ` +
+        `(a failover lost what the old master had acknowledged); its clients holding that value are told to reset.`,
+    );
+    this.lose(f, loss.after);
+  }
+
+  private lose(f: Followed, after: string): void {
+    f.lostAfter = after;
+    this.losses++;
+    try {
+      this.lost(f.value);
+    } catch (err) {
+      this.logger.error(`Telling the clients of ${f.value} of lost events failed: ${(err as Error).message}`);
+    }
   }
 }
+
+/** How a loss marker's payload starts on the shard channel (an event's payload is JSON). */
+const LOSS_PREFIX = 'lost ';

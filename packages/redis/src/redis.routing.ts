@@ -17,7 +17,7 @@ import {
   type RedisCursor,
 } from './redis-cursor.js';
 import { withTimeout, type RedisConnections } from './redis.connections.js';
-import { compareStreamIds, decodeEntry, entriesOf, isStreamId } from './redis-envelope.js';
+import { compareStreamIds, decodeEntry, entriesOf, isStreamId, lossOf } from './redis-envelope.js';
 import type { RedisHistory } from './redis.history.js';
 import type { RedisKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
@@ -31,6 +31,9 @@ const PUBLISHER_IDLE_MS = 60_000;
 
 const RESET_UNKNOWN: SseReplayResult = { status: 'reset', reason: 'unknown' };
 const RESET_EXPIRED: SseReplayResult = { status: 'reset', reason: 'expired' };
+
+/** Why one value's history cannot be replayed. */
+type LaneReset = 'expired' | 'lost';
 
 /**
  * Routed delivery (`routeBy`): a broadcast whose filter names the route key goes to the Stream
@@ -59,7 +62,13 @@ export class RedisRouting {
     /** The last entry of the main Stream this node delivered. */
     private readonly mainPosition: () => string,
   ) {
-    this.follower = new RedisRouteFollower(connections, keys, options, (envelope, value) => this.deliverValue(envelope, value));
+    this.follower = new RedisRouteFollower(
+      connections,
+      keys,
+      options,
+      (envelope, value) => this.deliverValue(envelope, value),
+      (value) => this.context.lost?.(this.key, value),
+    );
   }
 
   start(nodeId: string): void {
@@ -186,9 +195,12 @@ export class RedisRouting {
     if (main.status === 'reset') return main;
     const max = Math.max(1, Math.min(limit, this.options.historySize));
     const lanes = await Promise.all(values.map((value, i) => this.valueHistory(value, cursor.values[i]!, max)));
-    if (lanes.some((lane) => lane === undefined)) return RESET_EXPIRED;
-    if (main.events.length + lanes.reduce((n, lane) => n + lane!.length, 0) > max) return RESET_EXPIRED;
-    return this.merge(cursor, values, main.events, lanes as SseEnvelope[][]);
+    // a loss says more than a trimmed history: the client is told so when any of its values lost events
+    if (lanes.includes('lost')) return { status: 'reset', reason: 'lost' };
+    if (lanes.includes('expired')) return RESET_EXPIRED;
+    const events = lanes as SseEnvelope[][];
+    if (main.events.length + events.reduce((n, lane) => n + lane.length, 0) > max) return RESET_EXPIRED;
+    return this.merge(cursor, values, main.events, events);
   }
 
   private merge(cursor: RedisCursor, values: string[], main: SseEnvelope[], lanes: SseEnvelope[][]): SseReplayResult {
@@ -226,8 +238,11 @@ export class RedisRouting {
     return { status: 'ok', events, after: formatCursor({ from: 'm', main: mainAt, tag, values: positions }) };
   }
 
-  /** The entries of `value`'s Stream after `position`, or undefined when some are gone. */
-  private async valueHistory(value: string, position: string, max: number): Promise<SseEnvelope[] | undefined> {
+  /**
+   * The entries of `value`'s Stream after `position`; or `expired` when some were trimmed (or more
+   * than `max` are missed), `lost` when some were lost (a loss marker, or a broken chain).
+   */
+  private async valueHistory(value: string, position: string, max: number): Promise<SseEnvelope[] | LaneReset> {
     const keys = this.keys.route(value);
     const commands = this.connections.commands;
     if (commands === undefined || this.connections.closed) throw new RedisUnavailableError('RedisTransport is not running.');
@@ -238,7 +253,7 @@ export class RedisRouting {
         this.options.publishTimeout,
         'the replay',
       )) as [string, string, unknown];
-      if (reply[0] === 'reset') return undefined;
+      if (reply[0] === 'reset') return reply[1] === 'lost' ? 'lost' : 'expired';
       entries = entriesOf(reply[2]);
     } catch (err) {
       const failure = redisFailure(err);
@@ -248,7 +263,8 @@ export class RedisRouting {
         cause: err,
       });
     }
-    if (entries.length > max) return undefined;
+    if (entries.some(([, fields]) => lossOf(fields) !== undefined)) return 'lost';
+    if (entries.length > max) return 'expired';
     // live events up to what was read must reach this node before the stream opens (see RedisHistory)
     if (entries.length > 0) await this.follower.through(value, entries[entries.length - 1][0], this.options.publishTimeout);
     const events: SseEnvelope[] = [];

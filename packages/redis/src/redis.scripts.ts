@@ -77,13 +77,17 @@ local function stream_info(key)
   for i = 1, #info, 2 do out[info[i]] = info[i + 1] end
   return out
 end
--- the id an entry says came before it ('' when it does not say)
-local function previous_of(entry)
+-- a field of an entry (nil when it has none)
+local function field_of(entry, name)
   local fields = entry[2]
   for i = 1, #fields, 2 do
-    if fields[i] == 'p' then return fields[i + 1] end
+    if fields[i] == name then return fields[i + 1] end
   end
-  return ''
+  return nil
+end
+-- the id an entry says came before it ('' when it does not say)
+local function previous_of(entry)
+  return field_of(entry, 'p') or ''
 end
 -- whether every entry after id is still in the Stream: trimming only ever removes the oldest
 -- entries, and each entry names the one before it, so the first entry tells
@@ -100,6 +104,41 @@ local function intact_after(info, id)
   if not first then return false end
   if id_cmp(id, first[1]) >= 0 then return true end
   return previous_of(first) == id
+end
+-- whether an entry this Stream once gave is gone from it without being trimmed: the Stream is
+-- behind it (a replica promoted before it received it, a Redis restarted without it) or it is
+-- missing between the first entry and the last
+local function gone(key, info, id)
+  if not info then return true end
+  local last = info['last-generated-id']
+  if id == last then return false end
+  if id_cmp(id, last) > 0 then return true end
+  local first = info['first-entry']
+  if not first or id_cmp(id, first[1]) < 0 then return false end
+  return #redis.call('XRANGE', key, id, id) == 0
+end
+-- Appends a loss marker to a routed value's Stream (fields p, f: the last entry kept before the
+-- lost ones, '' when unknown, and l: the last entry known lost), sends it on the shard channel
+-- as '<id> <previous>', a newline, then 'lost <l> <f>', and returns its id. The same loss is
+-- marked once: when a marker of it is among the first entries after f (where the first to notice
+-- puts it, most often before any other entry), nothing is added and the last id is returned, so
+-- that clients resuming from an entry after it are not told of a loss they were told of already
+local function mark_lost(key, live, maxlen, info, fork, through)
+  local previous = info and info['last-generated-id'] or ''
+  if info then
+    local after = redis.call('XRANGE', key, fork == '' and '-' or '(' .. fork, '+', 'COUNT', 100)
+    for i = 1, #after do
+      if field_of(after[i], 'l') and field_of(after[i], 'f') == fork then return previous end
+    end
+  end
+  local id = redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', 'p', previous, 'f', fork, 'l', through)
+  if live ~= '' then redis.call('SPUBLISH', live, id .. ' ' .. previous .. '\\nlost ' .. through .. ' ' .. fork) end
+  return id
+end
+-- the entry before id in the Stream ('' when none is left)
+local function entry_before(key, id)
+  local before = redis.call('XREVRANGE', key, '(' .. id, '-', 'COUNT', 1)
+  return before[1] and before[1][1] or ''
 end
 `;
 
@@ -118,20 +157,26 @@ end
  * `<id> <id before it>\n<payload>`, so that a subscriber that sees a jump in the chain knows it
  * missed some and fills them from the Stream. The channel shares the Stream's hash tag.
  *
+ * ARGV[8] is the last id this node was given in this Stream ('' for none): when the Stream no
+ * longer has it (a failover lost what the old master had acknowledged), a loss marker goes
+ * before the batch (see `mark_lost`), so that the nodes following the value, and clients
+ * resuming across the loss, are told rather than left with a silent gap.
+ *
  * KEYS: events, this node's recent publishes, then the publisher id keys the batch uses
  * ARGV: lowest seq still unacknowledged, max length, max age ms, ttl of the recent publishes in
- *       ms, seq of the broadcast sent before, n, shard channel ('' for none); then per broadcast:
- *       seq, payload, index in KEYS of its publisher id key (0 for none)
+ *       ms, seq of the broadcast sent before, n, shard channel ('' for none), the last id this
+ *       node was given ('' for none); then per broadcast: seq, payload, index in KEYS of its
+ *       publisher id key (0 for none)
  * Returns the n ids, in order.
  */
 export const PUBLISH = new RedisScript(
   `${COMMON}
-local before, n, live = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local before, n, live, mine = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local max_age = tonumber(ARGV[3])
 local ids = {}
 local previous = nil
 for i = 1, n do
-  local at = 7 + (i - 1) * 3
+  local at = 8 + (i - 1) * 3
   local seq = tonumber(ARGV[at + 1])
   local done = redis.call('ZRANGEBYSCORE', KEYS[2], seq, seq)
   if done[1] then
@@ -143,6 +188,9 @@ for i = 1, n do
     if previous == nil then
       local info = stream_info(KEYS[1])
       previous = info and info['last-generated-id'] or ''
+      if mine ~= '' and gone(KEYS[1], info, mine) then
+        previous = mark_lost(KEYS[1], live, ARGV[2], info, info and entry_before(KEYS[1], mine) or '', mine)
+      end
     end
     local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'p', previous, 'e', ARGV[at + 2])
     if live ~= '' then redis.call('SPUBLISH', live, id .. ' ' .. previous .. '\\n' .. ARGV[at + 2]) end
@@ -166,7 +214,9 @@ return ids
 /**
  * Events after an id, or why there are none to give. Expired history is trimmed first (exactly),
  * then the first entry left (and the id it says came before it) tells whether anything after the
- * client's id is gone.
+ * client's id is gone: `expired` when trimmed; `lost` when the entry after the client's id names
+ * another one before it (the client's id, or entries after it, are gone without being trimmed:
+ * a failover lost what the old master had acknowledged).
  *
  * KEYS: events, the publisher id key the id would be (a publisher id wins over a Stream id)
  * ARGV: the id as a Stream id ('' if it is not one), count, max age ms
@@ -192,7 +242,26 @@ if not info then
 end
 if id_cmp(after, info['last-generated-id']) > 0 then return {'reset', 'unknown'} end
 if not intact_after(info, after) then return {'reset', 'expired'} end
-return {'ok', after, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[2])}
+local entries = redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[2])
+if after ~= '0-0' and entries[1] then
+  local previous = field_of(entries[1], 'p')
+  if previous and previous ~= after then return {'reset', 'lost'} end
+end
+return {'ok', after, entries}
+`,
+);
+
+/**
+ * A follower's report that entries it delivered are gone from a routed value's Stream (it found
+ * the chain going on from an older entry): adds a loss marker (see `mark_lost`) unless the entry
+ * is there after all. KEYS: events, shard channel. ARGV: the last entry kept before the lost ones
+ * ('' when the Stream restarted), the last entry known lost, max length.
+ * Returns the marker's id, or 0 when the entry is there.
+ */
+export const MARK_LOST = new RedisScript(
+  `${COMMON}
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) > 0 then return 0 end
+return mark_lost(KEYS[1], KEYS[2], ARGV[3], stream_info(KEYS[1]), ARGV[1], ARGV[2])
 `,
 );
 

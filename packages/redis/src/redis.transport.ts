@@ -178,6 +178,8 @@ export class RedisTransport implements SseTransport {
         // routed delivery: values followed now, and entries read from a value's Stream to fill a gap
         routed_values: this.routing.follower.size,
         routed_filled: this.routing.follower.filled,
+        // times the connections holding a value were sent sse.reset: events of it were lost (trimmed unread, or a failover)
+        routed_lost: this.routing.follower.losses,
       }),
     };
   }

@@ -48,8 +48,12 @@ describe('RedisRouteFollower on Redis Cluster (three masters)', () => {
     const publishing = await openParts(undefined, 'spread', { client: client() });
     const following = await openParts(undefined, 'spread', { client: client() });
     const delivered: Array<{ value: string; envelope: SseEnvelope }> = [];
-    const follower = new RedisRouteFollower(following.connections, following.keys, following.options, (envelope, value) =>
-      delivered.push({ value, envelope }),
+    const follower = new RedisRouteFollower(
+      following.connections,
+      following.keys,
+      following.options,
+      (envelope, value) => delivered.push({ value, envelope }),
+      () => undefined,
     );
     const values = Array.from({ length: 30 }, (_, i) => `user-${i}`);
     const held = values.filter((_, i) => i % 3 === 0);
@@ -82,6 +86,49 @@ describe('RedisRouteFollower on Redis Cluster (three masters)', () => {
       );
     }
     expect(new Set(delivered.map((d) => d.value))).toEqual(new Set(held));
+    expect(follower.gaps).toBe(0);
+    follower.stop();
+  }, 60_000);
+
+  it("renews its subscriptions and catches up from the Stream when the client's sharded subscribers move (a failover)", async () => {
+    const following = await openParts(undefined, 'renew', { client: client() });
+    const admin = client();
+    const delivered: string[] = [];
+    const follower = new RedisRouteFollower(
+      following.connections,
+      following.keys,
+      following.options,
+      (envelope) => delivered.push(envelope.data),
+      () => delivered.push('LOST'),
+    );
+    follower.hold('alice', true);
+    await eventually(() => follower.position('alice') !== undefined, 10_000, 'alice to be followed');
+    const keys = following.keys.route('alice');
+    const subscribed = async () => {
+      const counts = await Promise.all(
+        admin
+          .nodes('master')
+          .map(async (node) => Number(((await node.call('PUBSUB', 'SHARDNUMSUB', keys.live)) as unknown[])[1])),
+      );
+      return counts.reduce((a, b) => a + b, 0);
+    };
+    expect(await subscribed()).toBe(1);
+    // an entry the value's master took while no subscription reached it, as a promoted replica
+    // does before the client's sharded subscribers have moved to it: nothing tells the follower
+    const envelope = (data: string) => JSON.stringify({ data, origin: 'x', seq: 1, time: Date.now() });
+    const first = (await admin.xadd(keys.events, '*', 'p', '', 'e', envelope('taken while unsubscribed')))!;
+    // ioredis says its sharded subscribers were reset (it resubscribed them without waiting)
+    following.connections.subscriber!.emit('subscribersReady');
+    await eventually(() => delivered.length === 1, 10_000, 'the entry read from the Stream');
+    expect(await subscribed()).toBe(1);
+    // the renewed subscription carries what comes next, live
+    const lane = new RedisPublisher(following.connections, following.keys, following.options, keys);
+    lane.start('publisher');
+    publishers.push(lane);
+    await lane.publish(draft('live'));
+    await eventually(() => delivered.length === 2, 10_000, 'the live event');
+    expect(delivered).toEqual(['taken while unsubscribed', 'live']);
+    expect((await admin.xrange(keys.events, '-', '+'))[1][1].slice(0, 2)).toEqual(['p', first]);
     expect(follower.gaps).toBe(0);
     follower.stop();
   }, 60_000);

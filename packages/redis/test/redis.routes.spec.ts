@@ -5,6 +5,8 @@ import { RedisRouteFollower } from '../src/redis.routes.js';
 import { eventually } from '../../../test/utils/app.js';
 import { draft, openParts, useRedisServer } from './parts.js';
 
+const LOST = 'LOST';
+
 describe('RedisRouteFollower', () => {
   const publishers: RedisPublisher[] = [];
   // registered before the server's hooks: publishers close before their connections do
@@ -32,15 +34,22 @@ describe('RedisRouteFollower', () => {
   async function followingNode(prefix: string, options = {}, linger = 200) {
     const parts = await openParts(redis.server.url, prefix, options);
     const delivered: Array<{ value: string; envelope: SseEnvelope }> = [];
+    /** What the node's connections got, in order: the data of each event, `LOST` where they were told of a loss. */
+    const told: Array<{ value: string; what: string }> = [];
     const follower = new RedisRouteFollower(
       parts.connections,
       parts.keys,
       parts.options,
-      (envelope, value) => delivered.push({ value, envelope }),
+      (envelope, value) => {
+        delivered.push({ value, envelope });
+        told.push({ value, what: envelope.data });
+      },
+      (value) => told.push({ value, what: LOST }),
       linger,
     );
     const of = (value: string) => delivered.filter((d) => d.value === value).map((d) => d.envelope.data);
-    return { follower, delivered, of, ...parts };
+    const seen = (value: string) => told.filter((t) => t.value === value).map((t) => t.what);
+    return { follower, delivered, of, seen, ...parts };
   }
 
   const subscribers = async (channel: string) =>
@@ -132,8 +141,79 @@ describe('RedisRouteFollower', () => {
     await Promise.all(Array.from({ length: 300 }, (_, i) => publish('alice', `n${i}`)));
     await eventually(() => node.of('alice').at(-1) === 'n299', 10_000, 'the last event');
     expect(node.follower.gaps).toBeGreaterThan(0);
-    expect(redis.logs.lines.join('\n')).toMatch(/Events of alice between .* were gone from/);
+    expect(redis.logs.lines.join('\n')).toMatch(/Events of alice between .* were gone from .*told to reset/);
     const got = node.of('alice');
     expect(got.length).toBeLessThan(301);
+    // the node's connections were told before the events after the gap reached them
+    const seen = node.seen('alice');
+    expect(seen.slice(0, 2)).toEqual(['first', LOST]);
+    expect(seen.filter((w) => w === LOST)).toHaveLength(node.follower.losses);
+  });
+
+  /**
+   * What a promoted replica that missed the old master's last writes looks like from a follower:
+   * the Stream goes back to an older entry, and the chain goes on from there.
+   */
+  async function forkStream(key: string, keepThrough: string): Promise<void> {
+    const kept = (await redis.admin.xrange(key, '-', keepThrough)) as Array<[string, string[]]>;
+    await redis.admin.del(key);
+    for (const [id, fields] of kept) await redis.admin.xadd(key, id, ...fields);
+  }
+
+  const markers = async (key: string) =>
+    ((await redis.admin.xrange(key, '-', '+')) as Array<[string, string[]]>).filter(([, fields]) => fields.includes('l'));
+
+  /**
+   * A node that follows alice and was delivered five events, of which a failover keeps only the
+   * first two (`forkStream`); `other` starts following her after the failover.
+   */
+  async function failedOver(prefix: string) {
+    const publish = await publishingNode(prefix);
+    const witness = await followingNode(prefix);
+    const other = await followingNode(prefix);
+    witness.follower.hold('alice', true);
+    await eventually(() => witness.follower.position('alice') !== undefined);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await publish('alice', `n${i}`));
+    await eventually(() => witness.delivered.length === 5, 5000, 'the first five');
+    const keys = witness.keys.route('alice');
+    await forkStream(keys.events, ids[1]);
+    other.follower.hold('alice', true);
+    await eventually(() => other.follower.position('alice') !== undefined);
+    return { publish, witness, other, ids, keys };
+  }
+
+  it('tells its connections, and marks the loss, when entries it delivered are gone from the Stream (a failover lost them)', async () => {
+    const { witness, other, ids, keys } = await failedOver('route6');
+    // a node that never published to alice before: it knows of no loss
+    const fresh = await publishingNode('route6');
+    await fresh('alice', 'after');
+    await eventually(() => witness.of('alice').at(-1) === 'after', 5000, 'the event after the failover');
+    expect(witness.seen('alice')).toEqual(['n0', 'n1', 'n2', 'n3', 'n4', LOST, 'after']);
+    expect(redis.logs.lines.join('\n')).toMatch(/Events of alice after .* up to .* which this node delivered, are gone/);
+    // the marker it adds tells `other`, which followed alice after the failover and saw no fork
+    await eventually(async () => (await markers(keys.events)).length > 0, 5000, 'the loss marker');
+    await fresh('alice', 'later');
+    await eventually(() => witness.of('alice').at(-1) === 'later' && other.of('alice').at(-1) === 'later');
+    expect(other.seen('alice')).toEqual(['after', LOST, 'later']);
+    expect(witness.seen('alice')).toEqual(['n0', 'n1', 'n2', 'n3', 'n4', LOST, 'after', 'later']);
+    expect((await markers(keys.events)).map(([, fields]) => fields.slice(2))).toEqual([['f', ids[1], 'l', ids[4]]]);
+    // the chain stays whole: every entry names the one before it
+    const chain = (await redis.admin.xrange(keys.events, '-', '+')) as Array<[string, string[]]>;
+    for (let i = 1; i < chain.length; i++) expect(chain[i][1][1]).toBe(chain[i - 1][0]);
+  });
+
+  it('tells its connections of a loss it did not see itself, from the marker a publisher adds when its last event is gone', async () => {
+    const { publish, witness, other, ids, keys } = await failedOver('route7');
+    // the publisher was given ids[4], which is gone: its next publish marks the loss first
+    await publish('alice', 'after');
+    await eventually(() => other.of('alice').at(-1) === 'after' && witness.of('alice').at(-1) === 'after');
+    expect(other.seen('alice')).toEqual([LOST, 'after']);
+    // the witness found the fork at the publisher's marker: it told its connections once
+    expect(witness.seen('alice')).toEqual(['n0', 'n1', 'n2', 'n3', 'n4', LOST, 'after']);
+    await publish('alice', 'later');
+    await eventually(() => witness.of('alice').at(-1) === 'later');
+    // and added no second marker of the same loss
+    expect((await markers(keys.events)).map(([, fields]) => fields)).toEqual([['p', ids[1], 'f', ids[1], 'l', ids[4]]]);
   });
 });

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { SseStream } from '../connection/sse-stream.js';
+import { encodeSseFrame } from '../encoding/sse-encoder.js';
 import type { SseEnvelope } from '../interfaces/sse-transport.interface.js';
+import { SSE_RESET_EVENT } from '../sse.constants.js';
 import { EnvelopeFrames, messageOf, type SseEnvelopeMessage } from './envelope-frames.js';
 import { LocalStreams } from './local-streams.js';
 import { PublishReceipts } from './publish-receipts.js';
@@ -36,6 +38,21 @@ export class LocalFanout {
       this.node.logger.error(`Dropped event ${envelope.id}: ${(err as Error).message}`);
     }
     this.receipts.settle(envelope, reached);
+  };
+
+  /**
+   * The transport's word that events of a routed value were lost before this node delivered
+   * them: each stream holding the value gets `sse.reset` in line with its live events (held
+   * behind a replay like them), so that its client reloads its state.
+   */
+  readonly lost = (key: string, value: string): void => {
+    const data = JSON.stringify({ reason: 'lost' });
+    const frame = encodeSseFrame({ event: SSE_RESET_EVENT, data });
+    const message = { event: SSE_RESET_EVENT, data };
+    const told = this.streams.registry.forEachMatch(undefined, { [key]: [value] }, (stream) =>
+      stream.deliver(frame, undefined, message),
+    );
+    this.node.counters.resets += told;
   };
 
   private deliverPlain(envelope: SseEnvelope): number {

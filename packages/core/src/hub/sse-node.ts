@@ -14,7 +14,7 @@ export interface SseCounters {
   /** Connections that resumed with `Last-Event-ID`, and events replayed to them. */
   replays: number;
   replayedEvents: number;
-  /** Connections told to reset (`sse.reset`) because their id could not be resumed. */
+  /** Connections told to reset (`sse.reset`): their id could not be resumed, or events they were owed were lost. */
   resets: number;
   /** Streams opened and closed since start. */
   opened: number;

@@ -78,7 +78,15 @@ export type SseReplayResult =
        */
       after?: string;
     }
-  | { status: 'reset'; reason: 'unknown' | 'expired' | 'malformed' };
+  | { status: 'reset'; reason: SseResetReason };
+
+/**
+ * Why a stream is sent `sse.reset`: its `Last-Event-ID` is one the history never gave
+ * (`unknown`), older than what it keeps (`expired`) or not an id (`malformed`); or events it was
+ * owed were lost before they reached it (`lost`: a Redis master failed over before its replica
+ * received them, or they were trimmed before this node read them).
+ */
+export type SseResetReason = 'unknown' | 'expired' | 'malformed' | 'lost';
 
 /** What the hub hands to its transport when it starts it. */
 export interface SseTransportContext {
@@ -94,6 +102,13 @@ export interface SseTransportContext {
    * waiting for it and counts no stream of this node.
    */
   passed?(draft: SseEnvelopeDraft): void;
+  /**
+   * Says that events of `value` under the route key `key` were lost before this node delivered
+   * them (a routing transport found them gone from that value's history): every stream of this
+   * node holding the value is sent `sse.reset` (`{"reason":"lost"}`) in line with its live events,
+   * so that its client reloads its state rather than going on with a gap.
+   */
+  lost?(key: string, value: string): void;
 }
 
 /**

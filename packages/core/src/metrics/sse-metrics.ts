@@ -20,7 +20,11 @@ const COUNTERS: Array<[name: string, help: string, key: keyof SseCounters]> = [
   ['slow_disconnects_total', 'Streams ended because the client fell behind.', 'slowDisconnects'],
   ['replays_total', 'Connections that resumed with a Last-Event-ID.', 'replays'],
   ['replayed_events_total', 'Events replayed to resuming connections.', 'replayedEvents'],
-  ['resets_total', 'Connections sent sse.reset because their Last-Event-ID could not be resumed.', 'resets'],
+  [
+    'resets_total',
+    'Connections sent sse.reset: their Last-Event-ID could not be resumed, or events they were owed were lost.',
+    'resets',
+  ],
   ['connections_opened_total', 'Streams opened.', 'opened'],
   ['connections_closed_total', 'Streams closed, whatever the reason.', 'closed'],
 ];
