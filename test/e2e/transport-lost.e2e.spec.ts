@@ -8,10 +8,10 @@ class ChannelsController {}
 /** The in-memory transport, routing by channel, keeping the context the hub started it with. */
 class RoutingTransport extends MemoryTransport {
   readonly routeKeys = ['channel'];
-  context: SseTransportContext | undefined;
+  started: SseTransportContext | undefined;
   hold(): void {}
   override start(context: SseTransportContext): Promise<void> {
-    this.context = context;
+    this.started = context;
     return super.start(context);
   }
 }
@@ -31,7 +31,7 @@ describe.each(ADAPTERS)('A routing transport that lost events of a value (%s)', 
       const both = await connect(t.url, '/channels?channel=news&channel=sports', { events });
       const sports = await connect(t.url, '/channels?channel=sports', { events });
       await hub.broadcast({ event: 'update', data: 'before', filter: { channel: 'news' } });
-      transport.context!.lost!('channel', 'news');
+      transport.started!.lost!('channel', 'news');
       await hub.broadcast({ event: 'update', data: 'after', filter: { channel: ['news', 'sports'] } });
       for (const x of [news, both]) {
         await x.waitFor((e) => e.data === 'after');
@@ -45,7 +45,7 @@ describe.each(ADAPTERS)('A routing transport that lost events of a value (%s)', 
       expect(sports.events.map((e) => `${e.event} ${e.data}`)).toEqual(['update after']);
       expect(hub.counters.resets).toBe(2);
       // a value no stream holds: nobody to tell
-      transport.context!.lost!('channel', 'weather');
+      transport.started!.lost!('channel', 'weather');
       expect(hub.counters.resets).toBe(2);
       for (const x of [news, both, sports]) x.close();
     } finally {

@@ -3,39 +3,13 @@ import type { SseEnvelope } from '@nest-sse/core';
 import type { Client, RedisConnections } from './redis.connections.js';
 import { RedisUnavailableError } from './errors/redis-unavailable.error.js';
 import { compareStreamIds, decodeEntry, entriesOf, lossOf, previousOf, type RedisLoss } from './redis-envelope.js';
-import type { RedisKeys, RouteKeys } from './redis.keys.js';
+import type { RedisKeys } from './redis.keys.js';
+import { newFollowed, reached, release, waitThrough, wake, type Followed } from './redis.followed.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
 import { MARK_LOST, POSITION, type ScriptClient } from './redis.scripts.js';
 
 /** How long a value no local connection holds any more stays followed (a client that reconnects finds it still there). */
 export const DEFAULT_LINGER_MS = 5_000;
-
-/** One routed value this node follows. */
-interface Followed {
-  readonly value: string;
-  readonly keys: RouteKeys;
-  /** The last entry delivered: undefined until the position is known, '' when the Stream did not exist. */
-  lastId: string | undefined;
-  /** Subscribing or filling a gap: live messages wait in `held`, in arrival order. */
-  busy: boolean;
-  readonly held: Array<{ id: string; previous: string; payload: string }>;
-  /** Catch up again once the fill under way is done (the subscriptions moved meanwhile). */
-  again: boolean;
-  /** Renew the subscription before the next read from the Stream (a Cluster's subscriptions moved). */
-  renew: boolean;
-  /**
-   * The entry before the last loss this node told its clients of (see `lose`): a marker of the
-   * same loss, written by another node or a publisher, is not told twice.
-   */
-  lostAfter: string | undefined;
-  /** Set while no local connection holds the value: when it fires, the node lets the value go. */
-  linger: NodeJS.Timeout | undefined;
-  /** Settles once the position is known (the value's events are delivered from then on), or it is let go first. */
-  readonly ready: Promise<void>;
-  settle(err?: Error): void;
-  /** Callers waiting until an entry has been delivered (see `through`). */
-  readonly waiters: Array<{ id: string; resolve: () => void }>;
-}
 
 /**
  * Routed delivery, the reading side: this node follows only the routed values its own connections
@@ -125,26 +99,12 @@ export class RedisRouteFollower {
    */
   through(value: string, id: string, timeout: number): Promise<void> {
     const f = this.followed.get(value);
-    if (f === undefined || this.connections.closed || this.reached(f, id)) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const at = f.waiters.indexOf(waiter);
-        if (at !== -1) f.waiters.splice(at, 1);
-        this.logger.warn(
-          `This node is more than ${timeout} ms behind ${id} of ${f.value}; a resuming client may see some events twice.`,
-        );
-        resolve();
-      }, timeout);
-      timer.unref();
-      const waiter = {
-        id,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      };
-      f.waiters.push(waiter);
-    });
+    if (f === undefined || this.connections.closed || reached(f, id)) return Promise.resolve();
+    return waitThrough(f, id, timeout, () =>
+      this.logger.warn(
+        `This node is more than ${timeout} ms behind ${id} of ${f.value}; a resuming client may see some events twice.`,
+      ),
+    );
   }
 
   /** A local connection holds `value` now (`held`), or none does any more. */
@@ -167,36 +127,16 @@ export class RedisRouteFollower {
   stop(): void {
     for (const f of this.followed.values()) {
       if (f.linger) clearTimeout(f.linger);
-      this.release(f, new RedisUnavailableError('RedisTransport closed.'));
+      release(f, new RedisUnavailableError('RedisTransport closed.'));
     }
     this.followed.clear();
     this.byChannel.clear();
   }
 
   private follow(value: string): Followed {
-    const keys = this.keys.route(value);
-    let settle!: (err?: Error) => void;
-    const ready = new Promise<void>((resolve, reject) => {
-      settle = (err) => (err === undefined ? resolve() : reject(err));
-    });
-    // a prepare nobody waits for any more must not reject into the event loop
-    ready.catch(() => undefined);
-    const f: Followed = {
-      value,
-      keys,
-      lastId: undefined,
-      busy: true,
-      held: [],
-      again: false,
-      renew: false,
-      lostAfter: undefined,
-      linger: undefined,
-      ready,
-      settle,
-      waiters: [],
-    };
+    const f = newFollowed(value, this.keys.route(value));
     this.followed.set(value, f);
-    this.byChannel.set(keys.live, f);
+    this.byChannel.set(f.keys.live, f);
     void this.subscribe(f);
     return f;
   }
@@ -205,25 +145,8 @@ export class RedisRouteFollower {
     if (this.followed.get(f.value) !== f) return;
     this.followed.delete(f.value);
     this.byChannel.delete(f.keys.live);
-    this.release(f, new RedisUnavailableError(`Stopped following ${f.value} before Redis answered.`));
+    release(f, new RedisUnavailableError(`Stopped following ${f.value} before Redis answered.`));
     this.subscriber?.sunsubscribe(f.keys.live).catch(() => undefined);
-  }
-
-  /** Lets every caller waiting on `f` go: `prepare` rejects if the position was never known. */
-  private release(f: Followed, err: Error): void {
-    f.settle(err);
-    for (const waiter of f.waiters.splice(0)) waiter.resolve();
-  }
-
-  private reached(f: Followed, id: string): boolean {
-    return f.lastId !== undefined && f.lastId !== '' && compareStreamIds(f.lastId, id) >= 0;
-  }
-
-  private wake(f: Followed): void {
-    if (f.waiters.length === 0) return;
-    for (let i = f.waiters.length - 1; i >= 0; i--) {
-      if (this.reached(f, f.waiters[i].id)) f.waiters.splice(i, 1)[0].resolve();
-    }
   }
 
   /**
@@ -308,7 +231,7 @@ export class RedisRouteFollower {
         this.marked(f, { after, through });
       } else this.hand(f, next.id, next.payload);
     }
-    this.wake(f);
+    wake(f);
   }
 
   /**
