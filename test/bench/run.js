@@ -9,6 +9,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { partRouted, renderRouted, ROUTED_CONFIG } from './routed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -53,6 +54,19 @@ if (option('idle')) CONFIG.idleConnections = Number(option('idle'));
 if (option('churn')) CONFIG.churn = Number(option('churn'));
 if (option('connect')) CONFIG.connectStreams = Number(option('connect'));
 if (option('storm')) CONFIG.stormSizes = option('storm').split(',').map(Number);
+/** The routed scenario's sizes (routed.js), each with an option of its own. */
+const ROUTED = { ...ROUTED_CONFIG[QUICK ? 'quick' : 'full'] };
+for (const [key, name] of Object.entries({
+  nodes: 'routed-nodes',
+  users: 'routed-users',
+  window: 'routed-window',
+  seconds: 'routed-seconds',
+  rate: 'routed-rate',
+  events: 'routed-events',
+  nodeEvents: 'routed-node-events',
+})) {
+  if (option(name)) ROUTED[key] = Number(option(name));
+}
 const EVENT_SIZE = 100;
 /**
  * Deliveries in flight in a throughput phase: enough to keep a fast server busy across the
@@ -69,8 +83,11 @@ const GROUPS = 100;
 const CONNECT_CONCURRENCY = 256;
 const CHURN_CONCURRENCY = 64;
 
-/** The scenarios: `fanout` (throughput, latency, filtered), `memory` (idle memory, churn), `connect`, `storm`. */
-const SCENARIOS = ['fanout', 'memory', 'connect', 'storm'];
+/**
+ * The scenarios: `fanout` (throughput, latency, filtered), `memory` (idle memory, churn), `connect`,
+ * `storm`, and `routed` (routed delivery against the single Stream, on clusters of its own: routed.js).
+ */
+const SCENARIOS = ['fanout', 'memory', 'connect', 'storm', 'routed'];
 const FAN = ['fanout', 'memory'];
 const SUBJECTS = [
   { name: 'baseline', script: 'baseline.js', scenarios: [...FAN, 'connect'] },
@@ -1007,7 +1024,7 @@ async function main() {
 
   const machineInfo = machine();
   console.log(
-    `nest-sse bench (${QUICK ? 'quick' : 'full'}): ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ')}`,
+    `nest-sse bench (${QUICK ? 'quick' : 'full'}): scenarios ${scenarios.join(', ')}; ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ') || 'none'}`,
   );
   console.log(
     `machine: ${machineInfo.cpu}, ${machineInfo.memoryGB} GB, ${machineInfo.os}, node ${machineInfo.node}; ${machineInfo.pinned}`,
@@ -1061,6 +1078,25 @@ async function main() {
     }
   }
 
+  let routed;
+  if (scenarios.includes('routed')) {
+    if (redisWhy) {
+      skipped.routed = redisWhy;
+    } else {
+      const t = performance.now();
+      console.log('routed: two clusters (single Stream, routed by user_id) side by side ...');
+      const profileName = option('routed-profile');
+      if (profileName !== undefined && !['publisher', 'node'].includes(profileName))
+        throw new Error(`--routed-profile takes 'publisher' or 'node', not '${profileName}'`);
+      routed = await partRouted({ startServer, startLoad, startRedis, summarizeProfile }, ROUTED, {
+        log: (line) => console.log(`  ${line}`),
+        profile: profileName,
+        profileFile: (mode) => join(resultsDir, `profile-routed-${mode}-${profileName}-${stamp}.cpuprofile`),
+      });
+      console.log(`routed: ${((performance.now() - t) / 1000).toFixed(1)} s${routed.error ? `  ERROR: ${routed.error}` : ''}`);
+    }
+  }
+
   const names = rounded.map((s) => s.name);
   const table = summarize(results, names);
   const text = render(table, names);
@@ -1070,6 +1106,7 @@ async function main() {
   }
   if (Object.keys(storms).length > 0)
     console.log(`\nreconnect storm (a node restarts; ${STORM_HZ} broadcasts/s throughout)\n\n${renderStorms(storms)}`);
+  if (routed) console.log(`\n${renderRouted(routed)}`);
   for (const [name, why] of Object.entries(skipped)) console.log(`\n${name}: skipped, ${why}`);
   const file = join(resultsDir, `bench-${QUICK ? 'quick' : 'full'}-${stamp}.json`);
   const config = {
@@ -1080,7 +1117,11 @@ async function main() {
   };
   writeFileSync(
     file,
-    JSON.stringify({ machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms }, null, 2),
+    JSON.stringify(
+      { machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms, routed },
+      null,
+      2,
+    ),
   );
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; results in ${file.replace(root + '/', '')}`);
 }
@@ -1091,8 +1132,11 @@ const hardStop = setTimeout(
     for (const child of children) child.proc.kill('SIGKILL');
     process.exit(2);
   },
-  // each storm takes a minute or two after the rounds
-  CONFIG.budgetMs + 120_000 + (scenarios.includes('storm') ? CONFIG.stormSizes.length * 2 * 180_000 : 0),
+  // each storm takes a minute or two after the rounds; the routed scenario a few minutes
+  CONFIG.budgetMs +
+    120_000 +
+    (scenarios.includes('storm') ? CONFIG.stormSizes.length * 2 * 180_000 : 0) +
+    (scenarios.includes('routed') ? 10 * 60_000 : 0),
 );
 hardStop.unref();
 
