@@ -103,12 +103,12 @@ const env = (name: string): string | undefined => process.env[name] || undefined
 
 async function main(): Promise<void> {
   const url = process.env.BENCH_REDIS_URL;
-  /** The hub's counters, once the app is made. */
-  let counters: { delivered: number } | undefined;
+  /** The hub, once the app is made. */
+  const made: { hub?: { counters: { delivered: number } } } = {};
   let transport = url
     ? await redisTransport({ url, prefix: env('BENCH_REDIS_PREFIX'), routeBy: env('BENCH_ROUTE_BY') })
     : undefined;
-  if (transport && process.env.BENCH_COUNT === '1') transport = counting(transport, () => counters?.delivered ?? 0);
+  if (transport && process.env.BENCH_COUNT === '1') transport = counting(transport, () => made.hub?.counters.delivered ?? 0);
   const filterKey = env('BENCH_FILTER_KEY') ?? 'group';
   const options: SseModuleOptions = {
     transport,
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     });
   }
   const hub = app.get(SseHub);
-  counters = hub.counters;
+  made.hub = hub;
   await hub.ready;
   const report = (err: unknown): void => {
     process.send?.({ type: 'error', message: (err as Error)?.stack ?? String(err) });
