@@ -20,8 +20,9 @@
 // got and envelopes the transport handed it that reached no stream (BENCH_COUNT); for Redis, its
 // CPU and calls per command (`INFO`, script-issued commands included). See test/bench/README.md.
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
 
 export const ROUTED_CONFIG = {
   full: {
@@ -59,33 +60,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------
 // what Redis and the kernel say
 
-/** One command to the redis-server on its own connection; resolves with the bulk string reply. */
-function redisBulk(port, command) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks = [];
-    let length = 0;
-    socket.on('connect', () => socket.write(`${command}\r\n`));
-    socket.on('data', (chunk) => {
-      chunks.push(chunk);
-      length += chunk.length;
-      const data = Buffer.concat(chunks, length);
-      const header = /^\$(\d+)\r\n/.exec(data.latin1Slice(0, 32));
-      if (header && data.length >= header[0].length + Number(header[1]) + 2) {
-        socket.destroy();
-        resolve(data.toString('utf8', header[0].length, header[0].length + Number(header[1])));
-      }
-    });
-    socket.on('error', reject);
-  });
-}
-
 /**
  * redis-server's CPU (µs), bytes written to its clients, and per command its calls and the time
  * spent in them (µs; a script's time includes the commands it issues, which count too).
  */
-async function redisCounters(port) {
-  const info = await redisBulk(port, 'INFO all');
+async function redisCounters(admin) {
+  const info = await admin.info('all');
   const field = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
   const calls = {};
   const usec = {};
@@ -99,6 +79,45 @@ async function redisCounters(port) {
     calls,
     usec,
   };
+}
+
+/**
+ * What a prefix keeps in Redis: its keys by kind (`events` of a routed value, the prefix's own
+ * Stream, publish guards, the rest), the Stream entries and the bytes (`MEMORY USAGE`).
+ */
+async function census(admin, prefix) {
+  const kinds = {};
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = admin.pipeline();
+    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0').type(key);
+    const replies = await pipeline.exec();
+    const lengths = admin.pipeline();
+    const streams = [];
+    keys.forEach((key, i) => {
+      const kind = key.startsWith(`{${prefix}/`)
+        ? key.endsWith(':events')
+          ? 'value streams'
+          : key.includes(':pub:')
+            ? 'value publish guards'
+            : 'other value keys'
+        : key.endsWith(':events')
+          ? 'prefix stream'
+          : 'other prefix keys';
+      kinds[kind] ??= { keys: 0, bytes: 0, entries: 0 };
+      kinds[kind].keys++;
+      kinds[kind].bytes += Number(replies[2 * i][1] ?? 0);
+      if (replies[2 * i + 1][1] === 'stream') {
+        lengths.xlen(key);
+        streams.push(kind);
+      }
+    });
+    const xlens = await lengths.exec();
+    streams.forEach((kind, i) => (kinds[kind].entries += Number(xlens[i][1] ?? 0)));
+  } while (cursor !== '0');
+  return kinds;
 }
 
 let ssMissing = false;
@@ -138,13 +157,14 @@ async function snapshot(cluster) {
   const procs = [...cluster.nodes, cluster.publisher];
   const [stats, redis] = await Promise.all([
     Promise.all(procs.map((p) => p.call({ cmd: 'stats' }, 30_000))),
-    redisCounters(cluster.redisPort),
+    redisCounters(cluster.admin),
   ]);
   const bytes = bytesFromRedis(cluster.redisPort);
   return {
     at: performance.now(),
     procs: stats.map((s, i) => ({
       cpuUs: s.cpu.user + s.cpu.system,
+      threads: threadCpu(procs[i].proc.pid),
       bytes: bytes?.get(procs[i].proc.pid),
       delivered: s.extra.delivered,
       received: s.extra.received,
@@ -154,6 +174,35 @@ async function snapshot(cluster) {
     })),
     redis,
   };
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * A process's CPU by thread (µs, from /proc at the kernel's tick): the main thread's user and
+ * system time, and the other threads' (V8's GC and compiler helpers, libuv's pool).
+ */
+function threadCpu(pid) {
+  const out = { mainUser: 0, mainSystem: 0, others: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // utime and stime are the 12th and 13th fields after the command name (in brackets)
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const [user, system] = [Number(fields[11]), Number(fields[12])].map((t) => (t * 1e6) / CLOCK_TICKS);
+      if (tid === String(pid)) Object.assign(out, { mainUser: user, mainSystem: system });
+      else out.others += user + system;
+    }
+  } catch {
+    // a thread ended while it was read
+  }
+  return out;
 }
 
 /** What happened between two snapshots. */
@@ -173,6 +222,7 @@ function between(before, after) {
       const b = before.procs[i];
       return {
         cpuUs: p.cpuUs - b.cpuUs,
+        threads: Object.fromEntries(Object.entries(p.threads).map(([k, v]) => [k, v - b.threads[k]])),
         bytes: p.bytes === undefined || b.bytes === undefined ? undefined : p.bytes - b.bytes,
         delivered: p.delivered - b.delivered,
         received: p.received - b.received,
@@ -321,22 +371,26 @@ const range = (from, to) => Array.from({ length: to - from }, (_, i) => from + i
 
 /**
  * Runs the scenario. `tools` are the runner's: `startServer(subject, env)`, `startLoad(name)`,
- * `startRedis()`, `summarizeProfile(file)`; `profile` names a process to profile in one extra
- * closed loop per mode at the largest size ('publisher' or 'node'), written to `profileFile(mode)`.
+ * `startRedis()`, `summarizeProfile(file)`. `profiles` lists processes ('publisher', 'node': the
+ * first app node) to profile, each through one more uniform phase per mode at the largest size,
+ * written to `profileFile(mode, process)`.
  */
-export async function partRouted(tools, config, { log = () => undefined, profile, profileFile } = {}) {
+export async function partRouted(tools, config, { log = () => undefined, profiles = [], profileFile } = {}) {
   const redis = await tools.startRedis();
   const redisPort = Number(new URL(redis.url).port);
+  const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  admin.on('error', () => undefined);
   const clusters = [];
   const out = { config, scaling: [], connect: [], workload: undefined };
   try {
+    await admin.connect();
     for (const mode of MODES) {
       const env = { ...mode.env, BENCH_REDIS_URL: redis.url, BENCH_FILTER_KEY: 'user_id', BENCH_COUNT: '1' };
       const [publisher, load] = await Promise.all([
         tools.startServer({ name: `${mode.name} publisher`, script: 'nest-sse.js' }, env),
         tools.startLoad(`${mode.name} load`),
       ]);
-      clusters.push({ mode, env, publisher, load, nodes: [], seq: 1, redisPort });
+      clusters.push({ mode, env, publisher, load, nodes: [], seq: 1, redisPort, admin });
     }
 
     // 1. scaling, and the cost of opening a stream in each mode
@@ -374,21 +428,28 @@ export async function partRouted(tools, config, { log = () => undefined, profile
     out.workload = workload;
     out.perNode = Object.fromEntries(clusters.map((c) => [c.mode.name, perNode(workload[c.mode.name], nodes)]));
 
-    if (profile) {
-      out.profiles = {};
+    out.redisKeys = {};
+    for (const cluster of clusters) out.redisKeys[cluster.mode.name] = await census(admin, cluster.env.BENCH_REDIS_PREFIX);
+
+    // profiles at the fixed rate: in a closed loop the core is saturated and the sampler starves
+    out.profiles = [];
+    for (const name of profiles) {
       for (const cluster of clusters) {
-        const target = profile === 'publisher' ? cluster.publisher : cluster.nodes[0];
-        const file = profileFile(cluster.mode.name);
+        const index = name === 'publisher' ? cluster.nodes.length : 0;
+        const target = name === 'publisher' ? cluster.publisher : cluster.nodes[0];
+        const file = profileFile(cluster.mode.name, name);
         await target.call({ cmd: 'profile', action: 'start' });
-        const result = await closedLoop(cluster, { seconds: config.seconds, window: config.window, targets: all });
+        const result = await steady(cluster, { hz: config.rate, count: config.events, targets: all });
         await target.call({ cmd: 'profile', action: 'stop', file });
-        out.profiles[cluster.mode.name] = { file, rate: result.rate, top: tools.summarizeProfile(file) };
+        const cpuPct = result.cost.procs[index].cpuUs / result.cost.seconds / 1e4;
+        out.profiles.push({ mode: cluster.mode.name, process: name, file, cpuPct, top: tools.summarizeProfile(file) });
       }
     }
   } catch (err) {
     out.error = err.message;
   } finally {
     await Promise.all(clusters.flatMap((c) => [c.load.stop(), c.publisher.stop(), ...c.nodes.map((node) => node.stop())]));
+    admin.disconnect();
     await redis.stop();
   }
   return out;
@@ -473,6 +534,7 @@ function perNode(workload, nodes) {
       ownDelivered: own.cost.procs[i].delivered,
       foreignDelivered: sum(others, (p) => p.cost.procs[i].delivered),
       gaps: uniform.gaps,
+      followed: uniform.routedValues,
     };
   });
 }
@@ -497,11 +559,20 @@ function totals(phase) {
   const nodes = procs.slice(0, -1);
   const publisher = procs.at(-1);
   const events = phase.events;
+  const busiest = Math.max(...nodes.map((p) => p.cpuUs)) / events;
+  const publisherCpuUs = publisher.cpuUs / events;
+  const redisCpuUs = redis.cpuUs / events;
+  // with a core for each app node and for Redis, the one that spends the most per event sets the
+  // pace (publishing is left out: an app spreads it over the nodes that publish)
+  const limit = busiest >= redisCpuUs ? ['a node', busiest] : ['redis', redisCpuUs];
   return {
     nodesCpuUs: sum(nodes, (p) => p.cpuUs) / events,
-    publisherCpuUs: publisher.cpuUs / events,
-    redisCpuUs: redis.cpuUs / events,
+    busiestNodeCpuUs: busiest,
+    publisherCpuUs,
+    redisCpuUs,
     totalCpuUs: (sum(procs, (p) => p.cpuUs) + redis.cpuUs) / events,
+    projected: 1e6 / limit[1],
+    limitedBy: limit[0],
     nodesBytes: nodes.some((p) => p.bytes === undefined) ? undefined : sum(nodes, (p) => p.bytes) / events,
     redisCalls: sum(Object.values(redis.calls), (n) => n) / events,
     evalsha: (redis.calls.evalsha ?? 0) / events,
@@ -510,194 +581,241 @@ function totals(phase) {
   };
 }
 
-export function renderRouted(out) {
-  const lines = [];
+const pct = (us, seconds) => `${fixed(us / seconds / 1e4, 2)}%`;
+
+function renderScaling(out) {
   const { config } = out;
-  lines.push(
-    `routed scenario: up to ${config.nodes} app nodes, ${config.users} users per node (one stream each), one publisher node per mode, one redis-server; ${EVENT_SIZE}-byte events, each to one user`,
-  );
-  if (out.error) lines.push(`ERROR: ${out.error}`);
-  if (out.scaling.length > 0) {
-    lines.push(
-      '',
-      `1. closed loop (at most ${config.window} events in flight), ${config.seconds} s per size; CPU per event in µs`,
-    );
-    const rows = [];
-    for (let n = 1; n <= config.nodes; n++) {
-      const single = out.scaling.find((r) => r.mode === 'single' && r.nodes === n);
-      const routed = out.scaling.find((r) => r.mode === 'routed' && r.nodes === n);
-      for (const r of [single, routed]) {
-        if (!r) continue;
-        const t = totals(r);
-        rows.push([
-          `${n} node(s), ${r.mode}`,
-          int(r.rate),
-          r === routed ? ratio(routed.rate, single?.rate) : '',
-          fixed(r.p50),
-          fixed(r.p99),
-          fixed(t.nodesCpuUs),
-          fixed(t.publisherCpuUs),
-          fixed(t.redisCpuUs),
-          fixed(t.totalCpuUs),
-          r === routed ? ratio(t.totalCpuUs, single && totals(single).totalCpuUs) : '',
-          int(t.nodesBytes),
-          fixed(t.redisCalls),
-        ]);
-      }
-    }
-    lines.push(
-      table(
-        [
-          '',
-          'events/s',
-          'routed/single',
-          'p50 ms',
-          'p99 ms',
-          'nodes',
-          'publisher',
-          'redis',
-          'total',
-          'routed/single',
-          'node bytes',
-          'redis calls',
-        ],
-        rows,
-      ),
-    );
-  }
-  if (out.connect.length > 0) {
-    const mean = (mode, key) => {
-      const list = out.connect.filter((c) => c.mode === mode);
-      return sum(list, (c) => c[key]) / list.length;
-    };
-    lines.push(
-      '',
-      `opening a stream (${config.users} per node, ${CONNECT_CONCURRENCY} at a time; mean over the nodes): ` +
-        MODES.map(
-          (m) =>
-            `${m.name} ${fixed(mean(m.name, 'nodeCpuPerStreamUs'), 0)} µs node CPU + ${fixed(mean(m.name, 'redisCpuPerStreamUs'), 0)} µs Redis, ${fixed(mean(m.name, 'redisCallsPerStream'))} Redis calls, ${int(mean(m.name, 'perSecond'))} streams/s`,
-        ).join('; '),
-    );
-  }
-  if (out.perNode) {
-    const w = out.workload;
-    lines.push(
-      '',
-      `2. ${config.nodes} nodes, ${config.events} events at ${config.rate}/s spread over all ${config.nodes * config.users} users; then ${config.nodeEvents} at ${config.rate}/s to one node's users at a time`,
-      "per event it delivers (own) and per event for another node's users (other), net of the idle rate:",
-    );
-    const rows = [];
-    for (const mode of MODES) {
-      for (const n of out.perNode[mode.name]) {
-        rows.push([
-          `${mode.name} node ${n.node}`,
-          int(n.delivered),
-          int(n.noRecipient),
-          int(n.notRead),
-          fixed(n.cpuMs, 0),
-          int(n.bytes),
-          fixed(n.ownCpuUs),
-          fixed(n.foreignCpuUs),
-          fixed(n.cpuRatio, 3),
-          int(n.ownBytes),
-          int(n.foreignBytes),
-          fixed(n.bytesRatio, 3),
-        ]);
-      }
-    }
-    lines.push(
-      table(
-        [
-          'uniform phase:',
-          'delivered',
-          'no recipient',
-          'not read',
-          'CPU ms',
-          'bytes read',
-          'own µs',
-          'other µs',
-          'other/own',
-          'own B',
-          'other B',
-          'other/own',
-        ],
-        rows,
-      ),
-    );
-    const rows2 = [];
-    for (const mode of MODES) {
-      const u = w[mode.name].uniform;
-      const t = totals(u);
-      const publisher = u.cost.procs.at(-1);
-      rows2.push([
-        mode.name,
-        fixed(u.p50),
-        fixed(u.p99),
+  const rows = [];
+  for (let n = 1; n <= config.nodes; n++) {
+    const single = out.scaling.find((r) => r.mode === 'single' && r.nodes === n);
+    const routed = out.scaling.find((r) => r.mode === 'routed' && r.nodes === n);
+    for (const r of [single, routed]) {
+      if (!r) continue;
+      const t = totals(r);
+      const vs = (f) => (r === routed && single ? ratio(f(r), f(single)) : '');
+      rows.push([
+        `${n} node(s), ${r.mode}`,
+        int(r.rate),
+        vs((x) => x.rate),
+        fixed(r.p50),
+        fixed(r.p99),
         fixed(t.nodesCpuUs),
+        fixed(t.busiestNodeCpuUs),
         fixed(t.publisherCpuUs),
         fixed(t.redisCpuUs),
         fixed(t.totalCpuUs),
+        vs((x) => totals(x).totalCpuUs),
         int(t.nodesBytes),
-        int(publisher.bytes === undefined ? undefined : publisher.bytes / u.events),
         fixed(t.redisCalls),
-        fixed(t.evalsha, 2),
-        fixed(w[mode.name].idle.cost.procs.at(-1).cpuUs / w[mode.name].idle.cost.seconds / 1e4, 2),
+        `${int(t.projected)} (${t.limitedBy})`,
       ]);
     }
-    const [s, r] = MODES.map((m) => totals(w[m.name].uniform));
-    rows2.push([
-      'routed/single',
-      '',
-      '',
-      ratio(r.nodesCpuUs, s.nodesCpuUs),
-      ratio(r.publisherCpuUs, s.publisherCpuUs),
-      ratio(r.redisCpuUs, s.redisCpuUs),
-      ratio(r.totalCpuUs, s.totalCpuUs),
-      ratio(r.nodesBytes, s.nodesBytes),
-      '',
-      ratio(r.redisCalls, s.redisCalls),
-      '',
-      '',
-    ]);
-    lines.push(
-      '',
-      'uniform phase, per event (CPU in µs, bytes read from Redis):',
-      table(
-        [
-          '',
-          'p50 ms',
-          'p99 ms',
-          'nodes CPU',
-          'publisher CPU',
-          'redis CPU',
-          'total CPU',
-          'node bytes',
-          'publisher bytes',
-          'redis calls',
-          'evalsha',
-          'publisher idle % core',
-        ],
-        rows2,
-      ),
-    );
-    lines.push(
-      '',
-      'Redis per event in the uniform phase, by command: calls (µs inside the command; a script counts what it issues):',
-    );
-    for (const mode of MODES) {
-      const { calls, usec } = totals(w[mode.name].uniform);
-      const events = w[mode.name].uniform.events;
-      const per = Object.entries(calls)
-        .sort((a, b) => usec[b[0]] - usec[a[0]])
-        .map(([cmd, n]) => `${cmd} ${fixed(n / events, 2)} (${fixed(usec[cmd] / events)})`)
-        .join(', ');
-      lines.push(`  ${mode.name}: ${per}`);
+  }
+  return [
+    '',
+    `1. scaling: closed loop (at most ${config.window} events in flight), ${config.seconds} s per size; every process of both clusters and redis-server share the server core`,
+    "CPU in µs per event, bytes read from Redis by the app nodes per event; projected = 1 s / (the busiest app node's or redis-server's CPU per event, the larger): a core for each",
+    table(
+      [
+        '',
+        'events/s',
+        'routed/single',
+        'p50 ms',
+        'p99 ms',
+        'nodes',
+        'busiest node',
+        'publisher',
+        'redis',
+        'total',
+        'routed/single',
+        'node bytes',
+        'redis calls',
+        'projected events/s (limit)',
+      ],
+      rows,
+    ),
+  ];
+}
+
+function renderConnect(out) {
+  const mean = (mode, key) => {
+    const list = out.connect.filter((c) => c.mode === mode);
+    return sum(list, (c) => c[key]) / list.length;
+  };
+  return [
+    '',
+    `opening a stream (${out.config.users} per node, ${CONNECT_CONCURRENCY} at a time; mean over the nodes):`,
+    ...MODES.map(
+      (m) =>
+        `  ${m.name}: ${fixed(mean(m.name, 'nodeCpuPerStreamUs'), 0)} µs node CPU + ${fixed(mean(m.name, 'redisCpuPerStreamUs'), 0)} µs Redis CPU, ${fixed(mean(m.name, 'redisCallsPerStream'))} Redis calls per stream; ${int(mean(m.name, 'perSecond'))} streams/s`,
+    ),
+  ];
+}
+
+function renderWorkload(out) {
+  const { config, workload: w } = out;
+  const lines = [
+    '',
+    `2. ${config.nodes} nodes: ${config.events} events at ${config.rate}/s spread over all ${config.nodes * config.users} users (uniform), then ${config.nodeEvents} at ${config.rate}/s to one node's users at a time`,
+    'uniform: values followed (routed), events delivered, envelopes read that reached no stream (no recipient), events not read at all; CPU and bytes read from Redis.',
+    "own/other: CPU (µs) and bytes per event the node delivers / per event for another node's users, net of its idle rate",
+  ];
+  const rows = [];
+  for (const mode of MODES) {
+    for (const n of out.perNode[mode.name]) {
+      rows.push([
+        `${mode.name} node ${n.node}`,
+        int(n.followed),
+        int(n.delivered),
+        int(n.noRecipient),
+        int(n.notRead),
+        fixed(n.cpuMs, 0),
+        int(n.bytes),
+        fixed(n.ownCpuUs),
+        fixed(n.foreignCpuUs),
+        fixed(n.cpuRatio, 3),
+        int(n.ownBytes),
+        int(n.foreignBytes),
+        fixed(n.bytesRatio, 3),
+      ]);
     }
   }
-  if (out.profiles) {
-    for (const [mode, p] of Object.entries(out.profiles)) {
-      lines.push('', `profile, ${mode} (${int(p.rate)} events/s while profiled; ${p.file}):`, p.top);
-    }
+  lines.push(
+    table(
+      [
+        '',
+        'delivered',
+        'no recipient',
+        'not read',
+        'CPU ms',
+        'bytes',
+        'own µs',
+        'other µs',
+        'other/own',
+        'own B',
+        'other B',
+        'other/own',
+      ],
+      rows,
+    ),
+  );
+  const rows2 = [];
+  for (const mode of MODES) {
+    const u = w[mode.name].uniform;
+    const t = totals(u);
+    const idle = w[mode.name].idle.cost;
+    const nodes = idle.procs.slice(0, -1);
+    rows2.push([
+      mode.name,
+      fixed(u.p50),
+      fixed(u.p99),
+      fixed(t.nodesCpuUs),
+      fixed(t.publisherCpuUs),
+      fixed(t.redisCpuUs),
+      fixed(t.totalCpuUs),
+      int(t.nodesBytes),
+      int(u.cost.procs.at(-1).bytes === undefined ? undefined : u.cost.procs.at(-1).bytes / u.events),
+      fixed(t.redisCalls),
+      fixed(t.evalsha, 2),
+      pct(sum(nodes, (p) => p.cpuUs) / nodes.length, idle.seconds),
+      pct(idle.procs.at(-1).cpuUs, idle.seconds),
+    ]);
+  }
+  const [s, r] = MODES.map((m) => totals(w[m.name].uniform));
+  rows2.push([
+    'routed/single',
+    '',
+    '',
+    ratio(r.nodesCpuUs, s.nodesCpuUs),
+    ratio(r.publisherCpuUs, s.publisherCpuUs),
+    ratio(r.redisCpuUs, s.redisCpuUs),
+    ratio(r.totalCpuUs, s.totalCpuUs),
+    ratio(r.nodesBytes, s.nodesBytes),
+    '',
+    ratio(r.redisCalls, s.redisCalls),
+    '',
+    '',
+    '',
+  ]);
+  lines.push(
+    '',
+    'uniform, per event: CPU (µs) and bytes read from Redis; idle: % of a core before the phases (a node, mean; the publisher)',
+    table(
+      [
+        '',
+        'p50 ms',
+        'p99 ms',
+        'nodes CPU',
+        'publisher CPU',
+        'redis CPU',
+        'total CPU',
+        'node bytes',
+        'publisher bytes',
+        'redis calls',
+        'evalsha',
+        'idle node',
+        'idle publisher',
+      ],
+      rows2,
+    ),
+    '',
+    'where the CPU went (uniform; /proc per thread): main thread in user mode / in the kernel / other threads (GC, compiler)',
+  );
+  for (const mode of MODES) {
+    const procs = w[mode.name].uniform.cost.procs;
+    const split = (list) => {
+      const total = sum(list, (p) => p.threads.mainUser + p.threads.mainSystem + p.threads.others);
+      const share = (f) => `${fixed((sum(list, f) / total) * 100, 0)}%`;
+      return `${share((p) => p.threads.mainUser)} / ${share((p) => p.threads.mainSystem)} / ${share((p) => p.threads.others)}`;
+    };
+    lines.push(`  ${mode.name}: app nodes ${split(procs.slice(0, -1))}; publisher ${split(procs.slice(-1))}`);
+  }
+  lines.push(
+    '',
+    'Redis per event (uniform), by command: calls (µs inside it; a script includes what it issues, which also count):',
+  );
+  for (const mode of MODES) {
+    const { calls, usec } = totals(w[mode.name].uniform);
+    const events = w[mode.name].uniform.events;
+    const per = Object.entries(calls)
+      .filter(([, n]) => n / events >= 0.01)
+      .sort((a, b) => usec[b[0]] - usec[a[0]])
+      .map(([cmd, n]) => `${cmd} ${fixed(n / events, 2)} (${fixed(usec[cmd] / events)})`)
+      .join(', ');
+    lines.push(`  ${mode.name}: ${per}`);
+  }
+  return lines;
+}
+
+function renderKeys(out) {
+  const lines = ['', 'what each prefix keeps in Redis at the end (MEMORY USAGE):'];
+  for (const [mode, kinds] of Object.entries(out.redisKeys)) {
+    const parts = Object.entries(kinds).map(
+      ([kind, k]) =>
+        `${kind}: ${int(k.keys)} keys, ${fixed(k.bytes / 2 ** 20, 2)} MB` +
+        (k.entries > 0 ? `, ${int(k.entries)} entries (${int(k.bytes / k.entries)} B each, key included)` : ''),
+    );
+    lines.push(`  ${mode}: ${parts.join('; ')}`);
+  }
+  return lines;
+}
+
+export function renderRouted(out) {
+  const { config } = out;
+  const lines = [
+    `routed scenario: up to ${config.nodes} app nodes, ${config.users} users per node (one stream each), one publisher node per mode, one redis-server; ${EVENT_SIZE}-byte events, each to one user`,
+  ];
+  if (out.error) lines.push(`ERROR: ${out.error}`);
+  if (out.scaling.length > 0) lines.push(...renderScaling(out));
+  if (out.connect.length > 0) lines.push(...renderConnect(out));
+  if (out.perNode) lines.push(...renderWorkload(out));
+  if (out.redisKeys) lines.push(...renderKeys(out));
+  for (const p of out.profiles ?? []) {
+    lines.push(
+      '',
+      `profile of the ${p.process}, ${p.mode}, uniform phase (${fixed(p.cpuPct)}% of a core while profiled; ${p.file}):`,
+      p.top,
+    );
   }
   return lines.join('\n');
 }

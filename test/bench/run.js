@@ -1085,13 +1085,14 @@ async function main() {
     } else {
       const t = performance.now();
       console.log('routed: two clusters (single Stream, routed by user_id) side by side ...');
-      const profileName = option('routed-profile');
-      if (profileName !== undefined && !['publisher', 'node'].includes(profileName))
-        throw new Error(`--routed-profile takes 'publisher' or 'node', not '${profileName}'`);
+      const profiles = option('routed-profile')?.split(',') ?? [];
+      for (const name of profiles)
+        if (!['publisher', 'node'].includes(name))
+          throw new Error(`--routed-profile takes 'publisher' and/or 'node', not '${name}'`);
       routed = await partRouted({ startServer, startLoad, startRedis, summarizeProfile }, ROUTED, {
         log: (line) => console.log(`  ${line}`),
-        profile: profileName,
-        profileFile: (mode) => join(resultsDir, `profile-routed-${mode}-${profileName}-${stamp}.cpuprofile`),
+        profiles,
+        profileFile: (mode, name) => join(resultsDir, `profile-routed-${mode}-${name}-${stamp}.cpuprofile`),
       });
       console.log(`routed: ${((performance.now() - t) / 1000).toFixed(1)} s${routed.error ? `  ERROR: ${routed.error}` : ''}`);
     }
