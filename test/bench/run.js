@@ -88,15 +88,17 @@ const CHURN_CONCURRENCY = 64;
  * `storm`, and `routed` (routed delivery against the single Stream, on clusters of its own: routed.js).
  */
 const SCENARIOS = ['fanout', 'memory', 'connect', 'storm', 'routed'];
+/** The scenarios a subject takes part in (`routed` starts clusters of its own). */
+const ALL = ['fanout', 'memory', 'connect', 'storm'];
 const FAN = ['fanout', 'memory'];
 const SUBJECTS = [
   { name: 'baseline', script: 'baseline.js', scenarios: [...FAN, 'connect'] },
-  { name: 'nest-sse', script: 'nest-sse.js', scenarios: SCENARIOS },
+  { name: 'nest-sse', script: 'nest-sse.js', scenarios: ALL },
   { name: 'nest-sse guarded', script: 'nest-sse.js', env: { BENCH_GUARD: '1' }, shared: true, scenarios: ['connect'] },
   { name: 'nest-sse fastify', script: 'nest-sse.js', env: { BENCH_ADAPTER: 'fastify' }, shared: true, scenarios: ['connect'] },
   { name: 'nest @Sse', script: 'nest-builtin.js', scenarios: FAN },
   { name: 'better-sse', script: 'better-sse.js', scenarios: FAN },
-  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: SCENARIOS },
+  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: ALL },
 ];
 
 const only = option('only')?.split(',');
