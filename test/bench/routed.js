@@ -21,6 +21,7 @@
 // CPU and calls per command (`INFO`, script-issued commands included). See test/bench/README.md.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 
@@ -684,6 +685,7 @@ function renderWorkload(out) {
     table(
       [
         '',
+        'followed',
         'delivered',
         'no recipient',
         'not read',
@@ -813,7 +815,7 @@ export function renderRouted(out) {
   for (const p of out.profiles ?? []) {
     lines.push(
       '',
-      `profile of the ${p.process}, ${p.mode}, uniform phase (${fixed(p.cpuPct)}% of a core while profiled; ${p.file}):`,
+      `profile of the ${p.process}, ${p.mode}, uniform phase (${fixed(p.cpuPct)}% of a core while profiled; ${relative(process.cwd(), p.file)}):`,
       p.top,
     );
   }

@@ -1004,12 +1004,13 @@ async function main() {
 
   const saved = option('report');
   if (saved) {
-    // prints the table of a saved run again
+    // prints the tables of a saved run again
     const run = JSON.parse(readFileSync(saved, 'utf8'));
     // the rows are labelled by the sizes, rates and churn of that run
     Object.assign(CONFIG, { sizes: run.config.sizes, rates: run.config.rates, churn: run.config.churn });
     const names = Object.keys(run.results);
-    console.log(render(summarize(run.results, names), names));
+    if (names.length > 0) console.log(render(summarize(run.results, names), names));
+    if (run.routed) console.log(renderRouted(run.routed));
     return;
   }
 
