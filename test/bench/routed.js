@@ -24,6 +24,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { publishClosedLoop, watchFrontier } from './frontier.js';
 
 export const ROUTED_CONFIG = {
   full: {
@@ -261,54 +262,29 @@ async function aim(cluster, start, count, targets) {
  * not yet received), given to the publisher a quarter of the window at a time.
  */
 async function closedLoop(cluster, { seconds, window, targets }) {
-  const batch = Math.max(1, Math.floor(window / 4));
   const capacity = 1 << 20;
   const start = cluster.seq;
-  const { load, publisher } = cluster;
   await aim(cluster, start, capacity, targets);
   const before = await snapshot(cluster);
-  const t0 = performance.now();
-  let published = 0;
-  let timedOut = false;
-  await new Promise((resolve) => {
-    const issue = (n) => {
-      n = Math.min(n, capacity - published);
-      if (n <= 0) return;
-      const from = start + published;
-      publisher.send({ cmd: 'publish', from, to: from + n - 1, start, groups: 0, size: EVENT_SIZE });
-      published += n;
-    };
-    const finish = () => {
-      clearTimeout(timer);
-      load.onMessage = undefined;
-      resolve();
-    };
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        finish();
-      },
-      seconds * 1000 + 30_000,
-    );
-    load.onMessage = (message) => {
-      if (message.type !== 'frontier') return;
-      if (performance.now() - t0 < seconds * 1000) {
-        while (published - message.value <= window - batch && published < capacity) issue(batch);
-      } else if (message.value >= published) {
-        finish();
-      }
-    };
-    issue(window);
+  const { published, timedOut, ms } = await publishClosedLoop({
+    load: cluster.load,
+    publisher: cluster.publisher,
+    start,
+    capacity,
+    window,
+    batch: Math.max(1, Math.floor(window / 4)),
+    seconds,
+    groups: 0,
+    size: EVENT_SIZE,
   });
-  const elapsed = (performance.now() - t0) / 1000;
   const after = await snapshot(cluster);
-  const phase = await load.call({ cmd: 'end-phase', published });
+  const phase = await cluster.load.call({ cmd: 'end-phase', published });
   cluster.seq = start + published;
   check(`${cluster.mode.name}, ${cluster.nodes.length} node(s), closed loop`, phase, timedOut);
   return {
     events: published,
-    seconds: elapsed,
-    rate: published / elapsed,
+    seconds: ms / 1000,
+    rate: published / (ms / 1000),
     p50: phase.p50,
     p99: phase.p99,
     cost: between(before, after),
@@ -318,30 +294,13 @@ async function closedLoop(cluster, { seconds, window, targets }) {
 /** `count` events at `hz` from the publisher's own timer, to `targets` in turn. */
 async function steady(cluster, { hz, count, targets }) {
   const start = cluster.seq;
-  const { load, publisher } = cluster;
   await aim(cluster, start, count, targets);
   const before = await snapshot(cluster);
-  let timedOut = false;
-  await new Promise((resolve) => {
-    const finish = () => {
-      clearTimeout(timer);
-      load.onMessage = undefined;
-      resolve();
-    };
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        finish();
-      },
-      (count / hz) * 1000 + 15_000,
-    );
-    load.onMessage = (message) => {
-      if (message.type === 'frontier' && message.value >= count) finish();
-    };
-    publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE, start });
-  });
+  const arrived = watchFrontier(cluster.load, (frontier) => frontier >= count, (count / hz) * 1000 + 15_000);
+  cluster.publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE, start });
+  const timedOut = await arrived;
   const after = await snapshot(cluster);
-  const phase = await load.call({ cmd: 'end-phase', published: count });
+  const phase = await cluster.load.call({ cmd: 'end-phase', published: count });
   cluster.seq = start + count;
   check(`${cluster.mode.name}, ${count} events at ${hz}/s`, phase, timedOut);
   return { events: count, p50: phase.p50, p99: phase.p99, max: phase.max, cost: between(before, after) };

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { publishClosedLoop, watchFrontier } from './frontier.js';
 import { partRouted, renderRouted, ROUTED_CONFIG } from './routed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -390,44 +391,23 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
   const capacity = 1 << 20;
   const start = ctx.seq;
   const { load } = ctx;
-  const publisher = ctx.servers[0];
   await load.call({ cmd: 'phase', start, count: capacity, groups });
   const before = await stats(ctx);
-  const t0 = performance.now();
-  let published = 0;
-  let timedOut = false;
-  await new Promise((resolve) => {
-    const issue = (n) => {
-      n = Math.min(n, capacity - published);
-      if (n <= 0) return;
-      const from = start + published;
-      publisher.send({ cmd: 'publish', from, to: from + n - 1, start, groups, size: EVENT_SIZE });
-      published += n;
-    };
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        finish();
-      },
-      seconds * 1000 + 30_000,
-    );
-    const finish = () => {
-      clearTimeout(timer);
-      load.onMessage = undefined;
-      resolve();
-    };
-    load.onMessage = (message) => {
-      if (message.type !== 'frontier') return;
-      const frontier = message.value;
-      if (performance.now() - t0 < seconds * 1000) {
-        while (published - frontier <= window - batch && published < capacity) issue(batch);
-      } else if (frontier >= published) {
-        finish();
-      }
-    };
-    issue(window);
+  const {
+    published,
+    timedOut,
+    ms: elapsed,
+  } = await publishClosedLoop({
+    load,
+    publisher: ctx.servers[0],
+    start,
+    capacity,
+    window,
+    batch,
+    seconds,
+    groups,
+    size: EVENT_SIZE,
   });
-  const elapsed = performance.now() - t0;
   const after = await stats(ctx);
   const phase = await load.call({ cmd: 'end-phase', published });
   ctx.seq = start + published;
@@ -470,20 +450,12 @@ function checkPhase(what, phase, { timedOut = false, missingAllowed = false } = 
 async function probe(ctx, timeoutMs = 10_000) {
   const start = ctx.seq;
   await ctx.load.call({ cmd: 'phase', start, count: 1, groups: 0 });
-  const delivered = await new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    ctx.load.onMessage = (message) => {
-      if (message.type === 'frontier' && message.value >= 1) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    };
-    ctx.servers[0].send({ cmd: 'publish', from: start, to: start, start, groups: 0, size: EVENT_SIZE });
-  });
-  ctx.load.onMessage = undefined;
+  const arrived = watchFrontier(ctx.load, (frontier) => frontier >= 1, timeoutMs);
+  ctx.servers[0].send({ cmd: 'publish', from: start, to: start, start, groups: 0, size: EVENT_SIZE });
+  const timedOut = await arrived;
   const phase = await ctx.load.call({ cmd: 'end-phase', published: 1 });
   ctx.seq = start + 1;
-  if (!delivered) throw new Error(`a probe event reached ${phase.delivered} of ${phase.owed} streams within ${timeoutMs} ms`);
+  if (timedOut) throw new Error(`a probe event reached ${phase.delivered} of ${phase.owed} streams within ${timeoutMs} ms`);
   checkPhase('probe', phase);
 }
 
@@ -502,22 +474,9 @@ async function steady(ctx, { hz, seconds }) {
   const before = await stats(ctx);
   const t0 = performance.now();
   const grace = 3000;
-  let done = false;
-  await new Promise((resolve) => {
-    const timer = setTimeout(() => finish(), seconds * 1000 + grace);
-    const finish = () => {
-      clearTimeout(timer);
-      load.onMessage = undefined;
-      resolve();
-    };
-    load.onMessage = (message) => {
-      if (message.type === 'frontier' && message.value >= count) {
-        done = true;
-        finish();
-      }
-    };
-    publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE });
-  });
+  const arrived = watchFrontier(load, (frontier) => frontier >= count, seconds * 1000 + grace);
+  publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE });
+  const done = !(await arrived);
   const elapsed = performance.now() - t0;
   const after = await stats(ctx);
   const phase = await load.call({ cmd: 'end-phase', published: count });
