@@ -4,7 +4,9 @@
 // (however the subject frames or quotes it), so it never splits lines or builds strings.
 // Per connection it checks that events arrive once and in order (a repeat or an event it was
 // not owed is counted, not delivered); per event it counts the recipients still owed, and tells
-// the runner how far every event has been fully delivered.
+// the runner how far every event has been fully delivered. A phase with `targets` (the routed
+// scenario) owes event `start + j` to the one connection `targets[j % targets.length]` instead
+// of to a group.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { send, serveCommands } from './ipc.js';
@@ -26,23 +28,31 @@ let unexpectedCloses = 0;
  * @property {boolean} closing
  * @property {Buffer | null} rest
  * @property {number} expect
+ * @property {number} index its place in `conns`, which a phase's `targets` name
+ * @property {number} last the last sequence number it received in a phase with `targets`
  */
 
 /** The phase being measured: which sequence numbers every connection is owed. */
 let phase = null;
 const latencies = new Float64Array(LATENCY_CAP);
 
-function startPhase({ start, count, groups }) {
-  const g = Math.max(1, groups);
+function startPhase({ start, count, groups, targets }) {
+  // with targets every event has one recipient: one group of one, as far as the counts go
+  const g = targets ? 1 : Math.max(1, groups);
   const perGroup = new Int32Array(g);
-  for (let i = 0; i < conns.length; i++) perGroup[i % g]++;
+  if (targets) perGroup[0] = 1;
+  else for (let i = 0; i < conns.length; i++) perGroup[i % g]++;
   const remaining = new Int32Array(count);
   for (let j = 0; j < count; j++) remaining[j] = perGroup[j % g];
-  for (let i = 0; i < conns.length; i++) conns[i].expect = start + (i % g);
+  for (let i = 0; i < conns.length; i++) {
+    conns[i].expect = start + (i % g);
+    conns[i].last = 0;
+  }
   phase = {
     start,
     count,
     groups: g,
+    targets: targets ? Int32Array.from(targets) : null,
     perGroup,
     remaining,
     frontier: 0,
@@ -113,15 +123,24 @@ function onEvent(conn, seq, sentAt, now) {
     return;
   }
   const j = seq - p.start;
-  if (j >= p.count || seq < conn.expect || (seq - conn.expect) % p.groups !== 0) {
-    // past the phase, a repeat, one older than an event already received, or another group's:
-    // none is owed to this connection, so none is a delivery
-    p.outOfOrder++;
-    return;
+  if (p.targets !== null) {
+    // another connection's event, past the phase, or not after the last one: not a delivery
+    if (j >= p.count || p.targets[j % p.targets.length] !== conn.index || seq <= conn.last) {
+      p.outOfOrder++;
+      return;
+    }
+    conn.last = seq;
+  } else {
+    if (j >= p.count || seq < conn.expect || (seq - conn.expect) % p.groups !== 0) {
+      // past the phase, a repeat, one older than an event already received, or another group's:
+      // none is owed to this connection, so none is a delivery
+      p.outOfOrder++;
+      return;
+    }
+    // a later event than the next one owed: a delivery, out of order; the skipped ones stay missing
+    if (seq !== conn.expect) p.outOfOrder++;
+    conn.expect = seq + p.groups;
   }
-  // a later event than the next one owed: a delivery, out of order; the skipped ones stay missing
-  if (seq !== conn.expect) p.outOfOrder++;
-  conn.expect = seq + p.groups;
   p.delivered++;
   if (p.firstAt === 0) p.firstAt = now;
   p.lastAt = now;
@@ -154,7 +173,7 @@ function request(path, lastEventId) {
 function openOne(port, path, keep) {
   return new Promise((resolve, reject) => {
     /** @type {Conn} */
-    const conn = { socket: null, open: false, closing: false, rest: null, expect: 0 };
+    const conn = { socket: null, open: false, closing: false, rest: null, expect: 0, index: -1, last: 0 };
     // Reads land in one buffer shared by every socket (handled before the next read), which
     // spares a Buffer and a 'data' event per read.
     const socket = net.connect({
@@ -200,13 +219,19 @@ async function pool(total, concurrency, job) {
   return { failed, firstError };
 }
 
-async function connect({ ports, path, count, concurrency, groups }) {
+/**
+ * Opens streams until `count` are held: stream i asks for `?group=g<i % groups>`, or with `key`
+ * for `?<key>=<prefix><i>` (the routed scenario: one user per stream), on `ports[i % ports.length]`.
+ */
+async function connect({ ports, path, count, concurrency, groups, key, prefix = '' }) {
   const started = performance.now();
   const from = conns.length;
   const slots = new Array(count - from);
   const result = await pool(count - from, concurrency, async (k) => {
     const i = from + k;
-    const conn = await openOne(ports[i % ports.length], `${path}?group=g${i % groups}`, true);
+    const query = key === undefined ? `group=g${i % groups}` : `${key}=${prefix}${i}`;
+    const conn = await openOne(ports[i % ports.length], `${path}?${query}`, true);
+    conn.index = i;
     slots[k] = conn;
   });
   // keep connection indices stable: group = index % groups, node = index % ports

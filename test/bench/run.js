@@ -9,6 +9,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { publishClosedLoop, watchFrontier } from './frontier.js';
+import { partRouted, renderRouted, ROUTED_CONFIG } from './routed.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -53,6 +55,19 @@ if (option('idle')) CONFIG.idleConnections = Number(option('idle'));
 if (option('churn')) CONFIG.churn = Number(option('churn'));
 if (option('connect')) CONFIG.connectStreams = Number(option('connect'));
 if (option('storm')) CONFIG.stormSizes = option('storm').split(',').map(Number);
+/** The routed scenario's sizes (routed.js), each with an option of its own. */
+const ROUTED = { ...ROUTED_CONFIG[QUICK ? 'quick' : 'full'] };
+for (const [key, name] of Object.entries({
+  nodes: 'routed-nodes',
+  users: 'routed-users',
+  window: 'routed-window',
+  seconds: 'routed-seconds',
+  rate: 'routed-rate',
+  events: 'routed-events',
+  nodeEvents: 'routed-node-events',
+})) {
+  if (option(name)) ROUTED[key] = Number(option(name));
+}
 const EVENT_SIZE = 100;
 /**
  * Deliveries in flight in a throughput phase: enough to keep a fast server busy across the
@@ -69,17 +84,22 @@ const GROUPS = 100;
 const CONNECT_CONCURRENCY = 256;
 const CHURN_CONCURRENCY = 64;
 
-/** The scenarios: `fanout` (throughput, latency, filtered), `memory` (idle memory, churn), `connect`, `storm`. */
-const SCENARIOS = ['fanout', 'memory', 'connect', 'storm'];
+/**
+ * The scenarios: `fanout` (throughput, latency, filtered), `memory` (idle memory, churn), `connect`,
+ * `storm`, and `routed` (routed delivery against the single Stream, on clusters of its own: routed.js).
+ */
+const SCENARIOS = ['fanout', 'memory', 'connect', 'storm', 'routed'];
+/** The scenarios a subject takes part in (`routed` starts clusters of its own). */
+const ALL = ['fanout', 'memory', 'connect', 'storm'];
 const FAN = ['fanout', 'memory'];
 const SUBJECTS = [
   { name: 'baseline', script: 'baseline.js', scenarios: [...FAN, 'connect'] },
-  { name: 'nest-sse', script: 'nest-sse.js', scenarios: SCENARIOS },
+  { name: 'nest-sse', script: 'nest-sse.js', scenarios: ALL },
   { name: 'nest-sse guarded', script: 'nest-sse.js', env: { BENCH_GUARD: '1' }, shared: true, scenarios: ['connect'] },
   { name: 'nest-sse fastify', script: 'nest-sse.js', env: { BENCH_ADAPTER: 'fastify' }, shared: true, scenarios: ['connect'] },
   { name: 'nest @Sse', script: 'nest-builtin.js', scenarios: FAN },
   { name: 'better-sse', script: 'better-sse.js', scenarios: FAN },
-  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: SCENARIOS },
+  { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: ALL },
 ];
 
 const only = option('only')?.split(',');
@@ -371,44 +391,23 @@ async function closedLoop(ctx, { seconds, groups = 0 }) {
   const capacity = 1 << 20;
   const start = ctx.seq;
   const { load } = ctx;
-  const publisher = ctx.servers[0];
   await load.call({ cmd: 'phase', start, count: capacity, groups });
   const before = await stats(ctx);
-  const t0 = performance.now();
-  let published = 0;
-  let timedOut = false;
-  await new Promise((resolve) => {
-    const issue = (n) => {
-      n = Math.min(n, capacity - published);
-      if (n <= 0) return;
-      const from = start + published;
-      publisher.send({ cmd: 'publish', from, to: from + n - 1, start, groups, size: EVENT_SIZE });
-      published += n;
-    };
-    const timer = setTimeout(
-      () => {
-        timedOut = true;
-        finish();
-      },
-      seconds * 1000 + 30_000,
-    );
-    const finish = () => {
-      clearTimeout(timer);
-      load.onMessage = undefined;
-      resolve();
-    };
-    load.onMessage = (message) => {
-      if (message.type !== 'frontier') return;
-      const frontier = message.value;
-      if (performance.now() - t0 < seconds * 1000) {
-        while (published - frontier <= window - batch && published < capacity) issue(batch);
-      } else if (frontier >= published) {
-        finish();
-      }
-    };
-    issue(window);
+  const {
+    published,
+    timedOut,
+    ms: elapsed,
+  } = await publishClosedLoop({
+    load,
+    publisher: ctx.servers[0],
+    start,
+    capacity,
+    window,
+    batch,
+    seconds,
+    groups,
+    size: EVENT_SIZE,
   });
-  const elapsed = performance.now() - t0;
   const after = await stats(ctx);
   const phase = await load.call({ cmd: 'end-phase', published });
   ctx.seq = start + published;
@@ -451,20 +450,12 @@ function checkPhase(what, phase, { timedOut = false, missingAllowed = false } = 
 async function probe(ctx, timeoutMs = 10_000) {
   const start = ctx.seq;
   await ctx.load.call({ cmd: 'phase', start, count: 1, groups: 0 });
-  const delivered = await new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    ctx.load.onMessage = (message) => {
-      if (message.type === 'frontier' && message.value >= 1) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    };
-    ctx.servers[0].send({ cmd: 'publish', from: start, to: start, start, groups: 0, size: EVENT_SIZE });
-  });
-  ctx.load.onMessage = undefined;
+  const arrived = watchFrontier(ctx.load, (frontier) => frontier >= 1, timeoutMs);
+  ctx.servers[0].send({ cmd: 'publish', from: start, to: start, start, groups: 0, size: EVENT_SIZE });
+  const timedOut = await arrived;
   const phase = await ctx.load.call({ cmd: 'end-phase', published: 1 });
   ctx.seq = start + 1;
-  if (!delivered) throw new Error(`a probe event reached ${phase.delivered} of ${phase.owed} streams within ${timeoutMs} ms`);
+  if (timedOut) throw new Error(`a probe event reached ${phase.delivered} of ${phase.owed} streams within ${timeoutMs} ms`);
   checkPhase('probe', phase);
 }
 
@@ -483,22 +474,9 @@ async function steady(ctx, { hz, seconds }) {
   const before = await stats(ctx);
   const t0 = performance.now();
   const grace = 3000;
-  let done = false;
-  await new Promise((resolve) => {
-    const timer = setTimeout(() => finish(), seconds * 1000 + grace);
-    const finish = () => {
-      clearTimeout(timer);
-      load.onMessage = undefined;
-      resolve();
-    };
-    load.onMessage = (message) => {
-      if (message.type === 'frontier' && message.value >= count) {
-        done = true;
-        finish();
-      }
-    };
-    publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE });
-  });
+  const arrived = watchFrontier(load, (frontier) => frontier >= count, seconds * 1000 + grace);
+  publisher.send({ cmd: 'rate', from: start, count, hz, size: EVENT_SIZE });
+  const done = !(await arrived);
   const elapsed = performance.now() - t0;
   const after = await stats(ctx);
   const phase = await load.call({ cmd: 'end-phase', published: count });
@@ -985,12 +963,13 @@ async function main() {
 
   const saved = option('report');
   if (saved) {
-    // prints the table of a saved run again
+    // prints the tables of a saved run again
     const run = JSON.parse(readFileSync(saved, 'utf8'));
     // the rows are labelled by the sizes, rates and churn of that run
     Object.assign(CONFIG, { sizes: run.config.sizes, rates: run.config.rates, churn: run.config.churn });
     const names = Object.keys(run.results);
-    console.log(render(summarize(run.results, names), names));
+    if (names.length > 0) console.log(render(summarize(run.results, names), names));
+    if (run.routed) console.log(renderRouted(run.routed));
     return;
   }
 
@@ -1007,7 +986,7 @@ async function main() {
 
   const machineInfo = machine();
   console.log(
-    `nest-sse bench (${QUICK ? 'quick' : 'full'}): ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ')}`,
+    `nest-sse bench (${QUICK ? 'quick' : 'full'}): scenarios ${scenarios.join(', ')}; ${CONFIG.rounds} round(s), subjects ${subjects.map((s) => s.name).join(', ') || 'none'}`,
   );
   console.log(
     `machine: ${machineInfo.cpu}, ${machineInfo.memoryGB} GB, ${machineInfo.os}, node ${machineInfo.node}; ${machineInfo.pinned}`,
@@ -1061,6 +1040,26 @@ async function main() {
     }
   }
 
+  let routed;
+  if (scenarios.includes('routed')) {
+    if (redisWhy) {
+      skipped.routed = redisWhy;
+    } else {
+      const t = performance.now();
+      console.log('routed: two clusters (single Stream, routed by user_id) side by side ...');
+      const profiles = option('routed-profile')?.split(',') ?? [];
+      for (const name of profiles)
+        if (!['publisher', 'node'].includes(name))
+          throw new Error(`--routed-profile takes 'publisher' and/or 'node', not '${name}'`);
+      routed = await partRouted({ startServer, startLoad, startRedis, summarizeProfile }, ROUTED, {
+        log: (line) => console.log(`  ${line}`),
+        profiles,
+        profileFile: (mode, name) => join(resultsDir, `profile-routed-${mode}-${name}-${stamp}.cpuprofile`),
+      });
+      console.log(`routed: ${((performance.now() - t) / 1000).toFixed(1)} s${routed.error ? `  ERROR: ${routed.error}` : ''}`);
+    }
+  }
+
   const names = rounded.map((s) => s.name);
   const table = summarize(results, names);
   const text = render(table, names);
@@ -1070,6 +1069,7 @@ async function main() {
   }
   if (Object.keys(storms).length > 0)
     console.log(`\nreconnect storm (a node restarts; ${STORM_HZ} broadcasts/s throughout)\n\n${renderStorms(storms)}`);
+  if (routed) console.log(`\n${renderRouted(routed)}`);
   for (const [name, why] of Object.entries(skipped)) console.log(`\n${name}: skipped, ${why}`);
   const file = join(resultsDir, `bench-${QUICK ? 'quick' : 'full'}-${stamp}.json`);
   const config = {
@@ -1080,7 +1080,11 @@ async function main() {
   };
   writeFileSync(
     file,
-    JSON.stringify({ machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms }, null, 2),
+    JSON.stringify(
+      { machine: machineInfo, config, scenarios, rounds: roundsDone, skipped, table, results, storms, routed },
+      null,
+      2,
+    ),
   );
   console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; results in ${file.replace(root + '/', '')}`);
 }
@@ -1091,8 +1095,11 @@ const hardStop = setTimeout(
     for (const child of children) child.proc.kill('SIGKILL');
     process.exit(2);
   },
-  // each storm takes a minute or two after the rounds
-  CONFIG.budgetMs + 120_000 + (scenarios.includes('storm') ? CONFIG.stormSizes.length * 2 * 180_000 : 0),
+  // each storm takes a minute or two after the rounds; the routed scenario a few minutes
+  CONFIG.budgetMs +
+    120_000 +
+    (scenarios.includes('storm') ? CONFIG.stormSizes.length * 2 * 180_000 : 0) +
+    (scenarios.includes('routed') ? 10 * 60_000 : 0),
 );
 hardStop.unref();
 

@@ -11,11 +11,14 @@ export interface BenchSubject {
   /** Sends one event named `tick` with `data` to every stream, or to the streams of `group`. */
   publish(data: string, group: string | undefined): void;
   close(): Promise<void>;
+  /** Figures of its own for the `stats` reply (the routed scenario's counts), if it has any. */
+  extraStats?(): Record<string, unknown>;
 }
 
 type Command =
   | { cmd: 'publish'; from: number; to: number; start: number; groups: number; size: number }
-  | { cmd: 'rate'; from: number; count: number; hz: number; size: number }
+  | { cmd: 'rate'; from: number; count: number; hz: number; size: number; start?: number }
+  | { cmd: 'targets'; names: string[] | null; id: number }
   | { cmd: 'stats'; gc?: boolean; id: number }
   | { cmd: 'profile'; action: 'start' | 'stop'; file?: string; id: number }
   | { cmd: 'exit'; graceMs?: number };
@@ -48,10 +51,12 @@ function send(message: unknown): void {
  */
 export function serve(subject: BenchSubject, port: number): void {
   let profiler: Session | undefined;
+  /** Set by `targets`: event `seq` goes to the group `targets[(seq - start) % length]` instead of `g<n>`. */
+  let targets: string[] | null = null;
+  const groupOf = (seq: number, start: number, groups: number): string | undefined =>
+    targets !== null ? targets[(seq - start) % targets.length] : groups > 0 ? `g${(seq - start) % groups}` : undefined;
   const publishRange = (from: number, to: number, start: number, groups: number, size: number): void => {
-    for (let seq = from; seq <= to; seq++) {
-      subject.publish(eventData(seq, size), groups > 0 ? `g${(seq - start) % groups}` : undefined);
-    }
+    for (let seq = from; seq <= to; seq++) subject.publish(eventData(seq, size), groupOf(seq, start, groups));
   };
   process.on('message', async (message: Command) => {
     try {
@@ -63,11 +68,13 @@ export function serve(subject: BenchSubject, port: number): void {
           // Events are due on an absolute schedule: a late timer catches up rather than drifting.
           const started = performance.now();
           const interval = 1000 / message.hz;
+          const start = message.start ?? message.from;
           let next = 0;
           const tick = (): void => {
             const now = performance.now();
             while (next < message.count && started + next * interval <= now) {
-              subject.publish(eventData(message.from + next, message.size), undefined);
+              const seq = message.from + next;
+              subject.publish(eventData(seq, message.size), groupOf(seq, start, 0));
               next++;
             }
             if (next < message.count) setTimeout(tick, Math.max(0, started + next * interval - performance.now()));
@@ -92,9 +99,14 @@ export function serve(subject: BenchSubject, port: number): void {
             cpu: process.cpuUsage(),
             elu: performance.eventLoopUtilization(),
             connections: subject.connections(),
+            extra: subject.extraStats?.(),
           });
           break;
         }
+        case 'targets':
+          targets = message.names;
+          send({ type: 'targets', id: message.id });
+          break;
         case 'profile':
           if (message.action === 'start') {
             profiler = new Session();

@@ -4,6 +4,10 @@
 // as an app with signed-in users has: the connect scenario shows what they cost. With
 // BENCH_ADAPTER=fastify the app runs on Nest's Fastify adapter instead of Express.
 // BENCH_PORT, BENCH_BACKLOG, BENCH_DRAIN_MS and BENCH_RETRY_MS are the storm scenario's knobs.
+// The routed scenario's: BENCH_REDIS_PREFIX, BENCH_ROUTE_BY (the transport's `routeBy`),
+// BENCH_FILTER_KEY (the metadata key a group is published to; `group` by default), and
+// BENCH_COUNT=1, which counts the envelopes the transport hands to the hub and those no stream
+// of this node took (the `extra` of the stats reply).
 import 'reflect-metadata';
 import {
   type CanActivate,
@@ -15,7 +19,14 @@ import {
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { SseEndpoint, SseHub, SseModule, type SseModuleOptions, type SseTransport } from '@nest-sse/core';
+import {
+  SseEndpoint,
+  SseHub,
+  SseModule,
+  type SseModuleOptions,
+  type SseTransport,
+  type SseTransportContext,
+} from '@nest-sse/core';
 import { BENCH_TOKEN, type BenchSubject, fail, serve } from './harness.js';
 
 @SseEndpoint('/stream')
@@ -52,19 +63,55 @@ class AppModule {
   }
 }
 
+interface RedisOptions {
+  url: string;
+  prefix?: string;
+  routeBy?: string;
+}
+
 /** The Redis transport, loaded at run time so this file builds before that package exists. */
-async function redisTransport(url: string): Promise<SseTransport> {
+async function redisTransport(options: RedisOptions): Promise<SseTransport> {
   const specifier = '@nest-sse/redis';
-  const redis = (await import(specifier)) as { RedisTransport: new (options: { url: string }) => SseTransport };
-  return new redis.RedisTransport({ url });
+  const redis = (await import(specifier)) as { RedisTransport: new (options: RedisOptions) => SseTransport };
+  return new redis.RedisTransport(options);
+}
+
+/** Envelopes the transport handed to the hub, and those that reached no stream here. */
+const envelopes = { received: 0, unmatched: 0 };
+
+/**
+ * Counts what the transport delivers (BENCH_COUNT=1): the hub's `delivered` counter tells whether
+ * an envelope reached a stream of this node.
+ */
+function counting(transport: SseTransport, delivered: () => number): SseTransport {
+  const start = transport.start.bind(transport);
+  transport.start = (context: SseTransportContext) =>
+    start({
+      ...context,
+      deliver: (envelope) => {
+        const before = delivered();
+        context.deliver(envelope);
+        envelopes.received++;
+        if (delivered() === before) envelopes.unmatched++;
+      },
+    });
+  return transport;
 }
 
 const numberEnv = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const env = (name: string): string | undefined => process.env[name] || undefined;
 
 async function main(): Promise<void> {
   const url = process.env.BENCH_REDIS_URL;
+  /** The hub, once the app is made. */
+  const made: { hub?: { counters: { delivered: number } } } = {};
+  let transport = url
+    ? await redisTransport({ url, prefix: env('BENCH_REDIS_PREFIX'), routeBy: env('BENCH_ROUTE_BY') })
+    : undefined;
+  if (transport && process.env.BENCH_COUNT === '1') transport = counting(transport, () => made.hub?.counters.delivered ?? 0);
+  const filterKey = env('BENCH_FILTER_KEY') ?? 'group';
   const options: SseModuleOptions = {
-    transport: url ? await redisTransport(url) : undefined,
+    transport,
     drainTimeout: numberEnv('BENCH_DRAIN_MS'),
     defaults: { retry: numberEnv('BENCH_RETRY_MS') },
   };
@@ -88,16 +135,19 @@ async function main(): Promise<void> {
     });
   }
   const hub = app.get(SseHub);
+  made.hub = hub;
   await hub.ready;
   const report = (err: unknown): void => {
     process.send?.({ type: 'error', message: (err as Error)?.stack ?? String(err) });
   };
+  const metrics = (transport as { metrics?: () => Record<string, number> } | undefined)?.metrics?.bind(transport);
   const subject: BenchSubject = {
     connections: () => hub.localStats().connected,
     publish(data, group) {
-      hub.broadcast({ event: 'tick', data, filter: group === undefined ? undefined : { group } }).catch(report);
+      hub.broadcast({ event: 'tick', data, filter: group === undefined ? undefined : { [filterKey]: group } }).catch(report);
     },
     close: () => app.close(),
+    extraStats: () => ({ ...hub.counters, ...envelopes, transport: metrics?.() }),
   };
   serve(subject, (server.address() as { port: number }).port);
 }
