@@ -45,6 +45,7 @@ export class RedisKeys {
       events: `${base}:events`,
       live: `${base}:live`,
       noEventId: `${base}:eid`,
+      last: `${base}:last`,
       published: (node) => `${base}:pub:${escapeKeyPart(node)}`,
     };
   }
@@ -61,6 +62,11 @@ export interface RouteKeys {
    * replaying a value's Stream passes this key, in the value's slot, where the script looks for one.
    */
   noEventId: string;
+  /**
+   * String: the last id `events` generated, kept a day after its last entry (`events` itself
+   * expires with its history), so that a value quiet for longer than the history still resumes.
+   */
+  last: string;
   /** Sorted set: one node's recent publishes to `events`. */
   published(node: string): string;
 }

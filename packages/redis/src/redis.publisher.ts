@@ -48,6 +48,7 @@ export class RedisPublisher {
   private readonly sent = new Set<Outgoing>();
   private retryTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private started = false;
   private paused = false;
   private flushQueued = false;
   private readonly queuedFlush = (): void => {
@@ -98,10 +99,19 @@ export class RedisPublisher {
     return this.sent.size;
   }
 
-  /** Starts the deadline sweep; `nodeId` names this node's resend guard. */
+  /** Makes the publisher ready; `nodeId` names this node's resend guard. */
   start(nodeId: string): void {
     this.publishedKey = this.route?.published(nodeId) ?? this.keys.published(nodeId);
-    // One timer for every pending broadcast's deadline rather than one per broadcast.
+    this.started = true;
+  }
+
+  /**
+   * One timer for every pending broadcast's deadline rather than one per broadcast, running only
+   * while some broadcast is pending: a node keeps a publisher per routed value it broadcast to
+   * lately, and idle ones must cost nothing.
+   */
+  private armSweep(): void {
+    if (this.sweepTimer !== undefined || !this.started) return;
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(250, this.options.publishTimeout / 4));
     this.sweepTimer.unref();
   }
@@ -126,6 +136,7 @@ export class RedisPublisher {
         state: 'waiting',
       };
       this.waiting.push(item);
+      this.armSweep();
       // Broadcasts made in the same turn go out together, in one script run.
       if (!this.flushQueued) {
         this.flushQueued = true;
@@ -183,7 +194,8 @@ export class RedisPublisher {
     // The oldest seq still unconfirmed: the batch is in `sent` already, and anything waiting was
     // published after everything sent (a failure pauses sending until `sent` is empty).
     const lowest = first(this.sent)!.seq;
-    const keys = [this.events, this.publishedKey];
+    // a routed value's Stream expires with its history; its last id is kept apart (see PUBLISH)
+    const keys = this.route === undefined ? [this.events, this.publishedKey] : [this.events, this.publishedKey, this.route.last];
     const args: Array<string | number> = [
       lowest,
       this.maxLength,
@@ -282,6 +294,10 @@ export class RedisPublisher {
     for (const item of this.sent) {
       if (item.deadline > now) break;
       this.giveUp(item);
+    }
+    if (this.idle && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
     }
   }
 

@@ -159,7 +159,7 @@ export class RedisRouteFollower {
       try {
         const subscriber = await this.openSubscriber();
         await subscriber.ssubscribe(f.keys.live);
-        const position = String(await POSITION.run(this.connections.commands as ScriptClient, [f.keys.events], []));
+        const position = String(await POSITION.run(this.connections.commands as ScriptClient, [f.keys.events, f.keys.last], []));
         f.lastId ??= position;
         f.busy = false;
         this.drain(f);
@@ -360,8 +360,8 @@ export class RedisRouteFollower {
     this.lose(f, previous);
     MARK_LOST.run(
       this.connections.commands as ScriptClient,
-      [f.keys.events, f.keys.live],
-      [previous, delivered, this.options.historySize],
+      [f.keys.events, f.keys.live, f.keys.last],
+      [previous, delivered, this.options.historySize, this.options.historyMaxAge],
     ).catch((err: Error) => this.logger.warn(`Could not mark the loss in ${f.keys.events}: ${err.message}.`));
     f.lastId = previous;
     // entries waited for on the lost branch will not come: the resuming streams waiting go on

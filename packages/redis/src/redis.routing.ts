@@ -249,7 +249,11 @@ export class RedisRouting {
     let entries: Array<[string, unknown]>;
     try {
       const reply = (await withTimeout(
-        REPLAY.run(commands as ScriptClient, [keys.events, keys.noEventId], [position, max + 1, this.options.historyMaxAge]),
+        REPLAY.run(
+          commands as ScriptClient,
+          [keys.events, keys.noEventId, keys.last],
+          [position, max + 1, this.options.historyMaxAge],
+        ),
         this.options.publishTimeout,
         'the replay',
       )) as [string, string, unknown];

@@ -89,6 +89,15 @@ end
 local function previous_of(entry)
   return field_of(entry, 'p') or ''
 end
+-- a routed value's Stream, or when it expired (its history is over), what its last-id key kept:
+-- an empty Stream that generated that id (no key given: the Stream alone)
+local function routed_info(key, last_key)
+  local info = stream_info(key)
+  if info or not last_key then return info end
+  local last = redis.call('GET', last_key)
+  if not last then return nil end
+  return {['last-generated-id'] = last}
+end
 -- whether every entry after id is still in the Stream: trimming only ever removes the oldest
 -- entries, and each entry names the one before it, so the first entry tells
 local function intact_after(info, id)
@@ -162,7 +171,12 @@ end
  * before the batch (see `mark_lost`), so that the nodes following the value, and clients
  * resuming across the loss, are told rather than left with a silent gap.
  *
- * KEYS: events, this node's recent publishes, then the publisher id keys the batch uses
+ * A routed value's Stream (with a shard channel) expires `max age` after its last entry, so that
+ * values nobody publishes to any more do not stay in Redis; its last id is kept a day longer in
+ * KEYS[3], and the chain goes on from it when the value is published to again.
+ *
+ * KEYS: events, this node's recent publishes, then (routed) the value's last-id key, or (not
+ *       routed) the publisher id keys the batch uses
  * ARGV: lowest seq still unacknowledged, max length, max age ms, ttl of the recent publishes in
  *       ms, seq of the broadcast sent before, n, shard channel ('' for none), the last id this
  *       node was given ('' for none); then per broadcast: seq, payload, index in KEYS of its
@@ -186,7 +200,7 @@ for i = 1, n do
       return redis.error_reply('ORDER the broadcast sent before this one was not applied')
     end
     if previous == nil then
-      local info = stream_info(KEYS[1])
+      local info = routed_info(KEYS[1], live ~= '' and KEYS[3] or nil)
       previous = info and info['last-generated-id'] or ''
       if mine ~= '' and gone(KEYS[1], info, mine) then
         previous = mark_lost(KEYS[1], live, ARGV[2], info, info and entry_before(KEYS[1], mine) or '', mine)
@@ -205,6 +219,11 @@ if previous ~= nil and max_age > 0 then
   local oldest = now_ms() - max_age
   if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', oldest)) end
 end
+if previous ~= nil and live ~= '' then
+  -- a routed value's Stream goes when its history is over; its last id stays a day, for cursors
+  if max_age > 0 then redis.call('PEXPIRE', KEYS[1], math.max(max_age, 1000)) end
+  redis.call('SET', KEYS[3], previous, 'PX', 86400000)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return ids
@@ -218,7 +237,8 @@ return ids
  * another one before it (the client's id, or entries after it, are gone without being trimmed:
  * a failover lost what the old master had acknowledged).
  *
- * KEYS: events, the publisher id key the id would be (a publisher id wins over a Stream id)
+ * KEYS: events, the publisher id key the id would be (a publisher id wins over a Stream id), and
+ *       for a routed value its last-id key (an expired Stream resumes from the id it kept)
  * ARGV: the id as a Stream id ('' if it is not one), count, max age ms
  * Returns {'reset', reason} or {'ok', after, entries}
  */
@@ -234,7 +254,7 @@ if max_age > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   local oldest = now_ms() - max_age
   if oldest > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', oldest)) end
 end
-local info = stream_info(KEYS[1])
+local info = routed_info(KEYS[1], KEYS[3])
 if not info then
   -- '0-0' is the position of a Stream that had no entry yet (a routed value's cursor)
   if after == '0-0' then return {'ok', after, {}} end
@@ -254,21 +274,28 @@ return {'ok', after, entries}
 /**
  * A follower's report that entries it delivered are gone from a routed value's Stream (it found
  * the chain going on from an older entry): adds a loss marker (see `mark_lost`) unless the entry
- * is there after all. KEYS: events, shard channel. ARGV: the last entry kept before the lost ones
- * ('' when the Stream restarted), the last entry known lost, max length.
+ * is there after all. KEYS: events, shard channel, the value's last-id key. ARGV: the last entry kept before the lost ones
+ * ('' when the Stream restarted), the last entry known lost, max length, max age ms.
  * Returns the marker's id, or 0 when the entry is there.
  */
 export const MARK_LOST = new RedisScript(
   `${COMMON}
 if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) > 0 then return 0 end
-return mark_lost(KEYS[1], KEYS[2], ARGV[3], stream_info(KEYS[1]), ARGV[1], ARGV[2])
+local id = mark_lost(KEYS[1], KEYS[2], ARGV[3], routed_info(KEYS[1], KEYS[3]), ARGV[1], ARGV[2])
+-- the marker is the value's last entry now: it expires with the history, its id is kept (see PUBLISH)
+if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), 1000)) end
+redis.call('SET', KEYS[3], id, 'PX', 86400000)
+return id
 `,
 );
 
-/** The Stream's last generated id, '' when there is no Stream. KEYS: events. */
+/**
+ * The Stream's last generated id, '' when there is no Stream. KEYS: events, and for a routed value
+ * its last-id key (an expired Stream's last id).
+ */
 export const POSITION = new RedisScript(
   `${COMMON}
-local info = stream_info(KEYS[1])
+local info = routed_info(KEYS[1], KEYS[2])
 return info and info['last-generated-id'] or ''
 `,
 );

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import type { SseEnvelope, SseEnvelopeDraft, SseTransportContext } from '@nest-sse/core';
 import { RedisTransport, type RedisTransportOptions } from '@nest-sse/redis';
 import { eventually } from '../../../test/utils/app.js';
@@ -7,7 +8,7 @@ import { RedisServer } from '../../../test/utils/redis-server.js';
 import { draft, LogRecorder } from './parts.js';
 
 /** Sets of values the streams of a test node hold, as the hub would see them (in any order). */
-const HOLDERS = [['x', 'y'], ['y', 'x'], ['fresh'], ['one'], []];
+const HOLDERS = [['x', 'y'], ['y', 'x'], ['fresh'], ['one'], ['quiet'], []];
 
 /**
  * A node as a routed transport sees it: what it delivered, with the id each set of values got at
@@ -144,5 +145,31 @@ describe('RedisTransport with routeBy', () => {
     // a stream holding no value resumes from plain ids as without routing
     const plain = await a.t.replay(a.delivered[0].id, 10, holding());
     expect(plain).toMatchObject({ status: 'ok', events: [] });
+  });
+
+  it("lets a value's Stream go when its history is over, and still resumes its cursors and continues its chain", async () => {
+    const a = await transport('a', { historyMaxAge: 1000 });
+    const admin = new Redis(server.url);
+    try {
+      await a.t.follow('channel', ['quiet']);
+      a.t.hold('channel', 'quiet', true);
+      await a.t.publish(draft('q1', { filter: { channel: ['quiet'] } }));
+      await eventually(() => a.delivered.some((e) => e.data === 'q1'));
+      const cursor = a.delivered.find((e) => e.data === 'q1')!.ids.get('quiet')!;
+      const keys = a.t.keys.route('quiet');
+      // nobody publishes to it for longer than the history: its Stream goes, its last id stays
+      await eventually(async () => (await admin.exists(keys.events)) === 0, 5000, 'the Stream to expire');
+      expect(await admin.get(keys.last)).toBe(cursor.split('.').at(-1));
+      expect(await a.t.replay(cursor, 10, holding('quiet'))).toMatchObject({ status: 'ok', events: [] });
+      // published to again: the chain goes on from the kept id (no loss told), and the cursor resumes
+      await a.t.publish(draft('q2', { filter: { channel: ['quiet'] } }));
+      await eventually(() => a.delivered.some((e) => e.data === 'q2'));
+      const resumed = await a.t.replay(cursor, 10, holding('quiet'));
+      expect(resumed.status === 'ok' && resumed.events.map((e) => e.data)).toEqual(['q2']);
+      expect(a.t.metrics().routed_lost).toBe(0);
+      expect(a.t.metrics().gaps).toBe(0);
+    } finally {
+      admin.disconnect();
+    }
   });
 });
