@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { assertSseField, encodeSseFrame } from '../encoding/sse-encoder.js';
+import { assertSseField, encodeSseFrame, isResumableId } from '../encoding/sse-encoder.js';
 import type { SseEnvelope } from '../interfaces/sse-transport.interface.js';
 
 /** What `messages$` subscribers see for an envelope: the publisher's id when it gave one. */
@@ -50,7 +50,8 @@ export class EnvelopeFrames {
       body = encodeSseFrame({ event: envelope.event, data: envelope.data });
       this.bodies.set(envelope, body);
     }
-    assertSseField('id', id);
+    // one test covers what the field rules ask of an id (printable ASCII, 1 to 128, so no CR, LF or NUL)
+    if (!isResumableId(id)) assertSseField('id', id);
     const line = `id: ${id}\n`;
     const frame = Buffer.allocUnsafe(line.length + body.length);
     frame.write(line, 0, 'latin1');
