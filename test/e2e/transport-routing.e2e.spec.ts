@@ -7,17 +7,26 @@ import {
   SseTransportUnavailableError,
   type OnSseConnect,
   type SseStream,
+  type SseTransportContext,
 } from '@nest-sse/core';
 import { ADAPTERS, connect, eventually, rawGet, startApp } from '../utils/app.js';
 
 @SseEndpoint('/channels', { heartbeatInterval: 0, metadata: { allowedKeys: ['channel'] } })
 class ChannelsController {}
 
-/** The in-memory transport, asking to be told which channels this node's connections hold. */
+/**
+ * The in-memory transport, asking to be told which channels this node's connections hold, and
+ * keeping the context the hub started it with.
+ */
 class FollowingTransport extends MemoryTransport {
   readonly routeKeys = ['channel'];
   readonly held = new Set<string>();
   readonly changes: string[] = [];
+  started: SseTransportContext | undefined;
+  override start(context: SseTransportContext): Promise<void> {
+    this.started = context;
+    return super.start(context);
+  }
   hold(key: string, value: string, held: boolean): void {
     this.changes.push(`${held ? '+' : '-'}${key}=${value}`);
     if (held) this.held.add(value);
@@ -55,22 +64,26 @@ class FollowingLaterTransport extends FollowingTransport {
 }
 
 describe.each(ADAPTERS)('A transport with routeKeys (%s)', (adapter) => {
+  /** An app on `transport` with the given endpoints, its hub started. */
+  async function routingApp(transport: FollowingTransport, controllers: Array<new () => unknown> = [ChannelsController]) {
+    const t = await startApp(adapter, { imports: [SseModule.forRoot({ transport, drainTimeout: 0 })], controllers });
+    const hub = t.app.get(SseHub);
+    await hub.ready;
+    return { ...t, hub };
+  }
+
   it("waits until the transport follows a stream's values before the client sees anything, refuses with 503 when it cannot", async () => {
     const transport = new FollowingLaterTransport();
     transport.unavailable.add('down');
     transport.unavailable.add('assigned');
-    const t = await startApp(adapter, {
-      imports: [SseModule.forRoot({ transport, drainTimeout: 0 })],
-      controllers: [ChannelsController, AssignedController],
-    });
+    const t = await routingApp(transport, [ChannelsController, AssignedController]);
     try {
-      await t.app.get(SseHub).ready;
       // the transport cannot follow the value: 503, Retry-After, no stream
       const refused = await fetch(`${t.url}/channels?channel=down`);
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('7');
       expect(await refused.text()).toMatch(/cannot open now: Redis is failing over/);
-      expect(t.app.get(SseHub).localStats().connected).toBe(0);
+      expect(t.hub.localStats().connected).toBe(0);
       // no byte before the transport follows it; then the head, retry and welcome together
       const slow = rawGet(`${t.url}/channels?channel=slow`);
       await eventually(() => transport.asked.includes('channel=slow'), 5000, 'the follow');
@@ -96,13 +109,9 @@ describe.each(ADAPTERS)('A transport with routeKeys (%s)', (adapter) => {
 
   it('is told which routed values the connections of its node hold, as they open, change and close', async () => {
     const transport = new FollowingTransport();
-    const t = await startApp(adapter, {
-      imports: [SseModule.forRoot({ transport, drainTimeout: 0 })],
-      controllers: [ChannelsController],
-    });
+    const t = await routingApp(transport);
+    const hub = t.hub;
     try {
-      const hub = t.app.get(SseHub);
-      await hub.ready;
       const news1 = await connect(t.url, '/channels?channel=news');
       const news2 = await connect(t.url, '/channels?channel=news');
       const sports = await connect(t.url, '/channels?channel=sports');
@@ -119,6 +128,38 @@ describe.each(ADAPTERS)('A transport with routeKeys (%s)', (adapter) => {
       await eventually(() => transport.held.size === 0, 5000, 'every value to be let go');
       expect(transport.changes.slice(0, 4)).toEqual(['+channel=news', '+channel=sports', '-channel=sports', '+channel=tech']);
       expect(transport.changes.slice(4).sort()).toEqual(['-channel=news', '-channel=tech']);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('has the hub send sse.reset (reason lost) to the streams holding that value, in line with their live events', async () => {
+    const transport = new FollowingTransport();
+    const t = await routingApp(transport);
+    const hub = t.hub;
+    try {
+      const events = ['update', 'sse.reset'];
+      const news = await connect(t.url, '/channels?channel=news', { events });
+      const both = await connect(t.url, '/channels?channel=news&channel=sports', { events });
+      const sports = await connect(t.url, '/channels?channel=sports', { events });
+      await hub.broadcast({ event: 'update', data: 'before', filter: { channel: 'news' } });
+      transport.started!.lost!('channel', 'news');
+      await hub.broadcast({ event: 'update', data: 'after', filter: { channel: ['news', 'sports'] } });
+      for (const x of [news, both]) {
+        await x.waitFor((e) => e.data === 'after');
+        expect(x.events.map((e) => `${e.event} ${e.data}`)).toEqual([
+          'update before',
+          'sse.reset {"reason":"lost"}',
+          'update after',
+        ]);
+      }
+      await sports.waitFor((e) => e.data === 'after');
+      expect(sports.events.map((e) => `${e.event} ${e.data}`)).toEqual(['update after']);
+      expect(hub.counters.resets).toBe(2);
+      // a value no stream holds: nobody to tell
+      transport.started!.lost!('channel', 'weather');
+      expect(hub.counters.resets).toBe(2);
+      for (const x of [news, both, sports]) x.close();
     } finally {
       await t.close();
     }

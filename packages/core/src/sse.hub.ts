@@ -146,7 +146,7 @@ export class SseHub<M extends object = SseEventMap>
       nodeId: this.node.id,
       deliver: this.fanout.deliver,
       localStats: () => this.counts.local(),
-      passed: (draft) => this.receipts.settle({ ...draft, id: '' }, 0),
+      passed: (draft) => this.receipts.settle(draft, 0),
       lost: this.fanout.lost,
     });
   }

@@ -50,6 +50,30 @@ export class RedisHistory {
     return (await this.run(afterId, limit)).result;
   }
 
+  /**
+   * Runs the replay script (see REPLAY) on `keys` after the Stream id `after`. A Redis that is
+   * connected but does not answer (frozen, or busy with a long script) must not hold a resuming
+   * stream for ever: past publishTimeout it is unavailable, like one that is down, and so is one
+   * failing over (`RedisUnavailableError`: the client comes back later). A reply waiting cannot
+   * change is thrown as it is: the history cannot be had (the client is reset).
+   */
+  async runReplay(keys: string[], after: string, count: number, what: string): Promise<[string, string, unknown]> {
+    const commands = this.connections.commands;
+    if (commands === undefined || this.connections.closed) throw new RedisUnavailableError('RedisTransport is not running.');
+    return (await withTimeout(
+      REPLAY.run(commands as ScriptClient, keys, [after, count, this.options.historyMaxAge]),
+      this.options.publishTimeout,
+      'the replay',
+    ).catch((err: unknown) => {
+      const failure = redisFailure(err);
+      if (!failure.transient) throw err;
+      throw new RedisUnavailableError(`Cannot replay ${what} now: ${failure.reason}.`, {
+        retryAfter: failure.retryAfter,
+        cause: err,
+      });
+    })) as [string, string, unknown];
+  }
+
   private async run(afterId: string, limit: number): Promise<Replay> {
     const commands = this.connections.commands;
     if (commands === undefined || this.connections.closed) throw new RedisUnavailableError('RedisTransport is not running.');
@@ -61,25 +85,7 @@ export class RedisHistory {
     const streamId = isStreamId(afterId) ? afterId : '';
     // The history is the last historySize events (the Stream may hold more, see MIN_RETAINED).
     const max = Math.max(1, Math.min(limit, this.options.historySize));
-    // A Redis that is connected but does not answer (frozen, or busy with a long script) must not
-    // hold the resuming stream for ever: past publishTimeout it is unavailable, like one that is down.
-    const reply = (await withTimeout(
-      REPLAY.run(
-        commands as ScriptClient,
-        [this.keys.events, this.keys.eventId(afterId)],
-        [streamId, max + 1, this.options.historyMaxAge],
-      ),
-      this.options.publishTimeout,
-      'the replay',
-    ).catch((err: unknown) => {
-      const failure = redisFailure(err);
-      // a reply waiting cannot change: the history cannot be had (the client is reset)
-      if (!failure.transient) throw err;
-      throw new RedisUnavailableError(`Cannot replay after ${afterId} now: ${failure.reason}.`, {
-        retryAfter: failure.retryAfter,
-        cause: err,
-      });
-    })) as [string, string, unknown];
+    const reply = await this.runReplay([this.keys.events, this.keys.eventId(afterId)], streamId, max + 1, `after ${afterId}`);
     if (reply[0] === 'reset') {
       const reason = reply[1] === 'expired' || reply[1] === 'lost' ? reply[1] : 'unknown';
       return { result: { status: 'reset', reason } };

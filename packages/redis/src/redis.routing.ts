@@ -23,8 +23,6 @@ import type { RedisKeys } from './redis.keys.js';
 import type { ResolvedRedisOptions } from './redis.options.js';
 import { RedisPublisher } from './redis.publisher.js';
 import { RedisRouteFollower } from './redis.routes.js';
-import { redisFailure } from './redis-failure.js';
-import { REPLAY, type ScriptClient } from './redis.scripts.js';
 
 /** How long a routed value's publisher stays open after its last broadcast, ms. */
 const PUBLISHER_IDLE_MS = 60_000;
@@ -138,7 +136,7 @@ export class RedisRouting {
     const plain = envelope.eventId ?? envelope.id;
     const routed: SseRoutedIds = {
       key: this.key,
-      idOf: (values) => (values.length === 0 ? plain : this.cursorOf(values, 'm', envelope.id)),
+      idOf: (values) => (values.length === 0 ? plain : this.cursorOf(sortedOf(values), 'm', envelope.id)),
     };
     this.context.deliver({ ...envelope, routed });
   }
@@ -152,7 +150,7 @@ export class RedisRouting {
     const routed: SseRoutedIds = {
       key: this.key,
       idOf: (values) => {
-        const sorted = values.length === 1 ? values : [...values].sort();
+        const sorted = sortedOf(values);
         if (firstNamed(sorted, named) !== value) return undefined;
         return this.cursorOf(sorted, sorted.indexOf(value), this.mainPosition());
       },
@@ -160,12 +158,12 @@ export class RedisRouting {
     this.context.deliver({ ...envelope, eventId: undefined, routed });
   }
 
-  /** The cursor of a connection holding `values`, after an event from `from` (main position `main`). */
-  private cursorOf(values: readonly string[], from: 'm' | number, main: string): string {
-    const sorted = values.length === 1 || from !== 'm' ? values : [...values].sort();
-    const id = formatCursor({ from, main, tag: tagOf(sorted), values: sorted.map((v) => this.follower.position(v)) });
+  /** The cursor of a connection holding `sorted` values, after an event from `from` (main position `main`). */
+  private cursorOf(sorted: readonly string[], from: 'm' | number, main: string): string {
+    const tag = tagOf(sorted);
+    const id = formatCursor({ from, main, tag, values: sorted.map((v) => this.follower.position(v)) });
     // too many values to fit: an id that resumes to sse.reset, never to a partial replay
-    return id.length <= MAX_CURSOR_LENGTH ? id : `${from === 'm' ? 'm' : 0}.${main}.${tagOf(sorted)}.?`;
+    return id.length <= MAX_CURSOR_LENGTH ? id : formatCursor({ from: from === 'm' ? 'm' : 0, main, tag, values: [undefined] });
   }
 
   /** Orders a cursor against a replay's end: 0 when the replay covered it, 1 when it did not. */
@@ -185,7 +183,7 @@ export class RedisRouting {
   async replay(afterId: string, limit: number, stream: SseMetadataView): Promise<SseReplayResult | undefined> {
     const held = stream.getMetadataValues(this.key);
     if (held.length === 0) return looksLikeCursor(afterId) ? RESET_UNKNOWN : undefined;
-    const values = [...held].sort();
+    const values = [...sortedOf(held)];
     const cursor = parseCursor(afterId);
     if (cursor === undefined) return looksLikeCursor(afterId) ? { status: 'reset', reason: 'malformed' } : RESET_UNKNOWN;
     if (cursor.tag !== tagOf(values) || cursor.values.length !== values.length || cursor.values.includes(undefined)) {
@@ -244,29 +242,14 @@ export class RedisRouting {
    */
   private async valueHistory(value: string, position: string, max: number): Promise<SseEnvelope[] | LaneReset> {
     const keys = this.keys.route(value);
-    const commands = this.connections.commands;
-    if (commands === undefined || this.connections.closed) throw new RedisUnavailableError('RedisTransport is not running.');
-    let entries: Array<[string, unknown]>;
-    try {
-      const reply = (await withTimeout(
-        REPLAY.run(
-          commands as ScriptClient,
-          [keys.events, keys.noEventId, keys.last],
-          [position, max + 1, this.options.historyMaxAge],
-        ),
-        this.options.publishTimeout,
-        'the replay',
-      )) as [string, string, unknown];
-      if (reply[0] === 'reset') return reply[1] === 'lost' ? 'lost' : 'expired';
-      entries = entriesOf(reply[2]);
-    } catch (err) {
-      const failure = redisFailure(err);
-      if (!failure.transient) throw err;
-      throw new RedisUnavailableError(`Cannot replay ${this.key}=${value} now: ${failure.reason}.`, {
-        retryAfter: failure.retryAfter,
-        cause: err,
-      });
-    }
+    const reply = await this.history.runReplay(
+      [keys.events, keys.noEventId, keys.last],
+      position,
+      max + 1,
+      `${this.key}=${value}`,
+    );
+    if (reply[0] === 'reset') return reply[1] === 'lost' ? 'lost' : 'expired';
+    const entries = entriesOf(reply[2]);
     if (entries.some(([, fields]) => lossOf(fields) !== undefined)) return 'lost';
     if (entries.length > max) return 'expired';
     // live events up to what was read must reach this node before the stream opens (see RedisHistory)
@@ -302,6 +285,11 @@ export class RedisRouting {
       }
     }
   }
+}
+
+/** A connection's routed values in the order cursors name them. */
+function sortedOf(values: readonly string[]): readonly string[] {
+  return values.length === 1 ? values : [...values].sort();
 }
 
 /** The first of a connection's sorted values that a filter names (all of them when it names none). */

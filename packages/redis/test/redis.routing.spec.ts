@@ -1,11 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import type { SseEnvelope, SseEnvelopeDraft, SseTransportContext } from '@nest-sse/core';
 import { RedisTransport, type RedisTransportOptions } from '@nest-sse/redis';
 import { eventually } from '../../../test/utils/app.js';
-import { RedisServer } from '../../../test/utils/redis-server.js';
-import { draft, LogRecorder } from './parts.js';
+import { draft, useRedisServer } from './parts.js';
 
 /** Sets of values the streams of a test node hold, as the hub would see them (in any order). */
 const HOLDERS = [['x', 'y'], ['y', 'x'], ['fresh'], ['one'], ['quiet'], []];
@@ -34,33 +31,22 @@ function node(id: string) {
 const holding = (...values: string[]) => ({ getMetadataValues: (key: string) => (key === 'channel' ? values : []) });
 
 describe('RedisTransport with routeBy', () => {
-  let server: RedisServer;
   const open: RedisTransport[] = [];
-  const logs = new LogRecorder();
   let prefixes = 0;
+  // registered before the server's hooks: transports close before the server stops
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((t) => t.close()));
+    prefixes++;
+  });
+  const redis = useRedisServer();
 
   async function transport(id: string, options: RedisTransportOptions = {}) {
-    const t = new RedisTransport({ url: server.url, prefix: `routing${prefixes}`, routeBy: 'channel', ...options });
+    const t = new RedisTransport({ url: redis.server.url, prefix: `routing${prefixes}`, routeBy: 'channel', ...options });
     open.push(t);
     const n = node(id);
     await t.start(n.context);
     return { t, ...n };
   }
-
-  beforeAll(async () => {
-    server = await RedisServer.start();
-    Logger.overrideLogger(logs);
-  });
-
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((t) => t.close()));
-    prefixes++;
-  });
-
-  afterAll(async () => {
-    Logger.overrideLogger(false);
-    await server?.stop();
-  });
 
   /** The id each delivered envelope gives a stream holding `values` (undefined: not from this delivery). */
   const idsFor = (delivered: Array<{ data: string; ids: Map<string, string | undefined> }>, ...values: string[]) =>
@@ -149,27 +135,23 @@ describe('RedisTransport with routeBy', () => {
 
   it("lets a value's Stream go when its history is over, and still resumes its cursors and continues its chain", async () => {
     const a = await transport('a', { historyMaxAge: 1000 });
-    const admin = new Redis(server.url);
-    try {
-      await a.t.follow('channel', ['quiet']);
-      a.t.hold('channel', 'quiet', true);
-      await a.t.publish(draft('q1', { filter: { channel: ['quiet'] } }));
-      await eventually(() => a.delivered.some((e) => e.data === 'q1'));
-      const cursor = a.delivered.find((e) => e.data === 'q1')!.ids.get('quiet')!;
-      const keys = a.t.keys.route('quiet');
-      // nobody publishes to it for longer than the history: its Stream goes, its last id stays
-      await eventually(async () => (await admin.exists(keys.events)) === 0, 5000, 'the Stream to expire');
-      expect(await admin.get(keys.last)).toBe(cursor.split('.').at(-1));
-      expect(await a.t.replay(cursor, 10, holding('quiet'))).toMatchObject({ status: 'ok', events: [] });
-      // published to again: the chain goes on from the kept id (no loss told), and the cursor resumes
-      await a.t.publish(draft('q2', { filter: { channel: ['quiet'] } }));
-      await eventually(() => a.delivered.some((e) => e.data === 'q2'));
-      const resumed = await a.t.replay(cursor, 10, holding('quiet'));
-      expect(resumed.status === 'ok' && resumed.events.map((e) => e.data)).toEqual(['q2']);
-      expect(a.t.metrics().routed_lost).toBe(0);
-      expect(a.t.metrics().gaps).toBe(0);
-    } finally {
-      admin.disconnect();
-    }
+    const admin = redis.admin;
+    await a.t.follow('channel', ['quiet']);
+    a.t.hold('channel', 'quiet', true);
+    await a.t.publish(draft('q1', { filter: { channel: ['quiet'] } }));
+    await eventually(() => a.delivered.some((e) => e.data === 'q1'));
+    const cursor = a.delivered.find((e) => e.data === 'q1')!.ids.get('quiet')!;
+    const keys = a.t.keys.route('quiet');
+    // nobody publishes to it for longer than the history: its Stream goes, its last id stays
+    await eventually(async () => (await admin.exists(keys.events)) === 0, 5000, 'the Stream to expire');
+    expect(await admin.get(keys.last)).toBe(cursor.split('.').at(-1));
+    expect(await a.t.replay(cursor, 10, holding('quiet'))).toMatchObject({ status: 'ok', events: [] });
+    // published to again: the chain goes on from the kept id (no loss told), and the cursor resumes
+    await a.t.publish(draft('q2', { filter: { channel: ['quiet'] } }));
+    await eventually(() => a.delivered.some((e) => e.data === 'q2'));
+    const resumed = await a.t.replay(cursor, 10, holding('quiet'));
+    expect(resumed.status === 'ok' && resumed.events.map((e) => e.data)).toEqual(['q2']);
+    expect(a.t.metrics().routed_lost).toBe(0);
+    expect(a.t.metrics().gaps).toBe(0);
   });
 });

@@ -9,7 +9,7 @@ import { SseTransportUnavailableError } from '../errors/sse-transport-unavailabl
 import type { ClusterCounts } from '../hub/cluster-counts.js';
 import type { LocalStreams } from '../hub/local-streams.js';
 import type { SseNode } from '../hub/sse-node.js';
-import { retryAfterSeconds, retryHint, RETRY_SPREAD } from '../hub/stream-drain.js';
+import { retryAfterSeconds, retryHint, RETRY_SPREAD, sendAway } from '../hub/stream-drain.js';
 import type { StreamReplay } from '../hub/stream-replay.js';
 import type { OnSseConnect, OnSseDisconnect } from '../interfaces/sse-endpoint-options.interface.js';
 import type { SseModuleOptions } from '../interfaces/sse-module-options.interface.js';
@@ -227,14 +227,10 @@ export class SseEndpointRuntime {
     }
   }
 
-  /**
-   * Ends an opening stream the transport cannot serve for now, with a retry hint (false), or
-   * rethrows what is not an `SseTransportUnavailableError`.
-   */
+  /** Sends an opening stream away (false) when the transport cannot serve it for now; rethrows anything else. */
   private sendAway(stream: SseStream, err: unknown): false {
     if (!(err instanceof SseTransportUnavailableError)) throw err;
-    this.parts.node.logger.warn(`Sent an opening stream away to come back later: ${err.message}`);
-    stream.end('server', retryHint(Math.max(this.options.retry, err.retryAfter * 1000), RETRY_SPREAD));
+    sendAway(stream, this.options.retry, err, (text) => this.parts.node.logger.warn(text));
     return false;
   }
 

@@ -1,12 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import type { SseStream } from '../connection/sse-stream.js';
-import { encodeSseFrame } from '../encoding/sse-encoder.js';
 import type { SseEnvelope } from '../interfaces/sse-transport.interface.js';
-import { SSE_RESET_EVENT } from '../sse.constants.js';
 import { EnvelopeFrames, messageOf, type SseEnvelopeMessage } from './envelope-frames.js';
 import { LocalStreams } from './local-streams.js';
 import { PublishReceipts } from './publish-receipts.js';
 import { SseNode } from './sse-node.js';
+import { resetEvent } from './stream-drain.js';
 
 /** One id of a routed envelope, with its frame, shared by the streams holding the same values. */
 interface RoutedFrame {
@@ -46,9 +45,7 @@ export class LocalFanout {
    * behind a replay like them), so that its client reloads its state.
    */
   readonly lost = (key: string, value: string): void => {
-    const data = JSON.stringify({ reason: 'lost' });
-    const frame = encodeSseFrame({ event: SSE_RESET_EVENT, data });
-    const message = { event: SSE_RESET_EVENT, data };
+    const { frame, message } = resetEvent('lost');
     const told = this.streams.registry.forEachMatch(undefined, { [key]: [value] }, (stream) =>
       stream.deliver(frame, undefined, message),
     );

@@ -56,8 +56,8 @@ export class PublishReceipts {
     });
   }
 
-  /** An envelope of this node came back after reaching `reached` streams here. */
-  settle(envelope: SseEnvelope, reached: number): void {
+  /** An envelope of this node came back after reaching `reached` streams here (or will not come back: 0). */
+  settle(envelope: Pick<SseEnvelope, 'origin' | 'seq'>, reached: number): void {
     if (envelope.origin !== this.node.id) return;
     const receipt = this.pending.get(envelope.seq);
     if (receipt === undefined) return;

@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { SseStream } from '../connection/sse-stream.js';
-import { encodeSseRetry } from '../encoding/sse-encoder.js';
-import { DEFAULT_RETRY } from '../sse.constants.js';
+import { encodeSseFrame, encodeSseRetry } from '../encoding/sse-encoder.js';
+import type { SseTransportUnavailableError } from '../errors/sse-transport-unavailable.error.js';
+import type { SseResetReason } from '../interfaces/sse-transport.interface.js';
+import { DEFAULT_RETRY, SSE_RESET_EVENT } from '../sse.constants.js';
 import { LocalStreams } from './local-streams.js';
 
 /**
@@ -23,6 +25,27 @@ export function retryAfterSeconds(retry: number): number {
 
 /** Spread of the hint when streams end all at once (`drainTimeout: 0`), and on a refused stream. */
 export const RETRY_SPREAD = 1000;
+
+/**
+ * Ends a stream the transport cannot serve for now (its history or its routed values are out of
+ * reach, not gone): a retry hint of at least `retry` ms (the endpoint's) and the error's
+ * `retryAfter`, so that the client comes back, with the same `Last-Event-ID`, rather than start over.
+ */
+export function sendAway(
+  stream: SseStream,
+  retry: number,
+  err: SseTransportUnavailableError,
+  warn: (text: string) => void,
+): void {
+  warn(`Sent a stream away to come back later: ${err.message}`);
+  stream.end('server', retryHint(Math.max(retry, err.retryAfter * 1000), RETRY_SPREAD));
+}
+
+/** The `sse.reset` event a stream is sent when it cannot be resumed or was owed lost events, and its `messages$` form. */
+export function resetEvent(reason: SseResetReason): { frame: Buffer; message: { event: string; data: string } } {
+  const message = { event: SSE_RESET_EVENT, data: JSON.stringify({ reason }) };
+  return { frame: encodeSseFrame(message), message };
+}
 
 /**
  * Streams per second one process is taken to admit when the clients of a drained node come back

@@ -1,13 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { streamMatches } from '../connection/connection-registry.js';
 import type { SseStream } from '../connection/sse-stream.js';
-import { encodeSseFrame, isResumableId } from '../encoding/sse-encoder.js';
+import { isResumableId } from '../encoding/sse-encoder.js';
 import { SseTransportUnavailableError } from '../errors/sse-transport-unavailable.error.js';
 import { SseTransport, type SseReplayResult } from '../interfaces/sse-transport.interface.js';
-import { SSE_RESET_EVENT } from '../sse.constants.js';
 import { EnvelopeFrames, messageOf } from './envelope-frames.js';
 import { SseNode } from './sse-node.js';
-import { retryHint, RETRY_SPREAD } from './stream-drain.js';
+import { resetEvent, sendAway } from './stream-drain.js';
 
 /** Ids of held live events a resumed stream must not get again. */
 export interface SseReplaySkip {
@@ -43,8 +42,7 @@ export class StreamReplay {
         : { status: 'reset', reason: 'malformed' };
     } catch (err) {
       if (err instanceof SseTransportUnavailableError) {
-        this.node.logger.warn(`Sent a resuming stream away to come back later: ${err.message}`);
-        stream.end('server', retryHint(Math.max(retry, err.retryAfter * 1000), RETRY_SPREAD));
+        sendAway(stream, retry, err, (text) => this.node.logger.warn(text));
         return replayed;
       }
       this.node.error('Replay after a Last-Event-ID failed', err);
@@ -52,7 +50,7 @@ export class StreamReplay {
     }
     if (result.status === 'reset') {
       counters.resets++;
-      stream.write(encodeSseFrame({ event: SSE_RESET_EVENT, data: JSON.stringify({ reason: result.reason }) }));
+      stream.write(resetEvent(result.reason).frame);
       return replayed;
     }
     counters.replays++;
