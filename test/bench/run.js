@@ -97,9 +97,25 @@ const SUBJECTS = [
   { name: 'nest-sse', script: 'nest-sse.js', scenarios: ALL },
   { name: 'nest-sse guarded', script: 'nest-sse.js', env: { BENCH_GUARD: '1' }, shared: true, scenarios: ['connect'] },
   { name: 'nest-sse fastify', script: 'nest-sse.js', env: { BENCH_ADAPTER: 'fastify' }, shared: true, scenarios: ['connect'] },
+  { name: 'nest route', script: 'nest-route.js', scenarios: ['connect'] },
+  {
+    name: 'nest route fastify',
+    script: 'nest-route.js',
+    env: { BENCH_ADAPTER: 'fastify' },
+    shared: true,
+    scenarios: ['connect'],
+  },
   { name: 'nest @Sse', script: 'nest-builtin.js', scenarios: FAN },
   { name: 'better-sse', script: 'better-sse.js', scenarios: FAN },
   { name: 'nest-sse redis', script: 'nest-sse.js', redis: true, shared: true, scenarios: ALL },
+  {
+    name: 'nest-sse redis fastify',
+    script: 'nest-sse.js',
+    env: { BENCH_ADAPTER: 'fastify' },
+    redis: true,
+    shared: true,
+    scenarios: ['connect'],
+  },
 ];
 
 const only = option('only')?.split(',');
@@ -284,17 +300,16 @@ async function startRedis() {
 }
 
 /**
- * One or two servers (the Redis subject runs two nodes); the first one publishes. `pids` are the
- * other processes on the server core whose CPU counts as the subject's (its redis-server).
+ * The subject's servers, `nodes` of a Redis subject (one of any other); the first one publishes.
+ * `pids` are the other processes on the server core whose CPU counts as the subject's (its
+ * redis-server).
  */
-async function startSubject(subject) {
+async function startSubject(subject, nodes = 2) {
   if (!subject.redis) return { servers: [await startServer(subject, { ...subject.env })], pids: [], stop: async () => {} };
   const redis = await startRedis();
   const env = { ...subject.env, BENCH_REDIS_URL: redis.url };
-  const servers = [
-    await startServer({ ...subject, name: 'redis node A' }, env),
-    await startServer({ ...subject, name: 'redis node B' }, env),
-  ];
+  const servers = [];
+  for (const name of ['redis node A', 'redis node B'].slice(0, nodes)) servers.push(await startServer({ ...subject, name }, env));
   return { servers, pids: [redis.pid], stop: redis.stop };
 }
 
@@ -611,13 +626,15 @@ async function profileFanOut(subject, file) {
 
 /**
  * Server CPU to open one stream: a fresh subject, a warm-up of connects and closes, then
- * `CONFIG.connectStreams` streams opened (256 at a time) and held; the CPU of every server
- * process (and `redis-server`) from before the first request until each server counts them all
- * (so the `retry` field and the welcome event are in), divided by the streams. With
- * `profileFile`, the first server runs under V8's sampling profiler meanwhile.
+ * `CONFIG.connectStreams` streams opened (256 at a time) and held; the CPU of the server process
+ * (and `redis-server`) from before the first request until it counts them all (so the `retry`
+ * field and the welcome event are in), divided by the streams. One server process per subject, a
+ * Redis subject's one node included: two processes taking turns on the one server core each cost
+ * more per stream than one (the plain `node:http` handler too), so the baseline would not compare.
+ * With `profileFile`, the server runs under V8's sampling profiler meanwhile.
  */
 async function partConnect(subject, profileFile) {
-  const { servers, pids, stop } = await startSubject(subject);
+  const { servers, pids, stop } = await startSubject(subject, 1);
   const load = await startLoad();
   const ctx = { servers, pids, load, seq: 1 };
   const n = CONFIG.connectStreams;
@@ -856,7 +873,8 @@ function summarize(results, names) {
 
 function render(table, names) {
   const width = 41;
-  const col = 22;
+  // a column fits its subject's name (two spaces apart) and at least a figure with its ratio
+  const col = Math.max(22, ...names.map((n) => n.length + 2));
   const lines = [];
   lines.push('scenario'.padEnd(width) + names.map((n) => n.padStart(col)).join(''));
   for (const { label, cells } of table) {

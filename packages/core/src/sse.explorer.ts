@@ -47,8 +47,7 @@ export class SseExplorer implements OnModuleInit, OnApplicationBootstrap {
     const limitFor: BroadcastLimit = (method, path) => (method === 'POST' ? this.broadcastLimit(path) : undefined);
     const type = adapter?.getType?.();
     if (type === 'express') {
-      adapter.use(expressRequestTurn());
-      adapter.use(expressBodyReader(limitFor));
+      adapter.use(expressRequestTurn(expressBodyReader(limitFor)));
     } else if (type === 'fastify') {
       const fastify = adapter.getInstance();
       fastify.addHook('onRequest', fastifyRequestTurn());

@@ -1,35 +1,16 @@
 // Subject 1: plain node:http. Each event is encoded once into a Buffer and written to every
 // response in a loop: the practical limit of the runtime. A filtered event scans every
 // response and checks its group, as a hand-written loop would.
-import http, { type ServerResponse } from 'node:http';
-import { type BenchSubject, fail, serve, streamGroup } from './harness.js';
+import http from 'node:http';
+import { type BenchSubject, fail, openPlainStream, type PlainClient, publishPlain, serve } from './harness.js';
 
-interface Client {
-  res: ServerResponse;
-  group: string | undefined;
-}
+const clients = new Set<PlainClient>();
 
-const clients = new Set<Client>();
-
-const server = http.createServer((req, res) => {
-  const group = streamGroup(req, res);
-  if (group === null) return;
-  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-  res.flushHeaders();
-  req.socket.setNoDelay(true);
-  const client: Client = { res, group };
-  clients.add(client);
-  res.on('close', () => clients.delete(client));
-});
+const server = http.createServer((req, res) => openPlainStream(req, res, clients));
 
 const subject: BenchSubject = {
   connections: () => clients.size,
-  publish(data, group) {
-    const frame = Buffer.from(`event: tick\ndata: ${data}\n\n`);
-    for (const client of clients) {
-      if (group === undefined || client.group === group) client.res.write(frame);
-    }
-  },
+  publish: (data, group) => publishPlain(clients, data, group),
   close: () =>
     new Promise((resolve) => {
       for (const client of clients) client.res.destroy();

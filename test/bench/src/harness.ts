@@ -156,3 +156,36 @@ export function streamGroup(
   const q = req.url.indexOf('?');
   return q === -1 ? undefined : (new URLSearchParams(req.url.slice(q + 1)).get('group') ?? undefined);
 }
+
+/** A connection held by a subject that writes SSE by hand (`baseline`, `nest route`). */
+export interface PlainClient {
+  res: import('node:http').ServerResponse;
+  group: string | undefined;
+}
+
+/**
+ * Opens a stream by hand, as a plain `node:http` handler does: the head at once, no delay on the
+ * socket, the connection in `clients` until it closes. Anything but `GET /stream` gets 404.
+ */
+export function openPlainStream(
+  req: import('node:http').IncomingMessage,
+  res: import('node:http').ServerResponse,
+  clients: Set<PlainClient>,
+): void {
+  const group = streamGroup(req, res);
+  if (group === null) return;
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+  res.flushHeaders();
+  req.socket.setNoDelay(true);
+  const client: PlainClient = { res, group };
+  clients.add(client);
+  res.on('close', () => clients.delete(client));
+}
+
+/** Each event encoded once into a Buffer and written to every matching connection in a loop. */
+export function publishPlain(clients: Set<PlainClient>, data: string, group: string | undefined): void {
+  const frame = Buffer.from(`event: tick\ndata: ${data}\n\n`);
+  for (const client of clients) {
+    if (group === undefined || client.group === group) client.res.write(frame);
+  }
+}

@@ -97,15 +97,19 @@ export function claimConnection(socket: Socket): void {
   if (state !== undefined) settleAll(state);
 }
 
+/** An Express middleware of this module's, as `expressRequestTurn` runs it. */
+export type ExpressHook = (req: IncomingMessage, res: ServerResponse, next: () => void) => void;
+
 /**
  * Express: the app's first middleware (added when the app is created), which hands a request on
- * only when its turn comes (see `awaitTurn`).
+ * only when its turn comes (see `awaitTurn`), to `then` (the broadcast body reader): one layer of
+ * the router for both, which every request of the app walks.
  */
-export function expressRequestTurn() {
+export function expressRequestTurn(then: ExpressHook) {
   return function sseRequestTurn(req: IncomingMessage, res: ServerResponse, next: () => void): void {
     const turn = awaitTurn(req, res);
-    if (turn === true) next();
-    else if (turn !== false) void turn.then((mine) => mine && next());
+    if (turn === true) then(req, res, next);
+    else if (turn !== false) void turn.then((mine) => mine && then(req, res, next));
   };
 }
 
