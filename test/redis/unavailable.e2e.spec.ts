@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
+import { Controller, Post } from '@nestjs/common';
 import { SseEndpoint, SseHub, SseModule, SseTransportUnavailableError } from '@nest-sse/core';
 import { RedisTransport, RedisUnavailableError } from '@nest-sse/redis';
 import { ADAPTERS, eventually, postJson, rawGet, startApp, type RawStream, type TestApp } from '../utils/app.js';
@@ -8,6 +9,17 @@ import { NodeProcess } from './node-process.js';
 
 @SseEndpoint('/events', { heartbeatInterval: 0, welcome: false, access: { stats: 'public', broadcast: 'public' } })
 class EventsController {}
+
+/** An app's own route that broadcasts and lets whatever `hub.broadcast` throws go. */
+@Controller('notify')
+class NotifyController {
+  constructor(private readonly hub: SseHub) {}
+
+  @Post()
+  async notify(): Promise<{ reached: number }> {
+    return { reached: await this.hub.broadcast({ event: 'note', data: 'from a route of the app' }) };
+  }
+}
 
 /** A broadcast route answer while Redis cannot take it: 503, Retry-After, and why. */
 async function expectUnavailable(url: string, why: RegExp, retryAfter: string): Promise<void> {
@@ -40,7 +52,7 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
     });
     t = await startApp(adapter, {
       imports: [SseModule.forRoot({ transport, drainTimeout: 0 })],
-      controllers: [EventsController],
+      controllers: [EventsController, NotifyController],
     });
     hub = t.app.get(SseHub);
     stream = await rawGet(`${t.url}/events`);
@@ -65,7 +77,7 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
     await redis?.stop();
   });
 
-  it('answers 503 when Redis does not answer within publishTimeout (SIGSTOP), hub.broadcast rejects with the typed error, and a resuming stream is sent away', async () => {
+  it('answers 503 when Redis does not answer within publishTimeout (SIGSTOP), hub.broadcast rejects with the typed error, an app route that broadcasts answers 503, and a resuming stream is sent away', async () => {
     redis.signal('SIGSTOP');
     try {
       await expectUnavailable(
@@ -76,6 +88,16 @@ describe.each(ADAPTERS)('an unavailable Redis, over %s', (adapter) => {
       const err = await hub.broadcast({ data: 'in code' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RedisUnavailableError);
       expect(err).toBeInstanceOf(SseTransportUnavailableError);
+      // the app's own route that broadcasts is answered 503 with the reason by Nest, not 500
+      const own = await fetch(`${t.url}/notify`, { method: 'POST' });
+      expect(own.status).toBe(503);
+      expect(await own.json()).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: expect.stringMatching(
+          /did not confirm this broadcast within 1000 ms \(publishTimeout\)|unreachable for 1000 ms/,
+        ),
+      });
       // a resuming stream is not held for ever by a Redis that does not answer: sent away to come back
       const away = await rawGet(`${t.url}/events`, { 'last-event-id': '1-0' });
       await away.ended;
