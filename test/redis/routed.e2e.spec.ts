@@ -233,6 +233,20 @@ describe('Redis transport with routed delivery', () => {
     expect(again.named('sse.reset')).toEqual([]);
   });
 
+  it('reaches a stream moved to a channel no node followed from the moment metadataApplied() resolves', async () => {
+    const x = await client(a, '/channels?tag=r13');
+    for (let i = 0; i < 5; i++) {
+      const channel = `r13-moved-${i}`;
+      expect(await followers(channel)).toBe(0);
+      expect(await a.post('/ctl/move', { tag: 'r13', channel, applied: true })).toEqual({ moved: true });
+      // resolved: node a is subscribed to the channel, and a broadcast made now from another node reaches it
+      expect(await followers(channel)).toBe(1);
+      await publish(b, { data: `moved ${i}`, filter: { channel } });
+      await x.waitFor((e) => e.data === `moved ${i}`);
+    }
+    expect(data(x)).toEqual([0, 1, 2, 3, 4].map((i) => `moved ${i}`));
+  });
+
   it('follows the values a connect hook gives the stream before the client sees it open', async () => {
     for (let i = 0; i < 5; i++) {
       const x = await client(a, `/assigned?tag=r12-${i}`);

@@ -20,6 +20,11 @@ export interface SseStreamHost {
   report(stream: SseStream, error: unknown, where: string): void;
   /** The `drop-oldest` policy just dropped `count` queued events of this stream. */
   dropped(stream: SseStream, count: number): void;
+  /**
+   * Settles once the transport delivers the events of the routed values the stream holds;
+   * undefined when there is nothing to wait for (see `SseStream.metadataApplied`).
+   */
+  following?(stream: SseStream): Promise<unknown> | undefined;
 }
 
 /** Why a stream ended. */
@@ -137,6 +142,19 @@ export class SseStream {
     this.view = undefined;
     this.host.reindex(this, key, before);
     return this;
+  }
+
+  /**
+   * Resolves once every broadcast published from now on reaches this stream as its metadata
+   * stands now. At once on a transport that does not route by metadata (the memory transport,
+   * Redis in its default mode); on Redis routed delivery (`routeBy`), once this node follows the
+   * stream's routed values, which after a `setMetadata` of the routed key can take a round trip
+   * to Redis: await it before a broadcast the stream must not miss. Rejects with an
+   * `SseTransportUnavailableError` when the transport cannot follow the values for now.
+   */
+  async metadataApplied(): Promise<void> {
+    if (this.state === State.Closed) return;
+    await this.host.following?.(this);
   }
 
   /** @internal the normalized metadata, for the registry. */

@@ -65,6 +65,7 @@ export class LocalStreams {
         counters.dropped += count;
       },
       report: (stream, error, where) => node.error(`Error in ${where} of stream ${stream.id} (${stream.endpoint})`, error),
+      following: (stream) => this.following((key) => stream.getMetadataValues(key)),
     };
   }
 

@@ -153,6 +153,19 @@ export class ControlController {
     return { sent: await this.hub.send(body.connection, { event: body.event, data: body.data }) };
   }
 
+  /**
+   * Moves a stream to another channel, as an app route that changes what a signed-in user
+   * follows would; with `applied`, answers once broadcasts to the new channel reach the stream.
+   */
+  @Post('move')
+  async move(@Body() body: { tag: string; channel: string; applied?: boolean }) {
+    const stream = [...this.hub.streams()].find((s) => s.metadata.tag === body.tag);
+    if (stream === undefined) return { moved: false };
+    stream.setMetadata('channel', body.channel);
+    if (body.applied) await stream.metadataApplied();
+    return { moved: true };
+  }
+
   @Get('streams')
   streams() {
     return [...this.hub.streams()].map((s) => ({ id: s.id, endpoint: s.endpoint, metadata: s.metadata }));
