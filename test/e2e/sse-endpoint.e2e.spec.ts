@@ -175,6 +175,21 @@ describe.each(ADAPTERS)('@SseEndpoint over %s', (adapter) => {
     expect(text.status).toBe(415);
   });
 
+  it('takes a broadcast whose Content-Type is a +json type (application/vnd.api+json), with parameters', async () => {
+    const client = await connect(t.url, '/channels?channel=plus-json');
+    await client.waitFor('connection');
+    for (const type of ['application/vnd.api+json', 'application/merge-patch+json; charset=utf-8', 'Application/JSON']) {
+      const res = await request(`${t.url}/channels/broadcast`, {
+        method: 'POST',
+        headers: { 'content-type': type, ...AUTH },
+        body: JSON.stringify({ message: type, filter: { channel: 'plus-json' } }),
+      });
+      expect({ type, status: res.status }).toEqual({ type, status: 200 });
+      await client.waitFor((e) => e.data === type);
+    }
+    client.close();
+  });
+
   it('never writes an injected field: a newline in an event name is refused in code too', async () => {
     await expect(hub.broadcast({ event: 'x\ndata: injected', data: 'y' })).rejects.toThrow(/CR, LF or NUL/);
   });

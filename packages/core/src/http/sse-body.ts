@@ -187,6 +187,10 @@ export function fastifyBodyReader(limitFor: BroadcastLimit) {
       const decoded = Readable.from([body]) as Readable & { receivedEncodedLength?: number };
       decoded.receivedEncodedLength = received;
       readRequests.add(request.raw);
+      // Fastify parses `application/json` only and answers 415 to any other type; a `+json` type
+      // (`application/vnd.api+json`), which the route takes as Express does, is handed to its
+      // JSON parser under that name, for this request of a broadcast route alone.
+      if (request.raw.headers['content-type'] !== 'application/json') request.raw.headers['content-type'] = 'application/json';
       return decoded;
     } catch (err) {
       reply.header('Connection', 'close');
