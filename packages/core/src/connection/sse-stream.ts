@@ -30,6 +30,18 @@ export interface SseStreamHost {
 /** Why a stream ended. */
 export type SseCloseReason = 'client' | 'server' | 'slow' | 'error' | 'shutdown';
 
+/**
+ * One event's frame and what `messages$` reports of it; throws `SseEventError` for an event name
+ * or id that cannot be written safely. What `send` writes; encoded once, the same bytes serve
+ * every stream (an endpoint's welcome event).
+ */
+export function encodeSseMessage(message: SseMessage): { frame: Buffer; written: SseStreamMessage } {
+  const id = message.id === undefined ? undefined : assertSseField('id', message.id);
+  const event = message.event === undefined ? undefined : assertSseField('event', message.event);
+  const data = serializeSseData(message.data);
+  return { frame: encodeSseFrame({ id, event, data }), written: { id, event, data } };
+}
+
 const enum State {
   Opening,
   Open,
@@ -82,12 +94,24 @@ export class SseStream {
   /** Set by `holdUntilOpen`: nothing is written before the stream opens. */
   private corked = false;
   private droppedCount = 0;
-  private readonly subject = new Subject<SseStreamMessage>();
-  private readonly subscriptions = new Subscription();
-  private readonly closeCallbacks: Array<(reason: SseCloseReason) => void> = [];
+  // Made when first asked for: most streams are never observed, attached to or watched closing.
+  private subject: Subject<SseStreamMessage> | undefined;
+  private messages: Observable<SseStreamMessage> | undefined;
+  private subscriptions: Subscription | undefined;
+  private closeCallbacks: Array<(reason: SseCloseReason) => void> | undefined;
 
-  /** Every event written to this stream, as an Observable; completes when the stream closes. */
-  readonly messages$: Observable<SseStreamMessage> = this.subject.asObservable();
+  /**
+   * Every event written to this stream, as an Observable (an rxjs Subject inside, made on first
+   * use); completes when the stream closes.
+   */
+  get messages$(): Observable<SseStreamMessage> {
+    if (this.messages === undefined) {
+      const subject = (this.subject = new Subject<SseStreamMessage>());
+      if (this.state === State.Closed) subject.complete();
+      this.messages = subject.asObservable();
+    }
+    return this.messages;
+  }
 
   /** @internal */
   constructor(
@@ -184,10 +208,8 @@ export class SseStream {
    */
   send(message: SseMessage): boolean {
     if (this.state === State.Closed) return false;
-    const id = message.id === undefined ? undefined : assertSseField('id', message.id);
-    const event = message.event === undefined ? undefined : assertSseField('event', message.event);
-    const data = serializeSseData(message.data);
-    this.write(encodeSseFrame({ id, event, data }), { id, event, data });
+    const { frame, written } = encodeSseMessage(message);
+    this.write(frame, written);
     return true;
   }
 
@@ -206,14 +228,15 @@ export class SseStream {
         this.fail();
       },
     });
-    this.subscriptions.add(subscription);
+    if (this.state === State.Closed) subscription.unsubscribe();
+    else (this.subscriptions ??= new Subscription()).add(subscription);
     return subscription;
   }
 
   /** Calls `callback` once when the stream closes. */
   onClose(callback: (reason: SseCloseReason) => void): void {
     if (this.state === State.Closed) callback('server');
-    else this.closeCallbacks.push(callback);
+    else (this.closeCallbacks ??= []).push(callback);
   }
 
   /** Ends the stream. The client's `EventSource` reconnects after its retry delay. */
@@ -225,7 +248,7 @@ export class SseStream {
   write(frame: Buffer, message?: SseStreamMessage): void {
     if (this.state === State.Closed) return;
     this.enqueue(frame);
-    if (message !== undefined && this.subject.observed) this.subject.next(message);
+    if (message !== undefined && this.subject?.observed) this.subject.next(message);
   }
 
   /**
@@ -239,7 +262,7 @@ export class SseStream {
     }
     if (this.state === State.Closed) return;
     this.enqueue(frame);
-    if (this.subject.observed) this.subject.next(message);
+    if (this.subject?.observed) this.subject.next(message);
   }
 
   /**
@@ -363,10 +386,11 @@ export class SseStream {
     this.sink.off('close', this.onSinkClose);
     this.sink.off('drain', this.onDrain);
     // keep an 'error' listener: a late socket error must not become an uncaught exception
-    this.subscriptions.unsubscribe();
-    this.subject.complete();
+    this.subscriptions?.unsubscribe();
+    this.subject?.complete();
     this.host.closed(this, reason);
-    const callbacks = this.closeCallbacks.splice(0);
+    const callbacks = this.closeCallbacks ?? [];
+    this.closeCallbacks = undefined;
     for (const callback of callbacks) {
       try {
         callback(reason);

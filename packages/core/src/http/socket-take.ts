@@ -53,15 +53,32 @@ export function socketTakeProblem(req: IncomingMessage, res: ServerResponse): st
     if (typeof parser[method] !== 'function') return `the HTTP parser has no ${method}()`;
   }
   if (typeof parser._consumed !== 'boolean') return 'the HTTP parser has no _consumed flag';
-  for (const [event, names] of Object.entries(SERVER_SOCKET_LISTENERS)) {
-    if (!hasListener(socket, event, names))
+  for (const [event, names] of LISTENER_ENTRIES) {
+    if (serverListener(socket, event, names) === undefined)
       return `Node's server has no '${event}' listener named ${names.join(' or ')} on the socket`;
   }
   return undefined;
 }
 
-function hasListener(socket: Socket, event: string, names: readonly string[]): boolean {
-  return socket.listeners(event).some((listener) => names.includes((listener as { name: string }).name));
+const LISTENER_ENTRIES = Object.entries(SERVER_SOCKET_LISTENERS);
+
+/**
+ * The listener Node's server put on the socket for `event`, found by its name. Read from the
+ * emitter's own table (`_events`: one function, or an array of them) rather than `listeners()`,
+ * which copies the array for every event of every stream opened.
+ */
+function serverListener(socket: Socket, event: string, names: readonly string[]): (() => void) | undefined {
+  const table = (socket as Socket & { _events?: Record<string, unknown> })._events;
+  const entry = table?.[event] ?? socket.listeners(event);
+  if (typeof entry === 'function') return isNamed(entry, names) ? (entry as () => void) : undefined;
+  if (!Array.isArray(entry)) return undefined;
+  for (const listener of entry) if (isNamed(listener, names)) return listener as () => void;
+  return undefined;
+}
+
+/** Whether a listener (or the one a `once` wrapper calls) has one of `names`. */
+function isNamed(listener: { name: string; listener?: { name: string } }, names: readonly string[]): boolean {
+  return names.includes(listener.name) || (listener.listener !== undefined && names.includes(listener.listener.name));
 }
 
 /**
@@ -105,10 +122,9 @@ export function takeSocket(req: IncomingMessage, res: ServerResponse, head?: Buf
   const parser = socket.parser!;
   const chunked = head !== undefined || (res as { chunkedEncoding?: boolean }).chunkedEncoding === true;
   res.detachSocket(socket);
-  for (const [event, names] of Object.entries(SERVER_SOCKET_LISTENERS)) {
-    for (const listener of socket.listeners(event)) {
-      if (names.includes((listener as { name: string }).name)) socket.removeListener(event, listener as () => void);
-    }
+  for (const [event, names] of LISTENER_ENTRIES) {
+    const listener = serverListener(socket, event, names);
+    if (listener !== undefined) socket.removeListener(event, listener);
   }
   socket.parser = null;
   // This may run inside the parser's own callback: let go of it on a later turn, as Node does.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BadRequestException, ForbiddenException, HttpException, HttpStatus, ServiceUnavailableException } from '@nestjs/common';
 import { MetadataRules } from '../connection/metadata-rules.js';
 import type { SseSink } from '../connection/sse-sink.js';
-import { SseStream, type SseStreamHost } from '../connection/sse-stream.js';
+import { encodeSseMessage, SseStream, type SseStreamHost } from '../connection/sse-stream.js';
 import type { SseEndpointDefinition } from '../decorators/sse-endpoint.definition.js';
 import { encodeSseRetry } from '../encoding/sse-encoder.js';
 import { SseTransportUnavailableError } from '../errors/sse-transport-unavailable.error.js';
@@ -65,6 +65,9 @@ export class SseEndpointRuntime {
   private readonly broadcastRoute: SseBroadcastRoute;
   private readonly statsOpen: SseRouteState;
   private readonly broadcastOpen: SseRouteState;
+  /** The `retry` field and the welcome event: the same bytes for every stream, encoded once. */
+  private readonly retryFrame: Buffer;
+  private readonly welcome: ReturnType<typeof encodeSseMessage> | undefined;
 
   constructor(
     readonly definition: SseEndpointDefinition,
@@ -74,6 +77,8 @@ export class SseEndpointRuntime {
     const options = resolveEndpointOptions(parts.moduleOptions, definition.options);
     this.options = options;
     this.metadata = new MetadataRules(options.metadata);
+    this.retryFrame = encodeSseRetry(options.retry);
+    this.welcome = options.welcome === false ? undefined : encodeSseMessage(options.welcome ?? DEFAULT_WELCOME);
     this.limits = {
       app: parts.moduleOptions.maxConnections,
       endpoint: options.maxConnections,
@@ -192,15 +197,15 @@ export class SseEndpointRuntime {
       stream.end('client');
       return;
     }
-    stream.write(encodeSseRetry(this.options.retry));
+    stream.write(this.retryFrame);
     try {
       if (typeof instance?.onSseDisconnect === 'function') {
         stream.onClose(() => instance.onSseDisconnect!(stream));
       }
       if (typeof instance?.onSseConnect === 'function') {
         await instance.onSseConnect(stream, req);
-      } else if (this.options.welcome !== false) {
-        stream.send(this.options.welcome ?? DEFAULT_WELCOME);
+      } else if (this.welcome !== undefined) {
+        stream.write(this.welcome.frame, this.welcome.written);
       }
       // the connect hook may have changed what the stream holds
       const refollow = streams.following((key) => stream.getMetadataValues(key));

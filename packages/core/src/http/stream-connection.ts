@@ -10,8 +10,10 @@ import { claimConnection } from './request-turn.js';
 export function ownConnection(req: IncomingMessage, res: ServerResponse, onClose: () => void): void {
   const socket = req.socket;
   if (socket == null || req.httpVersionMajor >= 2) return;
+  // taken: the socket is the stream's sink already, and no request behind this one is read (the
+  // take let go of the parser, with none pipelined)
+  if (res.socket !== socket) return;
   claimConnection(socket);
-  if (res.socket !== socket) return; // taken: the socket is the stream's sink already
   res.once('finish', () => socket.destroySoon());
   socket.once('close', onClose);
 }
