@@ -1,5 +1,5 @@
 import { Observable, Subject, Subscription } from 'rxjs';
-import { assertSseField, encodeSseFrame, serializeSseData } from '../encoding/sse-encoder.js';
+import { encodeSseMessage } from '../encoding/sse-message.js';
 import type { SseMessage, SseStreamMessage } from '../interfaces/sse-message.interface.js';
 import type { SseSink } from './sse-sink.js';
 
@@ -29,18 +29,6 @@ export interface SseStreamHost {
 
 /** Why a stream ended. */
 export type SseCloseReason = 'client' | 'server' | 'slow' | 'error' | 'shutdown';
-
-/**
- * One event's frame and what `messages$` reports of it; throws `SseEventError` for an event name
- * or id that cannot be written safely. What `send` writes; encoded once, the same bytes serve
- * every stream (an endpoint's welcome event).
- */
-export function encodeSseMessage(message: SseMessage): { frame: Buffer; written: SseStreamMessage } {
-  const id = message.id === undefined ? undefined : assertSseField('id', message.id);
-  const event = message.event === undefined ? undefined : assertSseField('event', message.event);
-  const data = serializeSseData(message.data);
-  return { frame: encodeSseFrame({ id, event, data }), written: { id, event, data } };
-}
 
 const enum State {
   Opening,
