@@ -41,8 +41,15 @@ interface Outgoing {
  * instead of overtaking it. Sending then pauses until nothing is in flight, and everything that
  * failed goes again, in order.
  */
+/**
+ * The seq of the last broadcast handed to a publisher: one counter for every publisher of the
+ * process, so that a later broadcast always has a higher seq than any before it (what PUBLISH's
+ * STALE check relies on), and a publisher made again for a routed value (after it was closed as
+ * idle) never reuses a seq its resend guard may still hold.
+ */
+let lastSeq = 0;
+
 export class RedisPublisher {
-  private seq = 0;
   private readonly waiting: Outgoing[] = [];
   /** Sent, not yet confirmed; a Set keeps send order and removes in O(1). */
   private readonly sent = new Set<Outgoing>();
@@ -126,7 +133,7 @@ export class RedisPublisher {
     }
     return new Promise<string>((resolve, reject) => {
       const item: Outgoing = {
-        seq: ++this.seq,
+        seq: ++lastSeq,
         payload: JSON.stringify(draft),
         // a routed value's clients resume by cursor: no publisher id to look up (and no key outside its slot)
         eventIdKey: draft.eventId === undefined || this.route !== undefined ? undefined : this.keys.eventId(draft.eventId),

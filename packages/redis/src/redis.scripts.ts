@@ -159,6 +159,9 @@ end
  *
  * The batch is applied only if the broadcast its node sent just before it (ARGV[5], 0 for none
  * still unconfirmed) was: otherwise it answers ORDER, and the node sends everything again in order.
+ * It is never applied after a later broadcast of its node (seqs only grow): a run that reaches
+ * Redis only after its node gave up on it (past publishTimeout, held in a client's queue through
+ * a failover) answers STALE instead of appending an event out of order.
  * Within the batch each entry follows the one before it, in one atomic run: the nodes' readers
  * wake once for the whole batch.
  *
@@ -200,6 +203,10 @@ for i = 1, n do
       return redis.error_reply('ORDER the broadcast sent before this one was not applied')
     end
     if previous == nil then
+      local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+      if newest[2] and tonumber(newest[2]) > seq then
+        return redis.error_reply('STALE a later broadcast of this node was applied first (this one arrived after its node gave up on it)')
+      end
       local info = routed_info(KEYS[1], live ~= '' and KEYS[3] or nil)
       previous = info and info['last-generated-id'] or ''
       if mine ~= '' and gone(KEYS[1], info, mine) then

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { RedisUnavailableError } from '../src/errors/redis-unavailable.error.js';
 import { RedisPublisher } from '../src/redis.publisher.js';
+import { PUBLISH, type ScriptClient } from '../src/redis.scripts.js';
 import { eventually } from '../../../test/utils/app.js';
 import { draft, openParts, useRedisServer } from './parts.js';
 
@@ -26,6 +27,46 @@ describe('RedisPublisher', () => {
     expect(p.pending + p.unconfirmed).toBe(0);
     await p.close();
     await connections.close();
+  });
+
+  /** One run of the publish script for one broadcast of seq `seq`, as a publisher sends it. */
+  function publishRun(keys: { events: string; published: string }, seq: number, data: string, previous = 0) {
+    const args = [seq, 1000, 0, 60_000, previous, 1, '', '', seq, JSON.stringify({ data }), 0];
+    return PUBLISH.run(redis.admin as unknown as ScriptClient, [keys.events, keys.published], args).then(
+      (ids) => (ids as string[])[0],
+      (err: Error) => err,
+    );
+  }
+
+  it('applies a broadcast sent again (its reply lost) once, and never one that arrives after a later one of its node', async () => {
+    const keys = { events: 'guard{g}:events', published: 'guard{g}:pub:node-1' };
+    const first = await publishRun(keys, 5, 'five');
+    // sent again after a lost reply: the id it was given, not a second entry
+    expect(await publishRun(keys, 5, 'five')).toBe(first);
+    const later = await publishRun(keys, 7, 'seven');
+    expect(typeof later).toBe('string');
+    // seq 6, given up on by its node and held in a client's queue through a failover, reaches
+    // Redis after seq 7: refused, not appended out of order
+    const stale = await publishRun(keys, 6, 'six');
+    expect(stale).toBeInstanceOf(Error);
+    expect((stale as Error).message).toMatch(/^STALE a later broadcast of this node was applied first/);
+    const entries = await redis.admin.xrange(keys.events, '-', '+');
+    expect(entries.map(([id]) => id)).toEqual([first, later]);
+  });
+
+  it('numbers the broadcasts of every publisher of the process from one counter: one made again never reuses a seq', async () => {
+    const a = await publisher('pub-seq');
+    const id = await a.p.publish(draft('first publisher'));
+    await a.p.close();
+    // a publisher made again under the same resend guard (a routed value's, after it idled)
+    const again = new RedisPublisher(a.connections, a.keys, a.options);
+    again.start('node-1');
+    const next = await again.publish(draft('second publisher'));
+    expect(next).not.toBe(id);
+    const entries = await redis.admin.xrange(a.keys.events, '-', '+');
+    expect(entries.map(([, fields]) => JSON.parse(fields[3]).data)).toEqual(['first publisher', 'second publisher']);
+    await again.close();
+    await a.connections.close();
   });
 
   it('holds at most maxPendingPublishes while Redis is away, and tells the held ones on close that they were never sent', async () => {

@@ -252,17 +252,6 @@ describe('RedisTransport', () => {
     client.disconnect();
   });
 
-  it('applies a publish sent twice only once', async () => {
-    const a = await transport('a');
-    // Two transports with the same node id stand for one node resending after a lost reply.
-    const id = await a.t.publish(draft('once'));
-    const again = new RedisTransport({ url: server.url, prefix: `unit${prefixes}` });
-    open.push(again);
-    await again.start(node('a').context);
-    expect(await again.publish(draft('once (resent)'))).toBe(id);
-    expect(await admin.xlen(a.t.keys.events)).toBe(1);
-  });
-
   it('keeps order when Redis forgets the publish script mid-stream', async () => {
     const a = await transport('a');
     const b = await transport('b');
