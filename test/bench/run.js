@@ -97,6 +97,8 @@ const SUBJECTS = [
   { name: 'nest-sse', script: 'nest-sse.js', scenarios: ALL },
   { name: 'nest-sse guarded', script: 'nest-sse.js', env: { BENCH_GUARD: '1' }, shared: true, scenarios: ['connect'] },
   { name: 'nest-sse fastify', script: 'nest-sse.js', env: { BENCH_ADAPTER: 'fastify' }, shared: true, scenarios: ['connect'] },
+  { name: 'express route', script: 'express-route.js', scenarios: ['connect'] },
+  { name: 'express parsers', script: 'express-route.js', env: { BENCH_PARSERS: '1' }, shared: true, scenarios: ['connect'] },
   { name: 'nest route', script: 'nest-route.js', scenarios: ['connect'] },
   {
     name: 'nest route fastify',

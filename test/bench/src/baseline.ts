@@ -2,21 +2,13 @@
 // response in a loop: the practical limit of the runtime. A filtered event scans every
 // response and checks its group, as a hand-written loop would.
 import http from 'node:http';
-import { type BenchSubject, fail, openPlainStream, type PlainClient, publishPlain, serve } from './harness.js';
+import { fail, openPlainStream, type PlainClient, plainSubject, serve } from './harness.js';
 
 const clients = new Set<PlainClient>();
 
 const server = http.createServer((req, res) => openPlainStream(req, res, clients));
 
-const subject: BenchSubject = {
-  connections: () => clients.size,
-  publish: (data, group) => publishPlain(clients, data, group),
-  close: () =>
-    new Promise((resolve) => {
-      for (const client of clients) client.res.destroy();
-      server.close(() => resolve());
-    }),
-};
+const subject = plainSubject(clients, server);
 
 server.on('error', fail);
 server.listen(0, '127.0.0.1', () => serve(subject, (server.address() as { port: number }).port));

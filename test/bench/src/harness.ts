@@ -189,3 +189,16 @@ export function publishPlain(clients: Set<PlainClient>, data: string, group: str
     if (group === undefined || client.group === group) client.res.write(frame);
   }
 }
+
+/** The subject of a server that holds `clients` by hand: closing it ends them, then the server. */
+export function plainSubject(clients: Set<PlainClient>, server: import('node:http').Server): BenchSubject {
+  return {
+    connections: () => clients.size,
+    publish: (data, group) => publishPlain(clients, data, group),
+    close: () =>
+      new Promise((resolve) => {
+        for (const client of clients) client.res.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
