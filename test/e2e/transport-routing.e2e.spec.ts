@@ -107,6 +107,36 @@ describe.each(ADAPTERS)('A transport with routeKeys (%s)', (adapter) => {
     }
   });
 
+  it('resolves metadataApplied() of an open stream given a new value only once the transport follows it', async () => {
+    const transport = new FollowingLaterTransport();
+    transport.unavailable.add('down');
+    const t = await routingApp(transport);
+    try {
+      const client = await connect(t.url, '/channels?channel=news');
+      await client.waitFor('connection');
+      const stream = [...t.hub.streams('/channels')][0];
+      // a value already followed, or none routed: at once
+      await stream.metadataApplied();
+      stream.setMetadata('channel', 'slow');
+      let applied = false;
+      const waiting = stream.metadataApplied().then(() => (applied = true));
+      await eventually(() => transport.asked.includes('channel=slow'), 5000, 'the follow');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(applied).toBe(false);
+      transport.release('slow');
+      await waiting;
+      expect(applied).toBe(true);
+      // a value the transport cannot follow now: the typed error (a 503 in a route that lets it go)
+      stream.setMetadata('channel', 'down');
+      const err = await stream.metadataApplied().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SseTransportUnavailableError);
+      expect((err as SseTransportUnavailableError).getStatus()).toBe(503);
+      client.close();
+    } finally {
+      await t.close();
+    }
+  });
+
   it('is told which routed values the connections of its node hold, as they open, change and close', async () => {
     const transport = new FollowingTransport();
     const t = await routingApp(transport);
